@@ -1,0 +1,52 @@
+// The agent: one Asio event loop drives every source on a timer aligned to
+// the collection interval; each tick's readings become one batch that goes
+// to the queue, and the shipper (its own thread) delivers the queue.
+#pragma once
+
+#include <asio.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/batch_queue.h"
+#include "agent/config.h"
+#include "agent/metric_writer.h"
+#include "agent/shipper.h"
+#include "agent/sources/source.h"
+
+namespace plumbline::agent {
+
+class Agent {
+ public:
+  // `config_file` is re-read on SIGHUP (empty: no reload).
+  Agent(AgentConfig config, std::string config_file);
+  ~Agent();
+
+  // Runs until SIGTERM or SIGINT; returns the process exit code.
+  int Run();
+  // Collects one batch without shipping it (for --dry-run and tests).
+  v1::Batch CollectOnce();
+
+ private:
+  void BuildSources();
+  void ScheduleTick();
+  void Tick();
+  void Reload();
+  v1::AgentInfo Describe() const;
+  ShipperOptions MakeShipperOptions() const;
+
+  AgentConfig config_;
+  std::string config_file_;
+  asio::io_context io_;
+  asio::steady_timer timer_{io_};
+  asio::signal_set signals_{io_};
+  std::vector<std::unique_ptr<Source>> sources_;
+  Labels common_labels_;
+  std::unique_ptr<BatchQueue> queue_;
+  std::unique_ptr<Shipper> shipper_;
+  uint64_t epoch_;
+  uint64_t sequence_ = 0;
+  uint64_t collect_errors_ = 0;
+};
+
+}  // namespace plumbline::agent

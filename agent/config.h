@@ -1,0 +1,46 @@
+// The agent's YAML configuration (see configs/agent.yaml for every key).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace plumbline::agent {
+
+struct AgentConfig {
+  std::string agent_id;  // default: the hostname
+  std::map<std::string, std::string> labels;
+  std::chrono::milliseconds interval{10000};
+  std::string log_level = "info";
+  // Read /proc below this directory (tests point it at fixtures).
+  std::string proc_root;
+
+  struct Collector {
+    std::vector<std::string> addresses{"127.0.0.1:7070"};
+    int64_t max_in_flight = 32;
+    std::chrono::milliseconds ack_timeout{30000};
+    std::chrono::milliseconds backoff_initial{500};
+    std::chrono::milliseconds backoff_max{30000};
+    std::chrono::milliseconds shutdown_timeout{5000};
+  } collector;
+
+  struct Queue {
+    uint64_t max_bytes = 64ull << 20;
+  } queue;
+
+  struct Host {
+    bool enabled = true;
+    bool per_cpu = false;
+  } host;
+};
+
+// Reads and validates a config file; errors name file, line and key.
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& file);
+// Same, from text; `name` stands for the file name in messages.
+absl::StatusOr<AgentConfig> ParseAgentConfig(std::string_view text, const std::string& name);
+
+}  // namespace plumbline::agent

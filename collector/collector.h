@@ -1,0 +1,41 @@
+// Wires the collector's parts: store, ingest pipeline, gRPC services.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "collector/agent_registry.h"
+#include "collector/config.h"
+#include "collector/counters.h"
+#include "collector/ingest_pipeline.h"
+#include "collector/ingest_service.h"
+#include "collector/query_service.h"
+#include "collector/store/store.h"
+
+namespace plumbline::collector {
+
+class Collector {
+ public:
+  explicit Collector(CollectorConfig config);
+  ~Collector();
+
+  // Opens the store and starts serving. Returns the bound gRPC address.
+  absl::StatusOr<std::string> Start();
+  // Graceful stop: new batches get ACK_RETRY, queued ones are committed and
+  // answered, then streams are closed and the store is closed.
+  void Stop();
+
+ private:
+  CollectorConfig config_;
+  Counters counters_;
+  AgentRegistry agents_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<IngestPipeline> pipeline_;
+  std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<QueryService> query_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace plumbline::collector

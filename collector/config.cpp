@@ -1,0 +1,60 @@
+#include "collector/config.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/yaml_config.h"
+
+namespace plumbline::collector {
+
+namespace {
+
+absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
+  CollectorConfig c;
+  ConfigMap root = doc.Root();
+  root.String("listen", &c.listen);
+  if (c.listen.find(':') == std::string::npos) root.Error("listen", "expected host:port");
+  root.String("log_level", &c.log_level);
+  root.Duration("shutdown_grace", &c.shutdown_grace, std::chrono::milliseconds(0));
+
+  ConfigMap storage = root.Map("storage");
+  std::string backend = "sqlite";
+  storage.String("backend", &backend);
+  if (backend != "sqlite") storage.Error("backend", StrCat("unknown backend \"", backend,
+                                                                 "\" (supported: sqlite)"));
+  storage.String("path", &c.storage.path);
+  if (c.storage.path.empty()) storage.Error("path", "must not be empty");
+  std::string durability = "full";
+  storage.String("durability", &durability);
+  if (durability == "relaxed") {
+    c.storage.relaxed_durability = true;
+  } else if (durability != "full") {
+    storage.Error("durability", StrCat("expected full or relaxed, got \"", durability, "\""));
+  }
+
+  ConfigMap ingest = root.Map("ingest");
+  ingest.ByteSize("max_message_size", &c.ingest.max_message_bytes);
+  if (c.ingest.max_message_bytes < 4096 || c.ingest.max_message_bytes > (1ull << 30)) {
+    ingest.Error("max_message_size", "must be between 4KiB and 1GiB");
+  }
+  ingest.Int("max_queued_batches", &c.ingest.max_queued_batches, 1, 1 << 20);
+  ingest.Int("max_group_batches", &c.ingest.max_group_batches, 1, 1 << 16);
+  ingest.Int("max_series_per_batch", &c.ingest.max_series_per_batch, 1, 10000000);
+  ingest.Int("max_pending_per_stream", &c.ingest.max_pending_per_stream, 1, 1 << 16);
+  ingest.Duration("retry_after", &c.ingest.retry_after);
+  RETURN_IF_ERROR(doc.Finish());
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& file) {
+  ASSIGN_OR_RETURN(YamlDocument doc, YamlDocument::Load(file));
+  return Read(std::move(doc));
+}
+
+absl::StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
+                                                     const std::string& name) {
+  ASSIGN_OR_RETURN(YamlDocument doc, YamlDocument::Parse(text, name));
+  return Read(std::move(doc));
+}
+
+}  // namespace plumbline::collector

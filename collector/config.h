@@ -1,0 +1,38 @@
+// The collector's YAML configuration (see configs/collector.yaml for every key).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace plumbline::collector {
+
+struct CollectorConfig {
+  // gRPC address for ingest and query; port 0 picks a free port.
+  std::string listen = "127.0.0.1:7070";
+  std::string log_level = "info";
+
+  struct Storage {
+    std::string path = "/var/lib/plumbline/collector.db";
+    bool relaxed_durability = false;  // "durability: relaxed"
+  } storage;
+
+  struct Ingest {
+    uint64_t max_message_bytes = 16ull << 20;
+    int64_t max_queued_batches = 4096;
+    int64_t max_group_batches = 512;
+    int64_t max_series_per_batch = 100000;
+    int64_t max_pending_per_stream = 64;
+    std::chrono::milliseconds retry_after{1000};
+  } ingest;
+
+  std::chrono::milliseconds shutdown_grace{2000};
+};
+
+absl::StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& file);
+absl::StatusOr<CollectorConfig> ParseCollectorConfig(std::string_view text,
+                                                     const std::string& name);
+
+}  // namespace plumbline::collector

@@ -1,0 +1,35 @@
+// The collector's own operational counters (batches stored, rejected by
+// reason, decode errors, ...), readable over the query API and, later, as
+// Prometheus metrics. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/labels.h"
+
+namespace plumbline::collector {
+
+struct CounterValue {
+  std::string name;
+  LabelSet labels;
+  double value;
+};
+
+class Counters {
+ public:
+  void Add(std::string_view name, const LabelSet& labels = {}, double delta = 1);
+  void Set(std::string_view name, const LabelSet& labels, double value);
+  double Get(std::string_view name, const LabelSet& labels = {}) const;
+  std::vector<CounterValue> Snapshot() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, LabelSet>, double> values_;
+};
+
+}  // namespace plumbline::collector

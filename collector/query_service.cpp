@@ -1,0 +1,118 @@
+#include "collector/query_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "collector/status_convert.h"
+
+namespace plumbline::collector {
+
+namespace {
+
+constexpr int64_t kMaxQueryWindowMs = 400LL * 86400 * 1000;
+constexpr uint32_t kMaxPointsPerSeries = 100000;
+
+void AddLabels(const LabelSet& labels, google::protobuf::RepeatedPtrField<v1::Label>* out) {
+  for (const auto& [k, v] : labels) {
+    v1::Label* l = out->Add();
+    l->set_name(k);
+    l->set_value(v);
+  }
+}
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace
+
+const std::vector<std::string>& QueryService::HeadlineSeries() {
+  static const std::vector<std::string> names = {
+      "host_cpu_utilization", "host_cpu_count", "host_memory_total_bytes",
+      "host_memory_used_bytes", "host_memory_used_ratio"};
+  return names;
+}
+
+grpc::ServerUnaryReactor* QueryService::ListAgents(grpc::CallbackServerContext* context,
+                                                   const v1::ListAgentsRequest*,
+                                                   v1::ListAgentsResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "ListAgents"}});
+  absl::StatusOr<std::vector<AgentRecord>> agents = store_->ListAgents();
+  if (!agents.ok()) return Done(context, ToGrpcStatus(agents.status()));
+  for (const AgentRecord& a : *agents) {
+    v1::AgentStatus* s = response->add_agents();
+    s->set_agent_id(a.agent_id);
+    s->set_hostname(a.hostname);
+    s->set_version(a.version);
+    s->set_os(a.os);
+    AddLabels(a.labels, s->mutable_labels());
+    s->set_first_seen_ms(a.first_seen_ms);
+    s->set_last_seen_ms(a.last_seen_ms);
+    s->set_epoch(a.epoch);
+    s->set_last_sequence(a.last_sequence);
+    s->set_batches(a.batches);
+    s->set_samples(a.samples);
+    s->set_connected(agents_->IsConnected(a.agent_id));
+    s->set_cpu_count(a.cpu_count);
+    s->set_memory_bytes(a.memory_bytes);
+    absl::StatusOr<std::vector<SampleValue>> latest =
+        store_->LatestSamples(a.agent_id, HeadlineSeries());
+    if (!latest.ok()) return Done(context, ToGrpcStatus(latest.status()));
+    for (const SampleValue& v : *latest) {
+      v1::LatestValue* lv = s->add_latest();
+      lv->set_name(v.name);
+      AddLabels(v.labels, lv->mutable_labels());
+      lv->set_value(v.value);
+      lv->set_timestamp_ms(v.timestamp_ms);
+    }
+  }
+  response->set_now_ms(clock_->NowMs());
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::GetStats(grpc::CallbackServerContext* context,
+                                                 const v1::GetStatsRequest*,
+                                                 v1::GetStatsResponse* response) {
+  counters_->Set("plumbline_ingest_connected_agents", {},
+                 static_cast<double>(agents_->ConnectedCount()));
+  for (const CounterValue& c : counters_->Snapshot()) {
+    v1::Counter* out = response->add_counters();
+    out->set_name(c.name);
+    AddLabels(c.labels, out->mutable_labels());
+    out->set_value(c.value);
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::QuerySeries(grpc::CallbackServerContext* context,
+                                                    const v1::QuerySeriesRequest* request,
+                                                    v1::QuerySeriesResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "QuerySeries"}});
+  auto invalid = [&](std::string message) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid_argument"}});
+    return Done(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message));
+  };
+  if (absl::Status s = ValidateMetricName(request->name()); !s.ok()) {
+    return invalid(StrCat("name: ", s.message()));
+  }
+  SeriesQuery q;
+  q.name = request->name();
+  for (const v1::Label& l : request->match()) q.match.emplace_back(l.name(), l.value());
+  q.from_ms = request->from_ms();
+  q.to_ms = request->to_ms() == 0 ? clock_->NowMs() : request->to_ms();
+  if (q.to_ms < q.from_ms) return invalid("window: to is before from");
+  if (q.to_ms - q.from_ms > kMaxQueryWindowMs) return invalid("window: longer than 400 days");
+  q.limit = request->limit() == 0 ? 10000 : std::min(request->limit(), kMaxPointsPerSeries);
+  absl::StatusOr<std::vector<SeriesPoints>> found = store_->QuerySeries(q);
+  if (!found.ok()) return Done(context, ToGrpcStatus(found.status()));
+  for (const SeriesPoints& sp : *found) {
+    v1::SeriesPoints* out = response->add_series();
+    out->set_name(sp.name);
+    AddLabels(sp.labels, out->mutable_labels());
+    out->mutable_timestamps_ms()->Add(sp.timestamps_ms.begin(), sp.timestamps_ms.end());
+    out->mutable_values()->Add(sp.values.begin(), sp.values.end());
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+}  // namespace plumbline::collector

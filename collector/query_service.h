@@ -1,0 +1,37 @@
+// The Query gRPC service: what clients (plumb, dashboards, scripts) ask.
+#pragma once
+
+#include "collector/agent_registry.h"
+#include "collector/counters.h"
+#include "collector/store/store.h"
+#include "common/clock.h"
+#include "plumbline/v1/query.grpc.pb.h"
+
+namespace plumbline::collector {
+
+class QueryService final : public v1::Query::CallbackService {
+ public:
+  QueryService(Store* store, Counters* counters, AgentRegistry* agents, const Clock* clock)
+      : store_(store), counters_(counters), agents_(agents), clock_(clock) {}
+
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
+                                       const v1::ListAgentsRequest* request,
+                                       v1::ListAgentsResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
+                                     const v1::GetStatsRequest* request,
+                                     v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* QuerySeries(grpc::CallbackServerContext* context,
+                                        const v1::QuerySeriesRequest* request,
+                                        v1::QuerySeriesResponse* response) override;
+
+  // The series `plumb agents` shows for each agent.
+  static const std::vector<std::string>& HeadlineSeries();
+
+ private:
+  Store* store_;
+  Counters* counters_;
+  AgentRegistry* agents_;
+  const Clock* clock_;
+};
+
+}  // namespace plumbline::collector

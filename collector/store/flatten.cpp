@@ -1,0 +1,62 @@
+#include "collector/store/flatten.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace plumbline::collector {
+
+namespace {
+
+std::string FormatBound(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+LabelSet With(const LabelSet& labels, const std::string& name, std::string value) {
+  LabelSet out = labels;
+  auto pos = std::lower_bound(out.begin(), out.end(), name,
+                              [](const auto& l, const std::string& n) { return l.first < n; });
+  if (pos != out.end() && pos->first == name) {
+    pos->second = std::move(value);
+  } else {
+    out.insert(pos, {name, std::move(value)});
+  }
+  return out;
+}
+
+}  // namespace
+
+void FlattenPoint(const std::string& name, const LabelSet& labels, const v1::Point& point,
+                  std::vector<FlatSample>* out) {
+  switch (point.value_case()) {
+    case v1::Point::kNumber:
+      out->push_back({name, labels, point.number()});
+      return;
+    case v1::Point::kHistogram: {
+      const v1::Histogram& h = point.histogram();
+      double cumulative = 0;
+      for (int i = 0; i < h.bounds_size(); ++i) {
+        if (i < h.bucket_counts_size()) cumulative += static_cast<double>(h.bucket_counts(i));
+        out->push_back({name + "_bucket", With(labels, "le", FormatBound(h.bounds(i))), cumulative});
+      }
+      out->push_back({name + "_bucket", With(labels, "le", "+Inf"), static_cast<double>(h.count())});
+      out->push_back({name + "_sum", labels, h.sum()});
+      out->push_back({name + "_count", labels, static_cast<double>(h.count())});
+      return;
+    }
+    case v1::Point::kSummary: {
+      const v1::Summary& s = point.summary();
+      for (const auto& q : s.quantiles()) {
+        out->push_back({name, With(labels, "quantile", FormatBound(q.quantile())), q.value()});
+      }
+      out->push_back({name + "_sum", labels, s.sum()});
+      out->push_back({name + "_count", labels, static_cast<double>(s.count())});
+      return;
+    }
+    case v1::Point::VALUE_NOT_SET:
+      return;
+  }
+}
+
+}  // namespace plumbline::collector

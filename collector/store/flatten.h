@@ -1,0 +1,25 @@
+// Turns a typed point into the scalar series a store keeps, the Prometheus
+// way: a histogram becomes name_bucket{le=...} (cumulative), name_sum and
+// name_count; a summary becomes name{quantile=...}, name_sum and name_count.
+// Counters and gauges pass through unchanged.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/labels.h"
+#include "plumbline/v1/metrics.pb.h"
+
+namespace plumbline::collector {
+
+struct FlatSample {
+  std::string name;
+  LabelSet labels;  // sorted
+  double value;
+};
+
+// `labels` must be sorted. Appends to `out`.
+void FlattenPoint(const std::string& name, const LabelSet& labels, const v1::Point& point,
+                  std::vector<FlatSample>* out);
+
+}  // namespace plumbline::collector

@@ -1,0 +1,55 @@
+// The embedded store: one SQLite file in WAL mode.
+//
+// Durability: with Durability::kFull (the default) a WriteBatches call returns
+// only after its transaction is fsynced (synchronous=FULL), so an
+// acknowledged batch survives power loss; kRelaxed (synchronous=NORMAL) may
+// lose the last transactions on power loss but never corrupts the file.
+// Thread-safe: one connection guarded by a mutex.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "collector/store/store.h"
+
+namespace plumbline::collector {
+
+enum class Durability { kFull, kRelaxed };
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database and applies pending migrations.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                           Durability durability);
+  ~SqliteStore() override;
+
+  absl::Status WriteBatches(std::vector<BatchWrite>& writes) override;
+  absl::Status UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) override;
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents() override;
+  absl::StatusOr<std::vector<SampleValue>> LatestSamples(
+      const std::string& agent_id, const std::vector<std::string>& names) override;
+  absl::StatusOr<std::vector<SeriesPoints>> QuerySeries(const SeriesQuery& query) override;
+  absl::Status CheckIntegrity() override;
+
+  // The schema version this build writes; migrations bring older files to it.
+  static int SchemaVersion();
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  absl::Status Migrate();
+  absl::Status Exec(const char* sql);
+  absl::StatusOr<int64_t> SeriesId(const std::string& agent_id, const std::string& name,
+                                   const std::string& canonical_labels);
+  absl::Status WriteOne(BatchWrite& write);
+
+  std::mutex mu_;
+  sqlite3* db_;
+  // (agent_id \0 name \0 labels) -> series id; filled lazily.
+  std::unordered_map<std::string, int64_t> series_ids_;
+};
+
+}  // namespace plumbline::collector
