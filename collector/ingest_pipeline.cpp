@@ -89,6 +89,9 @@ void IngestPipeline::Commit(std::vector<IngestItem>& group) {
       counters_->Add("plumbline_ingest_batches_total", {{"result", "stored"}});
       counters_->Add("plumbline_ingest_samples_total", {},
                      static_cast<double>(writes[i].samples_written));
+      for (const auto& [reason, n] : group[i].rejected_reasons) {
+        counters_->Add("plumbline_ingest_rejected_series_total", {{"reason", reason}}, n);
+      }
     } else {
       ack.set_result(v1::ACK_DUPLICATE);
       counters_->Add("plumbline_ingest_batches_total", {{"result", "duplicate"}});

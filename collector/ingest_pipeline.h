@@ -35,6 +35,9 @@ struct IngestItem {
   std::vector<int> series;  // validated series indices
   uint32_t rejected_series = 0;
   std::string message;      // validation errors to pass back with the ack
+  // Refused series by reason; counted only if the batch is stored (not for
+  // a duplicate), so a retry never double-counts.
+  std::vector<std::pair<std::string, uint32_t>> rejected_reasons;
   std::function<void(const v1::BatchAck&)> done;
 };
 

@@ -160,13 +160,11 @@ class IngestReactor final : public RawReactor {
       EnqueueAckLocked(ack, false);
       return true;
     }
-    for (const auto& [reason, n] : v.reasons) {
-      counters.Add("plumbline_ingest_rejected_series_total", {{"reason", reason}}, n);
-    }
     IngestItem item;
     item.request = std::move(request);
     item.series = std::move(v.valid_series);
     item.rejected_series = v.rejected_series;
+    item.rejected_reasons = std::move(v.reasons);
     if (!v.errors.empty()) {
       item.message = StrCat(v.rejected_series, " series refused: ",
                                   absl::StrJoin(v.errors, "; "));

@@ -98,8 +98,8 @@ grpc::ServerUnaryReactor* QueryService::QuerySeries(grpc::CallbackServerContext*
   SeriesQuery q;
   q.name = request->name();
   for (const v1::Label& l : request->match()) q.match.emplace_back(l.name(), l.value());
-  q.from_ms = request->from_ms();
   q.to_ms = request->to_ms() == 0 ? clock_->NowMs() : request->to_ms();
+  q.from_ms = request->from_ms() == 0 ? q.to_ms - 3600 * 1000 : request->from_ms();
   if (q.to_ms < q.from_ms) return invalid("window: to is before from");
   if (q.to_ms - q.from_ms > kMaxQueryWindowMs) return invalid("window: longer than 400 days");
   q.limit = request->limit() == 0 ? 10000 : std::min(request->limit(), kMaxPointsPerSeries);

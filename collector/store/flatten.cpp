@@ -1,16 +1,17 @@
 #include "collector/store/flatten.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 namespace plumbline::collector {
 
 namespace {
 
+// Shortest text that reads back as the same double ("0.1", not "0.10000000000000001").
 std::string FormatBound(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
 LabelSet With(const LabelSet& labels, const std::string& name, std::string value) {

@@ -1,1 +1,243 @@
+// Hostile and broken input to a real collector process: each is refused with
+// a clear status and a counter, and the collector keeps serving.
+#include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <random>
+
+#include "plumbline/v1/ingest.grpc.pb.h"
+#include "plumbline/v1/query.grpc.pb.h"
+#include "tests/integration/process.h"
+
+namespace plumbline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = StartCollector(dir_, &address_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    collector_ = std::make_unique<Process>(std::move(*c));
+    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    channel_.reset();
+    if (collector_) {
+      EXPECT_EQ(collector_->Stop(SIGTERM, 10s), 0) << collector_->Log();
+    }
+  }
+
+  double Counter(const std::string& name, const std::string& label_value = "") {
+    auto stub = v1::Query::NewStub(channel_);
+    grpc::ClientContext ctx;
+    v1::GetStatsResponse response;
+    EXPECT_TRUE(stub->GetStats(&ctx, {}, &response).ok());
+    double total = 0;
+    for (const auto& c : response.counters()) {
+      if (c.name() != name) continue;
+      bool match = label_value.empty();
+      for (const auto& l : c.labels()) match = match || l.value() == label_value;
+      if (match) total += c.value();
+    }
+    return total;
+  }
+
+  bool StillServing() {
+    auto stub = v1::Query::NewStub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::ListAgentsResponse response;
+    return stub->ListAgents(&ctx, {}, &response).ok();
+  }
+
+  static v1::IngestRequest Hello(const std::string& id) {
+    v1::IngestRequest r;
+    r.mutable_hello()->set_agent_id(id);
+    r.mutable_hello()->set_hostname("test-host");
+    return r;
+  }
+
+  static v1::Series Gauge(const std::string& name, double value) {
+    v1::Series s;
+    s.set_name(name);
+    s.set_type(v1::METRIC_TYPE_GAUGE);
+    auto* p = s.add_points();
+    p->set_timestamp_ms(1700000000000);
+    p->set_number(value);
+    return s;
+  }
+
+  TempDir dir_{"bad_input"};
+  std::string address_;
+  std::unique_ptr<Process> collector_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(BadInputTest, GarbageBytesOnTheGrpcPortDoNotHurtTheCollector) {
+  std::string host = address_.substr(0, address_.rfind(':'));
+  int port = std::stoi(address_.substr(address_.rfind(':') + 1));
+  std::mt19937 rng(42);
+  for (int round = 0; round < 20; ++round) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string garbage(static_cast<size_t>(1 + rng() % 65536), '\0');
+    for (char& c : garbage) c = static_cast<char>(rng());
+    if (round == 0) garbage = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";  // the classic mistake
+    (void)send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+    char buf[256];
+    timeval tv{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)recv(fd, buf, sizeof buf, 0);
+    close(fd);
+  }
+  EXPECT_TRUE(StillServing());
+  EXPECT_TRUE(collector_->Running());
+}
+
+TEST_F(BadInputTest, MalformedProtobufGetsInvalidArgumentAndACounter) {
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto call = stub.PrepareCall(&ctx, "/plumbline.v1.Ingest/Stream", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  const char bad[] = "\x0f\xff\xff\xff\xff\xff\x01\x02";  // wire type 7: not protobuf
+  grpc::Slice slice(bad, sizeof bad - 1);
+  grpc::ByteBuffer buffer(&slice, 1);
+  call->Write(buffer, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "malformed IngestRequest: not a valid protobuf message");
+  EXPECT_EQ(Counter("plumbline_ingest_decode_errors_total"), 1);
+  EXPECT_TRUE(StillServing());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(BadInputTest, EmptyMetricNameIsRefusedWhileGoodSeriesAreStored) {
+  auto stub = v1::Ingest::NewStub(channel_);
+  grpc::ClientContext ctx;
+  auto stream = stub->Stream(&ctx);
+  ASSERT_TRUE(stream->Write(Hello("bad-agent")));
+  v1::IngestRequest request;
+  v1::Batch* batch = request.mutable_batch();
+  batch->set_agent_id("bad-agent");
+  batch->set_epoch(9);
+  batch->set_sequence(1);
+  *batch->add_series() = Gauge("good_gauge", 1.5);
+  *batch->add_series() = Gauge("", 2);
+  ASSERT_TRUE(stream->Write(request));
+  v1::IngestResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.ack().result(), v1::ACK_STORED);
+  EXPECT_EQ(response.ack().rejected_series(), 1u);
+  EXPECT_EQ(response.ack().message(), "1 series refused: series[1]: empty metric name");
+
+  // The same batch again (a retry) is a duplicate: nothing is counted twice.
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.ack().result(), v1::ACK_DUPLICATE);
+
+  // A batch for another agent on this stream is refused outright.
+  request.mutable_batch()->set_agent_id("someone-else");
+  request.mutable_batch()->set_sequence(2);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.ack().result(), v1::ACK_REJECTED);
+  EXPECT_NE(response.ack().message().find("an agent may write only as itself"), std::string::npos);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  EXPECT_EQ(Counter("plumbline_ingest_rejected_series_total", "invalid_name"), 1);
+  EXPECT_EQ(Counter("plumbline_ingest_rejected_total", "identity"), 1);
+  EXPECT_EQ(Counter("plumbline_ingest_batches_total", "stored"), 1);
+  EXPECT_EQ(Counter("plumbline_ingest_batches_total", "duplicate"), 1);
+
+  auto query = v1::Query::NewStub(channel_);
+  grpc::ClientContext qctx;
+  v1::QuerySeriesRequest q;
+  q.set_name("good_gauge");
+  q.set_from_ms(1699990000000);
+  q.set_to_ms(1700010000000);
+  v1::QuerySeriesResponse found;
+  ASSERT_TRUE(query->QuerySeries(&qctx, q, &found).ok());
+  ASSERT_EQ(found.series_size(), 1);
+  EXPECT_EQ(found.series(0).values(0), 1.5);
+}
+
+TEST_F(BadInputTest, BatchBeforeHelloEndsTheStreamWithAReason) {
+  auto stub = v1::Ingest::NewStub(channel_);
+  grpc::ClientContext ctx;
+  auto stream = stub->Stream(&ctx);
+  v1::IngestRequest request;
+  request.mutable_batch()->set_agent_id("x");
+  request.mutable_batch()->set_epoch(1);
+  request.mutable_batch()->set_sequence(1);
+  stream->Write(request);
+  v1::IngestResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "send hello (AgentInfo) before the first batch");
+  EXPECT_EQ(Counter("plumbline_ingest_rejected_total", "no_hello"), 1);
+  EXPECT_TRUE(StillServing());
+}
+
+TEST_F(BadInputTest, QueryWithInvertedWindowIsInvalidArgument) {
+  auto stub = v1::Query::NewStub(channel_);
+  grpc::ClientContext ctx;
+  v1::QuerySeriesRequest q;
+  q.set_name("x");
+  q.set_from_ms(2000);
+  q.set_to_ms(1000);
+  v1::QuerySeriesResponse r;
+  grpc::Status s = stub->QuerySeries(&ctx, q, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "window: to is before from");
+}
+
+TEST(CollectorStartup, BrokenConfigNamesFileLineAndKeyAndExitsNonZero) {
+  TempDir dir("bad_config");
+  WriteFile(dir.File("collector.yaml"), "listen: 127.0.0.1:0\nstorage:\n  durabilty: full\n");
+  auto p = Process::Start({PLUMBLINE_COLLECTOR_BIN, "--config", dir.File("collector.yaml")},
+                          dir.File("out.log"));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(WaitFor([&] { return !p->Running(); }, 10s));
+  EXPECT_EQ(p->Stop(SIGTERM, 1s), 2);
+  EXPECT_EQ(p->Log(), "plumbline-collector: " + dir.File("collector.yaml") +
+                          ":3: storage.durabilty: unknown key\n");
+}
+
+TEST(AgentStartup, BrokenConfigNamesFileLineAndKeyAndExitsNonZero) {
+  TempDir dir("bad_agent_config");
+  WriteFile(dir.File("agent.yaml"), "interval: often\n");
+  auto p = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
+                          dir.File("out.log"));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(WaitFor([&] { return !p->Running(); }, 10s));
+  EXPECT_EQ(p->Stop(SIGTERM, 1s), 2);
+  EXPECT_EQ(p->Log(), "plumbline-agent: " + dir.File("agent.yaml") +
+                          ":1: interval: expected a duration such as 10s or 500ms, got \"often\"\n");
+}
+
+}  // namespace
+}  // namespace plumbline::testing

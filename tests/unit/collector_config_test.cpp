@@ -1,1 +1,41 @@
+#include "collector/config.h"
+
 #include <gtest/gtest.h>
+
+namespace plumbline::collector {
+namespace {
+
+TEST(CollectorConfig, Defaults) {
+  auto c = ParseCollectorConfig("", "<defaults>");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->listen, "127.0.0.1:7070");
+  EXPECT_FALSE(c->storage.relaxed_durability);
+  EXPECT_EQ(c->ingest.max_message_bytes, 16u << 20);
+}
+
+TEST(CollectorConfig, ReadsStorageAndIngest) {
+  auto c = ParseCollectorConfig(
+      "listen: 0.0.0.0:9000\nstorage: {path: /tmp/x.db, durability: relaxed}\n"
+      "ingest: {max_queued_batches: 10, retry_after: 2s}\n",
+      "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->storage.path, "/tmp/x.db");
+  EXPECT_TRUE(c->storage.relaxed_durability);
+  EXPECT_EQ(c->ingest.max_queued_batches, 10);
+  EXPECT_EQ(c->ingest.retry_after.count(), 2000);
+}
+
+TEST(CollectorConfig, BadValuesAreNamed) {
+  auto c = ParseCollectorConfig(
+      "storage:\n  backend: oracle\n  durability: sometimes\ningest:\n  max_queued_batches: 0\n",
+      "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "c.yaml:2: storage.backend: unknown backend \"oracle\" (supported: sqlite)\n"
+            "c.yaml:3: storage.durability: expected full or relaxed, got \"sometimes\"\n"
+            "c.yaml:5: ingest.max_queued_batches: must be between 1 and 1048576, got 0");
+}
+
+}  // namespace
+}  // namespace plumbline::collector
