@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <random>
 
 #include "agent/proc_parsers.h"
@@ -28,23 +29,57 @@ uint64_t NewEpoch() {
 
 Agent::Agent(AgentConfig config, std::string config_file)
     : config_(std::move(config)), config_file_(std::move(config_file)), epoch_(NewEpoch()) {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  if (ec) {
+    spdlog::warn("state_dir {}: {}; sources that keep state will not start",
+                 config_.state_dir, ec.message());
+  }
   queue_ = std::make_unique<MemoryBatchQueue>(config_.queue.max_bytes);
   BuildSources();
 }
 
 Agent::~Agent() {
   if (shipper_) shipper_->Stop(std::chrono::milliseconds(0));
+  StopSources();
+}
+
+SourceContext Agent::MakeSourceContext() {
+  SourceContext context;
+  context.io = &io_;
+  context.proc = ProcFs(config_.proc_root);
+  context.state_dir = config_.state_dir;
+  context.counters = &counters_;
+  context.interval = config_.interval;
+  return context;
+}
+
+void Agent::StopSources() {
+  for (auto& source : sources_) source->Stop();
+  sources_.clear();
 }
 
 void Agent::BuildSources() {
-  sources_.clear();
+  StopSources();
   common_labels_.clear();
   common_labels_.emplace_back("host", Hostname());
   for (const auto& [k, v] : config_.labels) common_labels_.emplace_back(k, v);
+  SourceContext context = MakeSourceContext();
+  std::vector<std::unique_ptr<Source>> wanted;
   if (config_.host.enabled) {
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    sources_.push_back(std::make_unique<HostSource>(
-        ProcFs(config_.proc_root), HostSourceOptions{config_.host.per_cpu}, ticks > 0 ? ticks : 100));
+    wanted.push_back(std::make_unique<HostSource>(context.proc, config_.host,
+                                                  ticks > 0 ? ticks : 100));
+  }
+  for (auto& source : wanted) {
+    absl::Status started = source->Start();
+    if (!started.ok()) {
+      counters_.Add("plumbline_agent_source_start_errors_total",
+                    {{"source", std::string(source->name())}});
+      spdlog::error("source {} not started: {}", source->name(), started.message());
+      continue;
+    }
+    sources_.push_back(std::move(source));
   }
 }
 
@@ -90,6 +125,7 @@ v1::Batch Agent::CollectOnce() {
     absl::Status s = source->Collect(writer);
     if (!s.ok()) {
       ++collect_errors_;
+      counters_.Add("plumbline_agent_collect_errors_total", {{"source", std::string(source->name())}});
       spdlog::warn("source {}: {}", source->name(), s.message());
     }
   }

@@ -13,6 +13,7 @@
 #include "agent/metric_writer.h"
 #include "agent/shipper.h"
 #include "agent/sources/source.h"
+#include "common/counters.h"
 
 namespace plumbline::agent {
 
@@ -26,9 +27,14 @@ class Agent {
   int Run();
   // Collects one batch without shipping it (for --dry-run and tests).
   v1::Batch CollectOnce();
+  const Counters& counters() const { return counters_; }
 
  private:
+  // (Re)creates every configured source from config_ and starts it; a source
+  // that fails to start is logged, counted and left out.
   void BuildSources();
+  void StopSources();
+  SourceContext MakeSourceContext();
   void ScheduleTick();
   void Tick();
   void Reload();
@@ -40,6 +46,7 @@ class Agent {
   asio::io_context io_;
   asio::steady_timer timer_{io_};
   asio::signal_set signals_{io_};
+  Counters counters_;  // the agent's own counters (parse errors by source, ...)
   std::vector<std::unique_ptr<Source>> sources_;
   Labels common_labels_;
   std::unique_ptr<BatchQueue> queue_;

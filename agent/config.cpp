@@ -37,10 +37,11 @@ absl::StatusOr<AgentConfig> Read(YamlDocument doc) {
   queue.ByteSize("max_bytes", &c.queue.max_bytes);
   if (c.queue.max_bytes < (64 << 10)) queue.Error("max_bytes", "must be at least 64KiB");
 
+  root.String("state_dir", &c.state_dir);
+  if (c.state_dir.empty()) root.Error("state_dir", "must not be empty");
+
   ConfigMap sources = root.Map("sources");
-  ConfigMap host = sources.Map("host");
-  host.Bool("enabled", &c.host.enabled);
-  host.Bool("per_cpu", &c.host.per_cpu);
+  ParseHostSourceOptions(sources.Map("host"), &c.host);
 
   if (c.agent_id.empty()) c.agent_id = Hostname();
   for (const auto& [name, value] : c.labels) {

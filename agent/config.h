@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/sources/host_source.h"
 #include "common/status.h"
 
 namespace plumbline::agent {
@@ -32,10 +33,11 @@ struct AgentConfig {
     uint64_t max_bytes = 64ull << 20;
   } queue;
 
-  struct Host {
-    bool enabled = true;
-    bool per_cpu = false;
-  } host;
+  // Where the agent keeps state (spool, log offsets). Created if missing.
+  std::string state_dir = "/var/lib/plumbline/agent";
+
+  // One member per source, parsed by that source's own Parse*Options().
+  HostSourceOptions host;
 };
 
 // Reads and validates a config file; errors name file, line and key.

@@ -8,7 +8,7 @@
 
 #include "collector/agent_registry.h"
 #include "collector/config.h"
-#include "collector/counters.h"
+#include "common/counters.h"
 #include "collector/ingest_pipeline.h"
 #include "collector/ingest_service.h"
 #include "collector/query_service.h"

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "collector/counters.h"
+#include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
 #include "plumbline/v1/ingest.pb.h"

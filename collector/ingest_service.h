@@ -9,7 +9,7 @@
 
 #include "collector/agent_registry.h"
 #include "collector/batch_validator.h"
-#include "collector/counters.h"
+#include "common/counters.h"
 #include "collector/ingest_pipeline.h"
 #include "common/clock.h"
 #include "plumbline/v1/ingest.grpc.pb.h"

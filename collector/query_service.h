@@ -2,7 +2,7 @@
 #pragma once
 
 #include "collector/agent_registry.h"
-#include "collector/counters.h"
+#include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
 #include "plumbline/v1/query.grpc.pb.h"

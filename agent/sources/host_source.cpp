@@ -19,6 +19,11 @@ void WriteCpuModes(MetricWriter& out, const CpuTimes& t, const Labels& extra) {
 
 }  // namespace
 
+void ParseHostSourceOptions(ConfigMap section, HostSourceOptions* out) {
+  section.Bool("enabled", &out->enabled);
+  section.Bool("per_cpu", &out->per_cpu);
+}
+
 HostSource::HostSource(ProcFs fs, HostSourceOptions options, double ticks_per_second)
     : fs_(std::move(fs)), options_(options), ticks_per_second_(ticks_per_second) {}
 

@@ -5,12 +5,17 @@
 
 #include "agent/proc_parsers.h"
 #include "agent/sources/source.h"
+#include "common/yaml_config.h"
 
 namespace plumbline::agent {
 
 struct HostSourceOptions {
+  bool enabled = true;
   bool per_cpu = false;  // also ship host_cpu_seconds_total per core
 };
+
+// Reads the `sources.host` section of the agent config.
+void ParseHostSourceOptions(ConfigMap section, HostSourceOptions* out);
 
 class HostSource final : public Source {
  public:

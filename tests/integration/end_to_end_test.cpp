@@ -76,6 +76,7 @@ TEST(EndToEnd, AgentMeasurementsMatchProcAndPlumbShowsTheAgent) {
   ASSERT_TRUE(collector.ok()) << collector.status();
 
   WriteFile(dir.File("agent.yaml"), "agent_id: e2e-agent\ninterval: 1s\nlabels: {env: test}\n"
+                                    "state_dir: " + dir.File("agent-state") + "\n"
                                     "collector:\n  addresses: [\"" + address + "\"]\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 1s\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
@@ -169,7 +170,8 @@ TEST(EndToEnd, AgentKeepsMeasuringWhileTheCollectorIsDownAndDeliversLater) {
     ASSERT_TRUE(probe.ok()) << probe.status();
     ASSERT_EQ(probe->Stop(SIGTERM, 10s), 0);
   }
-  WriteFile(dir.File("agent.yaml"), "agent_id: late-agent\ninterval: 1s\ncollector:\n"
+  WriteFile(dir.File("agent.yaml"), "agent_id: late-agent\ninterval: 1s\nstate_dir: " + dir.File("state") +
+                                    "\ncollector:\n"
                                     "  addresses: [\"" + address + "\"]\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 500ms\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},

@@ -1,6 +1,6 @@
-#include "collector/counters.h"
+#include "common/counters.h"
 
-namespace plumbline::collector {
+namespace plumbline {
 
 void Counters::Add(std::string_view name, const LabelSet& labels, double delta) {
   std::lock_guard lock(mu_);
@@ -26,4 +26,4 @@ std::vector<CounterValue> Counters::Snapshot() const {
   return out;
 }
 
-}  // namespace plumbline::collector
+}  // namespace plumbline

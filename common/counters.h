@@ -1,6 +1,6 @@
-// The collector's own operational counters (batches stored, rejected by
-// reason, decode errors, ...), readable over the query API and, later, as
-// Prometheus metrics. Thread-safe.
+// Operational counters and gauges of a process (batches stored, rejected by
+// reason, parse errors by source, ...), keyed by name and label set.
+// Thread-safe.
 #pragma once
 
 #include <map>
@@ -12,7 +12,7 @@
 
 #include "common/labels.h"
 
-namespace plumbline::collector {
+namespace plumbline {
 
 struct CounterValue {
   std::string name;
@@ -32,4 +32,4 @@ class Counters {
   std::map<std::pair<std::string, LabelSet>, double> values_;
 };
 
-}  // namespace plumbline::collector
+}  // namespace plumbline
