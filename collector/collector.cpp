@@ -41,12 +41,52 @@ absl::StatusOr<std::string> Collector::Start() {
   if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", config_.listen));
   }
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
   std::string host = config_.listen.substr(0, config_.listen.rfind(':'));
   return StrCat(host, ":", port);
 }
 
+void Collector::MaintenanceLoop() {
+  RetentionPolicy retention;
+  retention.raw_ms = config_.storage.raw_retention.count();
+  retention.minute_ms = config_.storage.minute_retention.count();
+  retention.hour_ms = config_.storage.hour_retention.count();
+  std::unique_lock lock(maintenance_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    auto started = std::chrono::steady_clock::now();
+    absl::StatusOr<MaintenanceReport> report =
+        store_->RunMaintenance(SystemClock::Instance().NowMs(), retention);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    counters_.Add("plumbline_store_maintenance_runs_total");
+    counters_.Add("plumbline_store_maintenance_seconds_total", {}, seconds);
+    if (!report.ok()) {
+      counters_.Add("plumbline_store_maintenance_errors_total");
+      spdlog::error("store maintenance: {}", report.status().message());
+    } else {
+      counters_.Add("plumbline_store_rollup_minutes_total", {},
+                    static_cast<double>(report->minutes_rolled_up));
+      counters_.Add("plumbline_store_late_minutes_recomputed_total", {},
+                    static_cast<double>(report->late_minutes_recomputed));
+      counters_.Add("plumbline_store_retention_deleted_total", {{"kind", "raw"}},
+                    static_cast<double>(report->raw_deleted));
+      counters_.Add("plumbline_store_retention_deleted_total", {{"kind", "rollup"}},
+                    static_cast<double>(report->rollups_deleted));
+    }
+    lock.lock();
+    maintenance_cv_.wait_for(lock, config_.storage.maintenance_interval,
+                             [this] { return stopping_; });
+  }
+}
+
 void Collector::Stop() {
   if (server_ == nullptr) return;
+  {
+    std::lock_guard lock(maintenance_mu_);
+    stopping_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
   ingest_->StartDraining();
   pipeline_->Stop();  // commits and answers everything already queued
   server_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);

@@ -3,7 +3,10 @@
 
 #include <grpcpp/server.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 
 #include "collector/agent_registry.h"
@@ -28,6 +31,11 @@ class Collector {
   void Stop();
 
  private:
+  void MaintenanceLoop();
+
+ public:
+
+ private:
   CollectorConfig config_;
   Counters counters_;
   AgentRegistry agents_;
@@ -36,6 +44,11 @@ class Collector {
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
+  // Rollups and retention, every storage.maintenance_interval.
+  std::thread maintenance_;
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool stopping_ = false;
 };
 
 }  // namespace plumbline::collector

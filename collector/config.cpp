@@ -30,6 +30,19 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
     storage.Error("durability", StrCat("expected full or relaxed, got \"", durability, "\""));
   }
 
+  ConfigMap retention = storage.Map("retention");
+  const auto kMinuteMs = std::chrono::milliseconds(60000);
+  retention.Duration("raw", &c.storage.raw_retention, std::chrono::hours(1));
+  retention.Duration("minute", &c.storage.minute_retention, std::chrono::hours(2));
+  retention.Duration("hour", &c.storage.hour_retention, std::chrono::hours(2));
+  if (c.storage.minute_retention < c.storage.raw_retention) {
+    retention.Error("minute", "must be at least as long as raw retention");
+  }
+  if (c.storage.hour_retention < c.storage.minute_retention) {
+    retention.Error("hour", "must be at least as long as minute retention");
+  }
+  storage.Duration("maintenance_interval", &c.storage.maintenance_interval, kMinuteMs / 60);
+
   ConfigMap ingest = root.Map("ingest");
   ingest.ByteSize("max_message_size", &c.ingest.max_message_bytes);
   if (c.ingest.max_message_bytes < 4096 || c.ingest.max_message_bytes > (1ull << 30)) {

@@ -17,6 +17,11 @@ struct CollectorConfig {
   struct Storage {
     std::string path = "/var/lib/plumbline/collector.db";
     bool relaxed_durability = false;  // "durability: relaxed"
+    std::chrono::milliseconds raw_retention{7LL * 86400 * 1000};
+    std::chrono::milliseconds minute_retention{35LL * 86400 * 1000};
+    std::chrono::milliseconds hour_retention{400LL * 86400 * 1000};
+    // How often rollups and retention run in the background.
+    std::chrono::milliseconds maintenance_interval{10000};
   } storage;
 
   struct Ingest {

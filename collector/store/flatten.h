@@ -16,10 +16,13 @@ struct FlatSample {
   std::string name;
   LabelSet labels;  // sorted
   double value;
+  // How the stored scalar behaves: histogram buckets, sums and counts are
+  // cumulative (COUNTER); summary quantiles are GAUGE.
+  v1::MetricType type;
 };
 
 // `labels` must be sorted. Appends to `out`.
-void FlattenPoint(const std::string& name, const LabelSet& labels, const v1::Point& point,
-                  std::vector<FlatSample>* out);
+void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& labels,
+                  const v1::Point& point, std::vector<FlatSample>* out);
 
 }  // namespace plumbline::collector

@@ -1,6 +1,8 @@
 #include "collector/store/sqlite_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/flatten.h"
@@ -52,7 +54,85 @@ constexpr const char* kMigrations[] = {
       PRIMARY KEY (series_id, ts_ms)
     ) WITHOUT ROWID;
     )sql",
+    // 2: metric type per series; samples clustered by time (append-mostly
+    // inserts, cheap rollups and retention); minute and hour rollups.
+    R"sql(
+    ALTER TABLE series ADD COLUMN type INTEGER NOT NULL DEFAULT 2;
+    CREATE TABLE samples_v2 (
+      ts_ms INTEGER NOT NULL,
+      series_id INTEGER NOT NULL,
+      value REAL NOT NULL,
+      PRIMARY KEY (ts_ms, series_id)
+    ) WITHOUT ROWID;
+    INSERT INTO samples_v2 (ts_ms, series_id, value) SELECT ts_ms, series_id, value FROM samples;
+    DROP TABLE samples;
+    ALTER TABLE samples_v2 RENAME TO samples;
+    CREATE TABLE rollup_1m (
+      series_id INTEGER NOT NULL,
+      bucket INTEGER NOT NULL,
+      count INTEGER NOT NULL,
+      sum REAL NOT NULL,
+      min REAL NOT NULL,
+      max REAL NOT NULL,
+      first REAL NOT NULL,
+      first_ms INTEGER NOT NULL,
+      last REAL NOT NULL,
+      last_ms INTEGER NOT NULL,
+      increase REAL NOT NULL,
+      PRIMARY KEY (series_id, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_1h (
+      series_id INTEGER NOT NULL,
+      bucket INTEGER NOT NULL,
+      count INTEGER NOT NULL,
+      sum REAL NOT NULL,
+      min REAL NOT NULL,
+      max REAL NOT NULL,
+      first REAL NOT NULL,
+      first_ms INTEGER NOT NULL,
+      last REAL NOT NULL,
+      last_ms INTEGER NOT NULL,
+      increase REAL NOT NULL,
+      PRIMARY KEY (series_id, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE dirty_minutes (bucket INTEGER PRIMARY KEY);
+    CREATE TABLE dirty_hours (bucket INTEGER PRIMARY KEY);
+    )sql",
 };
+
+constexpr int64_t kMinute = 60 * 1000;
+constexpr int64_t kHour = 60 * kMinute;
+// How far back the rollup looks for a series' previous sample (for counter
+// increases across bucket boundaries).
+constexpr int64_t kLookbackMs = 15 * kMinute;
+
+int64_t FloorTo(int64_t t, int64_t unit) {
+  int64_t q = t / unit;
+  if (t % unit != 0 && t < 0) --q;
+  return q * unit;
+}
+int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
+
+// Per-minute aggregates of raw samples in [?1, ?2), with the previous sample
+// found within ?3 ms before ?1 for counter increases. Columns: series_id,
+// bucket, count, sum, min, max, first, first_ms, last, last_ms, increase.
+constexpr const char* kMinuteAggregateSql = R"sql(
+  SELECT series_id, bucket, count(*), sum(value), min(value), max(value),
+         max(first_v), min(ts_ms), max(last_v), max(ts_ms), sum(inc)
+  FROM (
+    SELECT series_id, ts_ms, value, (ts_ms / 60000) * 60000 AS bucket,
+           CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev ELSE value END AS inc,
+           FIRST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms) AS first_v,
+           LAST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_v
+    FROM (SELECT series_id, ts_ms, value,
+                 LAG(value) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev
+          FROM samples WHERE ts_ms >= ?1 - ?3 AND ts_ms < ?2)
+    WHERE ts_ms >= ?1
+  )
+  GROUP BY series_id, bucket
+)sql";
 
 // RAII prepared statement.
 class Stmt {
@@ -93,6 +173,7 @@ class Stmt {
     return s;
   }
   void Reset() { sqlite3_reset(stmt_); }
+  sqlite3_stmt* stmt() const { return stmt_; }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
   std::string Text(int col) const {
@@ -147,6 +228,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   if (!migrated.ok()) {
     return absl::Status(migrated.code(), StrCat(path, ": ", migrated.message()));
   }
+  RETURN_IF_ERROR(store->LoadState());
   return store;
 }
 
@@ -167,6 +249,7 @@ absl::Status SqliteStore::Migrate() {
   RETURN_IF_ERROR(version.status());
   if (version.Step() != SQLITE_ROW) return version.Error();
   int64_t current = version.Int(0);
+  version.Reset();  // an open read statement would block DROP TABLE below
   if (current > SchemaVersion()) {
     return absl::FailedPreconditionError(
         StrCat("database schema version ", current, " is newer than this collector's (",
@@ -186,14 +269,20 @@ absl::Status SqliteStore::Migrate() {
 }
 
 absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const std::string& name,
-                                              const std::string& canonical_labels) {
+                                              const std::string& canonical_labels,
+                                              v1::MetricType type) {
   std::string key = StrCat(agent_id, std::string_view("\0", 1), name,
                                  std::string_view("\0", 1), canonical_labels);
   auto it = series_ids_.find(key);
   if (it != series_ids_.end()) return it->second;
-  Stmt insert(db_, "INSERT OR IGNORE INTO series (agent_id, name, labels) VALUES (?, ?, ?)");
+  Stmt insert(db_,
+              "INSERT OR IGNORE INTO series (agent_id, name, labels, type) VALUES (?, ?, ?, ?)");
   RETURN_IF_ERROR(insert.status());
-  RETURN_IF_ERROR(insert.Bind(1, agent_id).Bind(2, name).Bind(3, canonical_labels).Run());
+  RETURN_IF_ERROR(insert.Bind(1, agent_id)
+                      .Bind(2, name)
+                      .Bind(3, canonical_labels)
+                      .Bind(4, static_cast<int64_t>(type))
+                      .Run());
   Stmt select(db_, "SELECT id FROM series WHERE agent_id = ? AND name = ? AND labels = ?");
   RETURN_IF_ERROR(select.status());
   select.Bind(1, agent_id).Bind(2, name).Bind(3, canonical_labels);
@@ -220,6 +309,9 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   }
   Stmt insert(db_, "INSERT OR REPLACE INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)");
   RETURN_IF_ERROR(insert.status());
+  Stmt dirty(db_, "INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)");
+  RETURN_IF_ERROR(dirty.status());
+  int64_t last_dirty = INT64_MIN;
   std::vector<FlatSample> flat;
   uint64_t samples = 0;
   for (int index : write.series) {
@@ -227,11 +319,22 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
     LabelSet labels = ToLabelSet(series.labels());
     for (const v1::Point& point : series.points()) {
       flat.clear();
-      FlattenPoint(series.name(), labels, point, &flat);
+      FlattenPoint(series.name(), series.type(), labels, point, &flat);
+      const int64_t ts = point.timestamp_ms();
       for (const FlatSample& s : flat) {
-        ASSIGN_OR_RETURN(int64_t id, SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels)));
-        RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, point.timestamp_ms()).Bind(3, s.value).Run());
+        ASSIGN_OR_RETURN(int64_t id, SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels),
+                                              s.type));
+        RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, ts).Bind(3, s.value).Run());
+        auto [it, fresh] = latest_.try_emplace(id, ts, s.value);
+        if (!fresh && ts >= it->second.first) it->second = {ts, s.value};
         ++samples;
+      }
+      // Late data: its minute (and the next, whose first increase depends
+      // on it) were rolled up already and must be recomputed.
+      if (ts < minute_watermark_ && FloorTo(ts, kMinute) != last_dirty) {
+        last_dirty = FloorTo(ts, kMinute);
+        RETURN_IF_ERROR(dirty.Bind(1, last_dirty).Run());
+        RETURN_IF_ERROR(dirty.Bind(1, last_dirty + kMinute).Run());
       }
     }
   }
@@ -334,18 +437,16 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {
 absl::StatusOr<std::vector<SampleValue>> SqliteStore::LatestSamples(
     const std::string& agent_id, const std::vector<std::string>& names) {
   std::lock_guard lock(mu_);
-  Stmt q(db_,
-         "SELECT s.labels, x.ts_ms, x.value FROM series s "
-         "JOIN samples x ON x.series_id = s.id "
-         "WHERE s.agent_id = ? AND s.name = ? "
-         "AND x.ts_ms = (SELECT max(ts_ms) FROM samples WHERE series_id = s.id)");
+  Stmt q(db_, "SELECT id, labels FROM series WHERE agent_id = ? AND name = ? ORDER BY id");
   RETURN_IF_ERROR(q.status());
   std::vector<SampleValue> out;
   for (const std::string& name : names) {
     q.Bind(1, agent_id).Bind(2, name);
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
-      out.push_back({name, ParseLabelsOrEmpty(q.Text(0)), q.Int(1), q.Double(2)});
+      auto it = latest_.find(q.Int(0));
+      if (it == latest_.end()) continue;
+      out.push_back({name, ParseLabelsOrEmpty(q.Text(1)), it->second.first, it->second.second});
     }
     if (rc != SQLITE_DONE) return q.Error();
     q.Reset();
@@ -396,6 +497,313 @@ absl::Status SqliteStore::CheckIntegrity() {
   std::string result = q.Text(0);
   if (result != "ok") return absl::DataLossError(StrCat("integrity check: ", result));
   return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SetState(const char* name, int64_t value) {
+  Stmt set(db_, "INSERT OR REPLACE INTO rollup_state (name, value) VALUES (?, ?)");
+  RETURN_IF_ERROR(set.status());
+  return set.Bind(1, std::string(name)).Bind(2, value).Run();
+}
+
+absl::Status SqliteStore::LoadState() {
+  std::lock_guard lock(mu_);
+  Stmt state(db_, "SELECT name, value FROM rollup_state");
+  RETURN_IF_ERROR(state.status());
+  int rc;
+  while ((rc = state.Step()) == SQLITE_ROW) {
+    std::string name = state.Text(0);
+    if (name == "minute_watermark") minute_watermark_ = state.Int(1);
+    if (name == "hour_watermark") hour_watermark_ = state.Int(1);
+  }
+  if (rc != SQLITE_DONE) return state.Error();
+  // Newest value per series: the last rolled-up minute of the last day, then
+  // anything newer from raw samples.
+  int64_t day_ago = minute_watermark_ - 24 * kHour;
+  Stmt rolled(db_,
+              "SELECT series_id, max(last_ms), last FROM rollup_1m WHERE bucket >= ? "
+              "GROUP BY series_id");
+  RETURN_IF_ERROR(rolled.status());
+  rolled.Bind(1, day_ago);
+  while ((rc = rolled.Step()) == SQLITE_ROW) {
+    latest_[rolled.Int(0)] = {rolled.Int(1), rolled.Double(2)};
+  }
+  if (rc != SQLITE_DONE) return rolled.Error();
+  Stmt raw(db_, "SELECT series_id, ts_ms, value FROM samples WHERE ts_ms >= ? ORDER BY ts_ms");
+  RETURN_IF_ERROR(raw.status());
+  raw.Bind(1, minute_watermark_ == 0 ? INT64_MIN : minute_watermark_ - kLookbackMs);
+  while ((rc = raw.Step()) == SQLITE_ROW) latest_[raw.Int(0)] = {raw.Int(1), raw.Double(2)};
+  if (rc != SQLITE_DONE) return raw.Error();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeries(const SeriesSelector& selector) {
+  std::lock_guard lock(mu_);
+  return FindSeriesLocked(selector);
+}
+
+absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeriesLocked(
+    const SeriesSelector& selector) {
+  Stmt q(db_, "SELECT id, agent_id, labels, type FROM series WHERE name = ? ORDER BY id");
+  RETURN_IF_ERROR(q.status());
+  q.Bind(1, selector.name);
+  std::vector<SeriesInfo> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    SeriesInfo info;
+    info.id = q.Int(0);
+    info.agent_id = q.Text(1);
+    info.name = selector.name;
+    info.labels = ParseLabelsOrEmpty(q.Text(2));
+    info.type = static_cast<v1::MetricType>(q.Int(3));
+    bool match = std::all_of(selector.matchers.begin(), selector.matchers.end(),
+                             [&](const LabelMatcher& m) { return m.Matches(info.labels); });
+    if (match) out.push_back(std::move(info));
+  }
+  if (rc != SQLITE_DONE) return q.Error();
+  return out;
+}
+
+namespace {
+
+Aggregate ReadAggregate(const Stmt& q, int first_col) {
+  Aggregate a;
+  a.start_ms = q.Int(first_col);
+  a.count = static_cast<uint64_t>(q.Int(first_col + 1));
+  a.sum = q.Double(first_col + 2);
+  a.min = q.Double(first_col + 3);
+  a.max = q.Double(first_col + 4);
+  a.first = q.Double(first_col + 5);
+  a.first_ms = q.Int(first_col + 6);
+  a.last = q.Double(first_col + 7);
+  a.last_ms = q.Int(first_col + 8);
+  a.increase = q.Double(first_col + 9);
+  return a;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
+    const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+    AggregateSource* source) {
+  if (step_ms <= 0 || step_ms % kMinute != 0) {
+    return absl::InvalidArgumentError("step must be a positive multiple of one minute");
+  }
+  from_ms = FloorTo(from_ms, kMinute);
+  to_ms = FloorTo(to_ms, kMinute);
+  if (to_ms < from_ms) return absl::InvalidArgumentError("window ends before it starts");
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(std::vector<SeriesInfo> series, FindSeriesLocked(selector));
+  std::unordered_map<int64_t, size_t> index;
+  std::vector<SeriesAggregates> out(series.size());
+  for (size_t i = 0; i < series.size(); ++i) {
+    index[series[i].id] = i;
+    out[i].series = std::move(series[i]);
+  }
+  if (out.empty() || to_ms == from_ms) return out;
+  const size_t buckets = static_cast<size_t>((to_ms - from_ms + step_ms - 1) / step_ms);
+  std::vector<std::vector<Aggregate>> folded(out.size(), std::vector<Aggregate>(buckets));
+  auto fold = [&](int64_t series_id, const Aggregate& a) {
+    auto it = index.find(series_id);
+    if (it == index.end() || a.start_ms < from_ms || a.start_ms >= to_ms) return;
+    size_t b = static_cast<size_t>((a.start_ms - from_ms) / step_ms);
+    folded[it->second][b].Merge(a);
+  };
+  AggregateSource used;
+
+  // Whole hours from hourly rollups when an hour never straddles two buckets.
+  const bool hours_fit = step_ms >= to_ms - from_ms || (from_ms % kHour == 0 && step_ms % kHour == 0);
+  int64_t hour_from = CeilTo(from_ms, kHour);
+  int64_t hour_to = std::min(FloorTo(to_ms, kHour), hour_watermark_);
+  if (!hours_fit || hour_to <= hour_from) hour_from = hour_to = from_ms;
+  // Whole minutes from minute rollups, outside the hour range.
+  int64_t minute_end = std::min(to_ms, minute_watermark_);
+  const char* kRollupSql =
+      "SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, last_ms, increase "
+      "FROM %s WHERE bucket >= ? AND bucket < ? "
+      "AND series_id IN (SELECT id FROM series WHERE name = ?)";
+  auto scan_rollup = [&](const char* table, int64_t a, int64_t b, uint64_t* counter) -> absl::Status {
+    if (b <= a) return absl::OkStatus();
+    char sql[512];
+    std::snprintf(sql, sizeof sql, kRollupSql, table);
+    Stmt q(db_, sql);
+    RETURN_IF_ERROR(q.status());
+    q.Bind(1, a).Bind(2, b).Bind(3, selector.name);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      fold(q.Int(0), ReadAggregate(q, 1));
+      ++*counter;
+    }
+    return rc == SQLITE_DONE ? absl::OkStatus() : q.Error();
+  };
+  RETURN_IF_ERROR(scan_rollup("rollup_1h", hour_from, hour_to, &used.hour_buckets));
+  RETURN_IF_ERROR(scan_rollup("rollup_1m", from_ms, std::min(hour_from, minute_end),
+                              &used.minute_buckets));
+  RETURN_IF_ERROR(scan_rollup("rollup_1m", std::max(hour_to, from_ms), minute_end,
+                              &used.minute_buckets));
+  // The part not rolled up yet, from raw samples.
+  int64_t raw_from = std::max(from_ms, minute_watermark_);
+  if (raw_from < to_ms) {
+    Stmt q(db_, kMinuteAggregateSql);
+    RETURN_IF_ERROR(q.status());
+    q.Bind(1, raw_from).Bind(2, to_ms).Bind(3, kLookbackMs);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      Aggregate a = ReadAggregate(q, 1);
+      used.raw_samples += a.count;
+      fold(q.Int(0), a);
+    }
+    if (rc != SQLITE_DONE) return q.Error();
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (size_t b = 0; b < buckets; ++b) {
+      if (folded[i][b].count == 0) continue;
+      folded[i][b].start_ms = from_ms + static_cast<int64_t>(b) * step_ms;
+      out[i].buckets.push_back(folded[i][b]);
+    }
+  }
+  if (source != nullptr) *source = used;
+  return out;
+}
+
+absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms) {
+  Stmt q(db_, StrCat("INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, min, max, "
+                     "first, first_ms, last, last_ms, increase) ",
+                     kMinuteAggregateSql)
+                  .c_str());
+  RETURN_IF_ERROR(q.status());
+  return q.Bind(1, from_ms).Bind(2, to_ms).Bind(3, kLookbackMs).Run();
+}
+
+absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
+  Stmt q(db_, R"sql(
+    INSERT OR REPLACE INTO rollup_1h (series_id, bucket, count, sum, min, max, first, first_ms,
+                                      last, last_ms, increase)
+    SELECT series_id, (bucket / 3600000) * 3600000 AS hour, sum(count), sum(sum), min(min),
+           max(max),
+           (SELECT f.first FROM rollup_1m f WHERE f.series_id = r.series_id
+              AND f.bucket >= (r.bucket / 3600000) * 3600000
+              AND f.bucket < (r.bucket / 3600000) * 3600000 + 3600000
+              ORDER BY f.bucket LIMIT 1),
+           min(first_ms),
+           (SELECT l.last FROM rollup_1m l WHERE l.series_id = r.series_id
+              AND l.bucket >= (r.bucket / 3600000) * 3600000
+              AND l.bucket < (r.bucket / 3600000) * 3600000 + 3600000
+              ORDER BY l.bucket DESC LIMIT 1),
+           max(last_ms), sum(increase)
+    FROM rollup_1m r WHERE bucket >= ?1 AND bucket < ?2
+    GROUP BY series_id, hour
+  )sql");
+  RETURN_IF_ERROR(q.status());
+  return q.Bind(1, from_ms).Bind(2, to_ms).Run();
+}
+
+absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
+                                                              const RetentionPolicy& retention) {
+  MaintenanceReport report;
+  const int64_t settled = FloorTo(now_ms - kRollupGraceMs, kMinute);
+  // Rolls forward in slices of an hour at most, one short transaction each,
+  // for about a second per call, so ingest is never stalled for long and a
+  // backlog (a restored or backfilled store) still catches up quickly.
+  const auto budget_end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < budget_end) {
+    std::lock_guard lock(mu_);
+    if (minute_watermark_ == 0) {
+      Stmt oldest(db_, "SELECT min(ts_ms) FROM samples");
+      RETURN_IF_ERROR(oldest.status());
+      if (oldest.Step() != SQLITE_ROW) return oldest.Error();
+      bool empty = sqlite3_column_type(oldest.stmt(), 0) == SQLITE_NULL;
+      minute_watermark_ = empty ? settled : FloorTo(oldest.Int(0), kMinute);
+      hour_watermark_ = FloorTo(minute_watermark_, kHour);
+    }
+    if (minute_watermark_ >= settled) break;
+    int64_t to = std::min(settled, FloorTo(minute_watermark_, kHour) + kHour);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s = RollUpMinutes(minute_watermark_, to);
+    int64_t hour_to = FloorTo(to, kHour);
+    if (s.ok() && hour_to > hour_watermark_) s = RollUpHours(hour_watermark_, hour_to);
+    if (s.ok()) s = SetState("minute_watermark", to);
+    if (s.ok() && hour_to > hour_watermark_) s = SetState("hour_watermark", hour_to);
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    report.minutes_rolled_up += static_cast<uint64_t>((to - minute_watermark_) / kMinute);
+    if (hour_to > hour_watermark_) {
+      report.hours_rolled_up += static_cast<uint64_t>((hour_to - hour_watermark_) / kHour);
+      hour_watermark_ = hour_to;
+    }
+    minute_watermark_ = to;
+  }
+  // Minutes that late data touched, and the hours they belong to.
+  {
+    std::lock_guard lock(mu_);
+    Stmt dirty(db_, "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket LIMIT 200");
+    RETURN_IF_ERROR(dirty.status());
+    dirty.Bind(1, minute_watermark_);
+    std::vector<int64_t> minutes;
+    int rc;
+    while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
+    if (rc != SQLITE_DONE) return dirty.Error();
+    if (!minutes.empty()) {
+      RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+      absl::Status s;
+      Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
+      Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
+      s = clear.status().ok() ? mark.status() : clear.status();
+      for (int64_t m : minutes) {
+        if (!s.ok()) break;
+        s = RollUpMinutes(m, m + kMinute);
+        if (s.ok()) s = clear.Bind(1, m).Run();
+        if (s.ok() && FloorTo(m, kHour) < hour_watermark_) s = mark.Bind(1, FloorTo(m, kHour)).Run();
+      }
+      if (s.ok()) {
+        Stmt hours(db_, "SELECT bucket FROM dirty_hours");
+        s = hours.status();
+        std::vector<int64_t> hs;
+        while (s.ok() && (rc = hours.Step()) == SQLITE_ROW) hs.push_back(hours.Int(0));
+        for (int64_t h : hs) {
+          if (s.ok()) s = RollUpHours(h, h + kHour);
+        }
+        if (s.ok()) s = Exec("DELETE FROM dirty_hours");
+      }
+      if (s.ok()) s = Exec("COMMIT");
+      if (!s.ok()) {
+        (void)Exec("ROLLBACK");
+        return s;
+      }
+      report.late_minutes_recomputed += minutes.size();
+    }
+  }
+  // Retention, at most once a minute: raw only once rolled up, minute
+  // rollups only once covered by hour rollups.
+  if (now_ms - last_retention_ms_ >= kMinute) {
+    std::lock_guard lock(mu_);
+    last_retention_ms_ = now_ms;
+    int64_t raw_cutoff = std::min(now_ms - retention.raw_ms, minute_watermark_);
+    int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
+    int64_t hour_cutoff = now_ms - retention.hour_ms;
+    int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s;
+    auto erase = [&](const char* sql, int64_t cutoff, uint64_t* counter) {
+      if (!s.ok()) return;
+      Stmt d(db_, sql);
+      s = d.status();
+      if (s.ok()) s = d.Bind(1, cutoff).Run();
+      if (s.ok() && counter != nullptr) *counter += static_cast<uint64_t>(sqlite3_changes(db_));
+    };
+    erase("DELETE FROM samples WHERE ts_ms < ?", raw_cutoff, &report.raw_deleted);
+    erase("DELETE FROM rollup_1m WHERE bucket < ?", minute_cutoff, &report.rollups_deleted);
+    erase("DELETE FROM rollup_1h WHERE bucket < ?", hour_cutoff, &report.rollups_deleted);
+    erase("DELETE FROM batches WHERE received_ms < ?", dedupe_cutoff, nullptr);
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return report;
 }
 
 }  // namespace plumbline::collector

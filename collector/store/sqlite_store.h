@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "collector/store/store.h"
 
@@ -34,6 +35,17 @@ class SqliteStore final : public Store {
       const std::string& agent_id, const std::vector<std::string>& names) override;
   absl::StatusOr<std::vector<SeriesPoints>> QuerySeries(const SeriesQuery& query) override;
   absl::Status CheckIntegrity() override;
+  absl::StatusOr<std::vector<SeriesInfo>> FindSeries(const SeriesSelector& selector) override;
+  absl::StatusOr<std::vector<SeriesAggregates>> Aggregates(const SeriesSelector& selector,
+                                                          int64_t from_ms, int64_t to_ms,
+                                                          int64_t step_ms,
+                                                          AggregateSource* source = nullptr) override;
+  absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
+                                                   const RetentionPolicy& retention) override;
+
+  // Minutes older than this are settled: a sample for an earlier minute is
+  // late data and marks its minute for recomputation.
+  static constexpr int64_t kRollupGraceMs = 2 * 60 * 1000;
 
   // The schema version this build writes; migrations bring older files to it.
   static int SchemaVersion();
@@ -43,13 +55,24 @@ class SqliteStore final : public Store {
   absl::Status Migrate();
   absl::Status Exec(const char* sql);
   absl::StatusOr<int64_t> SeriesId(const std::string& agent_id, const std::string& name,
-                                   const std::string& canonical_labels);
+                                   const std::string& canonical_labels, v1::MetricType type);
   absl::Status WriteOne(BatchWrite& write);
+  absl::Status LoadState();
+  absl::Status SetState(const char* name, int64_t value);
+  // Rolls raw samples in [from, to) into rollup_1m (REPLACE), minutes aligned.
+  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms);
+  absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
+  absl::StatusOr<std::vector<SeriesInfo>> FindSeriesLocked(const SeriesSelector& selector);
 
   std::mutex mu_;
   sqlite3* db_;
   // (agent_id \0 name \0 labels) -> series id; filled lazily.
   std::unordered_map<std::string, int64_t> series_ids_;
+  // Newest sample per series id (timestamp, value).
+  std::unordered_map<int64_t, std::pair<int64_t, double>> latest_;
+  int64_t minute_watermark_ = 0;  // minutes before this are in rollup_1m
+  int64_t hour_watermark_ = 0;    // hours before this are in rollup_1h
+  int64_t last_retention_ms_ = 0;
 };
 
 }  // namespace plumbline::collector

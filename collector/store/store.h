@@ -57,6 +57,76 @@ struct SeriesPoints {
   std::vector<double> values;
 };
 
+// Matches a label: exact, not equal, or a shell glob ("web-*", "db-[12]").
+struct LabelMatcher {
+  enum class Op { kEqual, kNotEqual, kGlob };
+  std::string name;
+  Op op = Op::kEqual;
+  std::string value;
+  bool Matches(const LabelSet& sorted_labels) const;
+};
+
+// Which series: a metric name plus label matchers (all must match).
+struct SeriesSelector {
+  std::string name;
+  std::vector<LabelMatcher> matchers;
+};
+
+struct SeriesInfo {
+  int64_t id = 0;
+  std::string agent_id;
+  std::string name;
+  LabelSet labels;
+  v1::MetricType type = v1::METRIC_TYPE_GAUGE;
+};
+
+// Aggregates of one series over one time bucket.
+struct Aggregate {
+  int64_t start_ms = 0;  // bucket start
+  uint64_t count = 0;    // samples
+  double sum = 0;
+  double min = 0;
+  double max = 0;
+  double first = 0;
+  int64_t first_ms = 0;
+  double last = 0;
+  int64_t last_ms = 0;
+  // Counter increase, reset-aware (a drop counts the new value as the
+  // increase since the reset). Includes the step from the series' previous
+  // sample, even one in an earlier bucket, to its first sample here.
+  double increase = 0;
+
+  double Mean() const { return count == 0 ? 0 : sum / static_cast<double>(count); }
+  // Folds in the aggregate of a later, adjacent bucket.
+  void Merge(const Aggregate& later);
+};
+
+struct SeriesAggregates {
+  SeriesInfo series;
+  std::vector<Aggregate> buckets;  // ascending, only buckets with samples
+};
+
+// Where an aggregate answer came from, for tests and /metrics.
+struct AggregateSource {
+  uint64_t hour_buckets = 0;
+  uint64_t minute_buckets = 0;
+  uint64_t raw_samples = 0;
+};
+
+struct RetentionPolicy {
+  int64_t raw_ms = 7LL * 86400 * 1000;
+  int64_t minute_ms = 35LL * 86400 * 1000;
+  int64_t hour_ms = 400LL * 86400 * 1000;
+};
+
+struct MaintenanceReport {
+  uint64_t minutes_rolled_up = 0;
+  uint64_t hours_rolled_up = 0;
+  uint64_t late_minutes_recomputed = 0;
+  uint64_t raw_deleted = 0;
+  uint64_t rollups_deleted = 0;
+};
+
 struct SeriesQuery {
   std::string name;
   LabelSet match;  // exact matches, any order
@@ -88,6 +158,25 @@ class Store {
 
   // Runs the backend's integrity check (PRAGMA integrity_check for SQLite).
   virtual absl::Status CheckIntegrity() = 0;
+
+  // Every series the selector matches.
+  virtual absl::StatusOr<std::vector<SeriesInfo>> FindSeries(const SeriesSelector& selector) = 0;
+
+  // Per-series aggregates in buckets of `step_ms` (a positive multiple of
+  // 60000) over [from_ms, to_ms), both aligned down to whole minutes. Whole
+  // hours come from hourly rollups, whole minutes from minute rollups, and
+  // only the part not yet rolled up from raw samples, so a 90-day question
+  // never scans raw points. `source` (optional) says what was read.
+  virtual absl::StatusOr<std::vector<SeriesAggregates>> Aggregates(
+      const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+      AggregateSource* source = nullptr) = 0;
+
+  // Background work, in small steps so ingest is never stalled for long:
+  // rolls closed minutes (older than now - grace) into minute and hour
+  // rollups, recomputes buckets that late data touched, and enforces
+  // retention. Call it periodically from one thread.
+  virtual absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
+                                                           const RetentionPolicy& retention) = 0;
 };
 
 }  // namespace plumbline::collector

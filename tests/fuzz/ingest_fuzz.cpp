@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!plumbline::SortLabels(&labels).ok()) __builtin_trap();  // validator lets no duplicate through
     for (const auto& p : series.points()) {
       flat.clear();
-      plumbline::collector::FlattenPoint(series.name(), labels, p, &flat);
+      plumbline::collector::FlattenPoint(series.name(), series.type(), labels, p, &flat);
     }
   }
   return 0;

@@ -17,7 +17,7 @@ TEST(Flatten, HistogramBecomesCumulativeBucketsSumAndCount) {
   h->set_count(6);
   h->set_sum(2.5);
   std::vector<FlatSample> out;
-  FlattenPoint("req_seconds", {{"host", "a"}}, p, &out);
+  FlattenPoint("req_seconds", v1::METRIC_TYPE_HISTOGRAM, {{"host", "a"}}, p, &out);
   ASSERT_EQ(out.size(), 5u);
   EXPECT_EQ(out[0].name, "req_seconds_bucket");
   EXPECT_EQ(out[0].labels, (LabelSet{{"host", "a"}, {"le", "0.1"}}));
@@ -36,7 +36,7 @@ TEST(Flatten, SummaryBecomesQuantileSeries) {
   q->set_quantile(0.99);
   q->set_value(0.2);
   std::vector<FlatSample> out;
-  FlattenPoint("s", {}, p, &out);
+  FlattenPoint("s", v1::METRIC_TYPE_SUMMARY, {}, p, &out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].labels, (LabelSet{{"quantile", "0.99"}}));
 }

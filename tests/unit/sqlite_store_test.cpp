@@ -168,3 +168,257 @@ TEST_F(SqliteStoreTest, UnwritablePathIsAClearError) {
 
 }  // namespace
 }  // namespace plumbline::collector
+
+namespace plumbline::collector {
+namespace {
+
+// Rollups and aggregates, with values computed by hand.
+class SqliteRollupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("plumbline_rollup_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db"))
+                .string();
+    std::filesystem::remove(path_);
+    auto s = SqliteStore::Open(path_, Durability::kRelaxed);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+  }
+
+  // Writes one batch with one series and the given (offset ms from hour, value) points.
+  void Write(const std::string& name, v1::MetricType type,
+             const std::vector<std::pair<int64_t, double>>& points) {
+    v1::Batch b;
+    b.set_agent_id("a");
+    b.set_epoch(1);
+    b.set_sequence(++sequence_);
+    v1::Series* s = b.add_series();
+    s->set_name(name);
+    s->set_type(type);
+    auto* l = s->add_labels();
+    l->set_name("host");
+    l->set_value("web-1");
+    for (const auto& [offset, value] : points) {
+      auto* p = s->add_points();
+      p->set_timestamp_ms(kHour0 + offset);
+      p->set_number(value);
+    }
+    std::vector<BatchWrite> w(1);
+    w[0].batch = &b;
+    w[0].series = {0};
+    ASSERT_TRUE(store_->WriteBatches(w).ok());
+  }
+
+  std::vector<Aggregate> Buckets(const std::string& name, int64_t from, int64_t to, int64_t step,
+                                 AggregateSource* source = nullptr) {
+    auto got = store_->Aggregates({name, {}}, kHour0 + from, kHour0 + to, step, source);
+    EXPECT_TRUE(got.ok()) << got.status();
+    if (!got.ok() || got->empty()) return {};
+    EXPECT_EQ(got->size(), 1u);
+    return (*got)[0].buckets;
+  }
+
+  static constexpr int64_t kHour0 = 1699999200000;  // 2023-11-14T22:00:00Z, a whole hour
+  static constexpr int64_t kMin = 60000;
+  std::string path_;
+  std::unique_ptr<SqliteStore> store_;
+  uint64_t sequence_ = 0;
+};
+
+TEST_F(SqliteRollupTest, CounterIncreaseIsResetAwareAndCrossesBucketBoundaries) {
+  // Minute 0: 10, 15, then a reset to 5. Minute 1: 8.
+  // Increase in minute 0: (15-10) + 5 (reset: the new value) = 10; minute 1: 8-5 = 3.
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, {{0, 10}, {20000, 15}, {40000, 5}, {60000, 8}});
+  AggregateSource src;
+  auto raw = Buckets("requests_total", 0, 2 * kMin, kMin, &src);
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw[0].increase, 10);
+  EXPECT_EQ(raw[1].increase, 3);
+  EXPECT_EQ(raw[0].count, 3u);
+  EXPECT_EQ(raw[0].first, 10);
+  EXPECT_EQ(raw[0].last, 5);
+  EXPECT_EQ(raw[0].min, 5);
+  EXPECT_EQ(raw[0].max, 15);
+  EXPECT_EQ(raw[0].sum, 30);
+  EXPECT_EQ(src.raw_samples, 4u);
+
+  // After maintenance the same answer comes from minute rollups.
+  auto report = store_->RunMaintenance(kHour0 + 10 * kMin, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  auto rolled = Buckets("requests_total", 0, 2 * kMin, kMin, &src);
+  ASSERT_EQ(rolled.size(), 2u);
+  EXPECT_EQ(rolled[0].increase, 10);
+  EXPECT_EQ(rolled[1].increase, 3);
+  EXPECT_EQ(src.raw_samples, 0u);
+  EXPECT_EQ(src.minute_buckets, 2u);
+
+  // One bucket over both minutes: 13.
+  auto whole = Buckets("requests_total", 0, 2 * kMin, 2 * kMin);
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0].increase, 13);
+  EXPECT_EQ(whole[0].count, 4u);
+  EXPECT_EQ(whole[0].first, 10);
+  EXPECT_EQ(whole[0].last, 8);
+}
+
+TEST_F(SqliteRollupTest, LongWindowsComeFromHourRollupsNotRawPoints) {
+  // A gauge every 10 s for 3 hours: value = minute index.
+  std::vector<std::pair<int64_t, double>> points;
+  for (int64_t t = 0; t < 3 * 60 * kMin; t += 10000) {
+    points.emplace_back(t, static_cast<double>(t / kMin));
+  }
+  Write("host_memory_used_bytes", v1::METRIC_TYPE_GAUGE, points);
+  auto m = store_->RunMaintenance(kHour0 + 4 * 60 * kMin, {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  AggregateSource src;
+  auto hours = Buckets("host_memory_used_bytes", 0, 3 * 60 * kMin, 60 * kMin, &src);
+  ASSERT_EQ(hours.size(), 3u);
+  EXPECT_EQ(src.hour_buckets, 3u);
+  EXPECT_EQ(src.minute_buckets, 0u);
+  EXPECT_EQ(src.raw_samples, 0u);
+  // Hour 1 holds minutes 60..119, six samples each: mean 89.5, min 60, max 119.
+  EXPECT_EQ(hours[1].count, 360u);
+  EXPECT_DOUBLE_EQ(hours[1].Mean(), 89.5);
+  EXPECT_EQ(hours[1].min, 60);
+  EXPECT_EQ(hours[1].max, 119);
+  EXPECT_EQ(hours[1].first, 60);
+  EXPECT_EQ(hours[1].last, 119);
+
+  // A window that does not start on an hour mixes minute and hour rollups.
+  auto mixed = Buckets("host_memory_used_bytes", 30 * kMin, 150 * kMin, 120 * kMin, &src);
+  ASSERT_EQ(mixed.size(), 1u);
+  EXPECT_EQ(mixed[0].count, 720u);
+  EXPECT_EQ(src.hour_buckets, 1u);     // hour 1
+  EXPECT_EQ(src.minute_buckets, 60u);  // minutes 30..59 and 120..149
+  EXPECT_DOUBLE_EQ(mixed[0].Mean(), 89.5);
+}
+
+TEST_F(SqliteRollupTest, LateDataIsFoldedIntoRollupsAlreadyMade) {
+  Write("errors_total", v1::METRIC_TYPE_COUNTER, {{0, 1}, {2 * kMin, 4}});
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 70 * kMin, {}).ok());
+  auto before = Buckets("errors_total", 0, 3 * kMin, 3 * kMin);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].increase, 3);
+  EXPECT_EQ(before[0].count, 2u);
+  // A sample for minute 1 arrives late (an agent's spool replay): 2.
+  Write("errors_total", v1::METRIC_TYPE_COUNTER, {{kMin, 2}});
+  auto report = store_->RunMaintenance(kHour0 + 71 * kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_GE(report->late_minutes_recomputed, 1u);
+  AggregateSource src;
+  auto after = Buckets("errors_total", 0, 3 * kMin, kMin, &src);
+  EXPECT_EQ(src.raw_samples, 0u);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[1].increase, 1);  // 1 -> 2
+  EXPECT_EQ(after[2].increase, 2);  // 2 -> 4
+  // And the hour rollup agrees.
+  auto hour = Buckets("errors_total", 0, 60 * kMin, 60 * kMin, &src);
+  ASSERT_EQ(hour.size(), 1u);
+  EXPECT_EQ(src.hour_buckets, 1u);
+  EXPECT_EQ(hour[0].count, 3u);
+  EXPECT_EQ(hour[0].increase, 3);
+}
+
+TEST_F(SqliteRollupTest, RetentionDropsRawOnlyAfterItIsRolledUp) {
+  Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}, {kMin, 2}});
+  RetentionPolicy keep_raw_one_minute;
+  keep_raw_one_minute.raw_ms = kMin;
+  auto report = store_->RunMaintenance(kHour0 + 2 * 60 * kMin, keep_raw_one_minute);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->raw_deleted, 2u);
+  auto raw = store_->QuerySeries({"g", {}, kHour0, kHour0 + kMin, 0});
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE((*raw)[0].values.empty());
+  // The rollups still answer.
+  auto agg = Buckets("g", 0, 2 * kMin, 2 * kMin);
+  ASSERT_EQ(agg.size(), 1u);
+  EXPECT_EQ(agg[0].sum, 3);
+}
+
+TEST_F(SqliteRollupTest, SelectorsMatchLabelsByEqualityAndGlob) {
+  Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}});
+  auto match = [&](LabelMatcher m) {
+    auto found = store_->FindSeries({"g", {m}});
+    EXPECT_TRUE(found.ok());
+    return found->size();
+  };
+  EXPECT_EQ(match({"host", LabelMatcher::Op::kEqual, "web-1"}), 1u);
+  EXPECT_EQ(match({"host", LabelMatcher::Op::kGlob, "web-*"}), 1u);
+  EXPECT_EQ(match({"host", LabelMatcher::Op::kGlob, "db-*"}), 0u);
+  EXPECT_EQ(match({"host", LabelMatcher::Op::kNotEqual, "web-1"}), 0u);
+  EXPECT_EQ(match({"absent", LabelMatcher::Op::kEqual, ""}), 1u);
+}
+
+TEST_F(SqliteRollupTest, BadStepOrInvertedWindowIsAnError) {
+  EXPECT_FALSE(store_->Aggregates({"g", {}}, 0, kMin, 1000).ok());
+  EXPECT_FALSE(store_->Aggregates({"g", {}}, kMin, 0, kMin).ok());
+}
+
+}  // namespace
+}  // namespace plumbline::collector
+
+namespace plumbline::collector {
+namespace {
+
+TEST(SqliteMigration, UpgradesASchemaVersion1FileKeepingItsData) {
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("plumbline_v1_" + std::to_string(::getpid()) + ".db")).string();
+  std::filesystem::remove(path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // The schema a 0.1.0 collector wrote (migration 1), with one stored batch.
+  const char* v1 = R"sql(
+    CREATE TABLE agents (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL DEFAULT '',
+      version TEXT NOT NULL DEFAULT '', os TEXT NOT NULL DEFAULT '', labels TEXT NOT NULL DEFAULT '',
+      cpu_count INTEGER NOT NULL DEFAULT 0, memory_bytes INTEGER NOT NULL DEFAULT 0,
+      first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,
+      last_sequence INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0,
+      samples INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE batches (agent_id TEXT NOT NULL, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL,
+      received_ms INTEGER NOT NULL, samples INTEGER NOT NULL,
+      PRIMARY KEY (agent_id, epoch, sequence)) WITHOUT ROWID;
+    CREATE TABLE series (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, name TEXT NOT NULL,
+      labels TEXT NOT NULL, UNIQUE (agent_id, name, labels));
+    CREATE INDEX series_by_name ON series (name);
+    CREATE TABLE samples (series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL,
+      PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID;
+    INSERT INTO agents (agent_id, first_seen_ms, last_seen_ms, batches, samples) VALUES ('a', 1, 2, 1, 2);
+    INSERT INTO batches VALUES ('a', 5, 1, 2, 2);
+    INSERT INTO series (id, agent_id, name, labels) VALUES (1, 'a', 'g', 'host="h"');
+    INSERT INTO samples VALUES (1, 1700000000000, 1.5), (1, 1700000010000, 2.5);
+    PRAGMA user_version = 1;
+  )sql";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = SqliteStore::Open(path, Durability::kFull);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto points = (*store)->QuerySeries({"g", {}, 1700000000000, 1700000010000, 0});
+  ASSERT_TRUE(points.ok());
+  ASSERT_EQ(points->size(), 1u);
+  EXPECT_EQ((*points)[0].values, (std::vector<double>{1.5, 2.5}));
+  // Exactly-once still holds for batches stored before the upgrade.
+  v1::Batch again;
+  again.set_agent_id("a");
+  again.set_epoch(5);
+  again.set_sequence(1);
+  std::vector<BatchWrite> w(1);
+  w[0].batch = &again;
+  ASSERT_TRUE((*store)->WriteBatches(w).ok());
+  EXPECT_FALSE(w[0].stored);
+  auto agg = (*store)->Aggregates({"g", {}}, 1700000000000 - 60000, 1700000040000, 120000);
+  ASSERT_TRUE(agg.ok());
+  ASSERT_EQ(agg->size(), 1u);
+  EXPECT_EQ((*agg)[0].series.type, v1::METRIC_TYPE_GAUGE);
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+  store->reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+}
+
+}  // namespace
+}  // namespace plumbline::collector
