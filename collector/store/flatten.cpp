@@ -2,17 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 namespace plumbline::collector {
 
 namespace {
 
-// Shortest text that reads back as the same double ("0.1", not "0.10000000000000001").
-std::string FormatBound(double v) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
-}
 
 LabelSet With(const LabelSet& labels, const std::string& name, std::string value) {
   LabelSet out = labels;
@@ -28,6 +23,13 @@ LabelSet With(const LabelSet& labels, const std::string& name, std::string value
 
 }  // namespace
 
+std::string FormatLabelNumber(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
+}
+
 void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& labels,
                   const v1::Point& point, std::vector<FlatSample>* out) {
   constexpr v1::MetricType kCounter = v1::METRIC_TYPE_COUNTER;
@@ -42,7 +44,7 @@ void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& 
       for (int i = 0; i < h.bounds_size(); ++i) {
         if (i < h.bucket_counts_size()) cumulative += static_cast<double>(h.bucket_counts(i));
         out->push_back(
-            {name + "_bucket", With(labels, "le", FormatBound(h.bounds(i))), cumulative, kCounter});
+            {name + "_bucket", With(labels, "le", FormatLabelNumber(h.bounds(i))), cumulative, kCounter});
       }
       out->push_back(
           {name + "_bucket", With(labels, "le", "+Inf"), static_cast<double>(h.count()), kCounter});
@@ -54,7 +56,7 @@ void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& 
       const v1::Summary& s = point.summary();
       for (const auto& q : s.quantiles()) {
         out->push_back(
-            {name, With(labels, "quantile", FormatBound(q.quantile())), q.value(), kGauge});
+            {name, With(labels, "quantile", FormatLabelNumber(q.quantile())), q.value(), kGauge});
       }
       out->push_back({name + "_sum", labels, s.sum(), kCounter});
       out->push_back({name + "_count", labels, static_cast<double>(s.count()), kCounter});

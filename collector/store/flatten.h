@@ -21,6 +21,10 @@ struct FlatSample {
   v1::MetricType type;
 };
 
+// The text a number takes in an `le` or `quantile` label: the shortest that
+// reads back as the same double ("0.1", "+Inf").
+std::string FormatLabelNumber(double v);
+
 // `labels` must be sorted. Appends to `out`.
 void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& labels,
                   const v1::Point& point, std::vector<FlatSample>* out);

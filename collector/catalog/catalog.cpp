@@ -1,0 +1,338 @@
+#include "collector/catalog/catalog.h"
+
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "common/labels.h"
+#include "common/yaml_config.h"
+
+namespace plumbline::collector {
+
+const Sli* Service::FindSli(const std::string& sli_id) const {
+  for (const Sli& s : slis) {
+    if (s.id == sli_id) return &s;
+  }
+  return nullptr;
+}
+
+const Service* Catalog::FindService(const std::string& id) const {
+  for (const Service& s : services) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+const BusinessUnit* Catalog::FindBusinessUnit(const std::string& id) const {
+  for (const BusinessUnit& b : business_units) {
+    if (b.id == id) return &b;
+  }
+  return nullptr;
+}
+
+std::vector<const Service*> Catalog::Dependents(const std::string& id) const {
+  std::vector<const Service*> out;
+  for (const Service& s : services) {
+    for (const Dependency& d : s.dependencies) {
+      if (d.service == id) out.push_back(&s);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void ReadId(ConfigMap& m, std::string* out) {
+  m.Require("id");
+  m.String("id", out);
+  if (m.Has("id") && !ValidId(*out)) {
+    m.Error("id", StrCat("\"", *out, "\" is not a valid id (letters, digits, - _ . ; at most 64)"));
+  }
+}
+
+// `match: {label: value}`: a value with * ? [ is a glob; "!value" means not equal.
+void ReadSelector(ConfigMap m, MetricSelector* out) {
+  m.Require("metric");
+  m.String("metric", &out->metric);
+  if (m.Has("metric")) {
+    absl::Status s = ValidateMetricName(out->metric);
+    if (!s.ok()) m.Error("metric", ToStd(s.message()));
+  }
+  std::map<std::string, std::string> match;
+  m.StringMap("match", &match);
+  for (const auto& [name, value] : match) {
+    absl::Status s = ValidateLabelName(name);
+    if (!s.ok()) {
+      m.Error("match", ToStd(s.message()));
+      continue;
+    }
+    LabelMatcher lm;
+    lm.name = name;
+    if (!value.empty() && value[0] == '!') {
+      lm.op = LabelMatcher::Op::kNotEqual;
+      lm.value = value.substr(1);
+    } else if (value.find_first_of("*?[") != std::string::npos) {
+      lm.op = LabelMatcher::Op::kGlob;
+      lm.value = value;
+    } else {
+      lm.value = value;
+    }
+    out->match.push_back(std::move(lm));
+  }
+}
+
+void ReadSli(ConfigMap m, Sli* sli) {
+  ReadId(m, &sli->id);
+  std::string kind;
+  m.Require("kind");
+  m.String("kind", &kind);
+  if (kind == "ratio") {
+    sli->kind = Sli::Kind::kRatio;
+    m.Require("valid");
+    ReadSelector(m.Map("valid"), &sli->valid);
+    bool good = m.Has("good"), bad = m.Has("bad");
+    if (good == bad) m.Error("", "a ratio SLI needs exactly one of \"good\" and \"bad\"");
+    if (good) ReadSelector(m.Map("good"), &sli->good);
+    if (bad) ReadSelector(m.Map("bad"), &sli->bad);
+  } else if (kind == "latency") {
+    sli->kind = Sli::Kind::kLatency;
+    m.Require("histogram");
+    ReadSelector(m.Map("histogram"), &sli->histogram);
+    m.Require("threshold");
+    std::chrono::milliseconds t{0};
+    m.Duration("threshold", &t);
+    sli->threshold_seconds = static_cast<double>(t.count()) / 1000.0;
+  } else if (kind == "probe") {
+    sli->kind = Sli::Kind::kProbe;
+    m.Require("probe");
+    m.String("probe", &sli->probe);
+  } else if (kind == "threshold") {
+    sli->kind = Sli::Kind::kThreshold;
+    m.Require("gauge");
+    ReadSelector(m.Map("gauge"), &sli->gauge);
+    m.Require("op");
+    m.String("op", &sli->op);
+    if (m.Has("op") && sli->op != "<" && sli->op != "<=" && sli->op != ">" && sli->op != ">=") {
+      m.Error("op", StrCat("expected one of < <= > >=, got \"", sli->op, "\""));
+    }
+    m.Require("bound");
+    m.Double("bound", &sli->bound, -1e300, 1e300);
+  } else if (m.Has("kind")) {
+    m.Error("kind", StrCat("expected ratio, latency, probe or threshold, got \"", kind, "\""));
+  }
+}
+
+void ReadSlo(ConfigMap m, Slo* slo) {
+  ReadId(m, &slo->id);
+  m.Require("sli");
+  m.String("sli", &slo->sli);
+  m.Require("target");
+  if (m.Has("target")) {
+    double t = -1;
+    m.Double("target", &t, -1e300, 1e300);
+    if (!(t > 0 && t <= 100)) {
+      m.Error("target", StrCat("must be in (0, 100] (percent), got ", t));
+    } else {
+      slo->target_percent = t;
+    }
+  }
+  std::string window;
+  m.String("window", &window);
+  if (window == "week") {
+    slo->period = Slo::Period::kWeek;
+  } else if (window == "month") {
+    slo->period = Slo::Period::kMonth;
+  } else if (window == "quarter") {
+    slo->period = Slo::Period::kQuarter;
+  } else if (!window.empty()) {
+    m.Duration("window", &slo->window, std::chrono::hours(1));
+    if (slo->window > std::chrono::hours(24 * 400)) m.Error("window", "longer than 400 days");
+  }
+  std::string budgeting = "occurrences";
+  m.String("budgeting", &budgeting);
+  if (budgeting == "timeslices") {
+    slo->timeslices = true;
+  } else if (budgeting != "occurrences") {
+    m.Error("budgeting", StrCat("expected occurrences or timeslices, got \"", budgeting, "\""));
+  }
+  m.Duration("timeslice", &slo->timeslice, std::chrono::minutes(1));
+  if (slo->timeslice.count() % 60000 != 0) m.Error("timeslice", "must be whole minutes");
+  m.Double("min_events", &slo->min_events, 0, 1e15);
+  m.Double("importance", &slo->importance, 0, 10);
+  m.Bool("critical", &slo->critical);
+}
+
+void ReadComponent(ConfigMap m, Component* c) {
+  ReadId(m, &c->id);
+  m.StringList("hosts", &c->hosts);
+  m.String("process", &c->process);
+  m.String("probe", &c->probe);
+  m.String("log", &c->log);
+  m.StringList("metrics", &c->metrics);
+  if (c->hosts.empty() && c->process.empty() && c->probe.empty() && c->log.empty() &&
+      c->metrics.empty()) {
+    m.Error("", "a component needs at least one of hosts, process, probe, log, metrics");
+  }
+}
+
+absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
+  Catalog catalog;
+  catalog.source = name;
+  ConfigMap root = doc.Root();
+
+  std::set<std::string> unit_ids;
+  for (ConfigMap m : root.MapList("business_units")) {
+    BusinessUnit bu;
+    ReadId(m, &bu.id);
+    m.String("name", &bu.name);
+    m.String("owner", &bu.owner);
+    m.StringMap("metadata", &bu.metadata);
+    if (bu.name.empty()) bu.name = bu.id;
+    if (!bu.id.empty() && !unit_ids.insert(bu.id).second) {
+      m.Error("id", StrCat("duplicate business unit id \"", bu.id, "\""));
+    }
+    catalog.business_units.push_back(std::move(bu));
+  }
+
+  std::vector<ConfigMap> service_maps = root.MapList("services");
+  std::set<std::string> service_ids;
+  for (ConfigMap& m : service_maps) {
+    Service s;
+    ReadId(m, &s.id);
+    m.String("name", &s.name);
+    if (s.name.empty()) s.name = s.id;
+    m.String("business_unit", &s.business_unit);
+    m.String("owner", &s.owner);
+    int64_t tier = s.tier;
+    m.Int("tier", &tier, 1, 5);
+    s.tier = static_cast<int>(tier);
+    m.Bool("external", &s.external);
+    m.Double("revenue_per_hour", &s.revenue_per_hour, 0, 1e15);
+    m.Double("value_per_transaction", &s.value_per_transaction, 0, 1e15);
+    m.Double("users", &s.users, 0, 1e12);
+    m.String("timezone", &s.timezone);
+    m.StringMap("metadata", &s.metadata);
+    if (!s.external) {
+      m.Require("business_unit");
+      if (!s.business_unit.empty() && unit_ids.count(s.business_unit) == 0) {
+        m.Error("business_unit", StrCat("unknown business unit \"", s.business_unit, "\""));
+      }
+    }
+    if (!s.id.empty() && !service_ids.insert(s.id).second) {
+      m.Error("id", StrCat("duplicate service id \"", s.id, "\""));
+    }
+    std::set<std::string> ids;
+    for (ConfigMap c : m.MapList("components")) {
+      Component comp;
+      ReadComponent(c, &comp);
+      if (!ids.insert("component:" + comp.id).second) c.Error("id", "duplicate component id");
+      s.components.push_back(std::move(comp));
+    }
+    for (ConfigMap c : m.MapList("slis")) {
+      Sli sli;
+      ReadSli(c, &sli);
+      if (!sli.id.empty() && !ids.insert("sli:" + sli.id).second) {
+        c.Error("id", StrCat("duplicate SLI id \"", sli.id, "\""));
+      }
+      s.slis.push_back(std::move(sli));
+    }
+    for (ConfigMap c : m.MapList("slos")) {
+      Slo slo;
+      ReadSlo(c, &slo);
+      if (!slo.id.empty() && !ids.insert("slo:" + slo.id).second) {
+        c.Error("id", StrCat("duplicate SLO id \"", slo.id, "\""));
+      }
+      if (!slo.sli.empty() && s.FindSli(slo.sli) == nullptr) {
+        c.Error("sli", StrCat("unknown SLI \"", slo.sli, "\" in service \"", s.id, "\""));
+      }
+      s.slos.push_back(std::move(slo));
+    }
+    catalog.services.push_back(std::move(s));
+  }
+
+  // Dependencies need every service read first.
+  for (size_t i = 0; i < service_maps.size(); ++i) {
+    Service& s = catalog.services[i];
+    std::set<std::string> seen;
+    for (ConfigMap d : service_maps[i].MapList("dependencies")) {
+      Dependency dep;
+      d.Require("service");
+      d.String("service", &dep.service);
+      std::string kind = "hard";
+      d.String("kind", &kind);
+      if (kind == "soft") {
+        dep.hard = false;
+      } else if (kind != "hard") {
+        d.Error("kind", StrCat("expected hard or soft, got \"", kind, "\""));
+      }
+      d.Double("weight", &dep.weight, 0, 1);
+      if (!dep.service.empty() && service_ids.count(dep.service) == 0) {
+        d.Error("service", StrCat("unknown service \"", dep.service, "\""));
+      } else if (dep.service == s.id) {
+        d.Error("service", "a service cannot depend on itself");
+      } else if (!seen.insert(dep.service).second) {
+        d.Error("service", StrCat("duplicate dependency on \"", dep.service, "\""));
+      }
+      s.dependencies.push_back(std::move(dep));
+    }
+  }
+
+  // Dependency cycles: depth-first search, reporting one cycle per start.
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < catalog.services.size(); ++i) index[catalog.services[i].id] = i;
+  std::vector<int> state(catalog.services.size(), 0);  // 0 new, 1 on stack, 2 done
+  std::vector<std::string> stack;
+  std::function<bool(size_t)> visit = [&](size_t i) -> bool {
+    state[i] = 1;
+    stack.push_back(catalog.services[i].id);
+    for (const Dependency& d : catalog.services[i].dependencies) {
+      auto it = index.find(d.service);
+      if (it == index.end()) continue;
+      if (state[it->second] == 1) {
+        std::string cycle;
+        bool in = false;
+        for (const std::string& id : stack) {
+          if (id == d.service) in = true;
+          if (in) cycle += id + " -> ";
+        }
+        cycle += d.service;
+        service_maps[i].Error("dependencies", StrCat("dependency cycle: ", cycle));
+        return true;
+      }
+      if (state[it->second] == 0 && visit(it->second)) return true;
+    }
+    stack.pop_back();
+    state[i] = 2;
+    return false;
+  };
+  for (size_t i = 0; i < catalog.services.size(); ++i) {
+    if (state[i] == 0 && visit(i)) break;
+  }
+
+  RETURN_IF_ERROR(doc.Finish());
+  return catalog;
+}
+
+}  // namespace
+
+absl::StatusOr<Catalog> LoadCatalog(const std::string& file) {
+  ASSIGN_OR_RETURN(YamlDocument doc, YamlDocument::Load(file));
+  return Read(std::move(doc), file);
+}
+
+absl::StatusOr<Catalog> ParseCatalog(std::string_view text, const std::string& name) {
+  ASSIGN_OR_RETURN(YamlDocument doc, YamlDocument::Parse(text, name));
+  return Read(std::move(doc), name);
+}
+
+}  // namespace plumbline::collector
