@@ -9,6 +9,12 @@
 
 #include "agent/proc_parsers.h"
 #include "agent/sources/host_source.h"
+#include "agent/sources/log_source.h"
+#include "agent/sources/probe_source.h"
+#include "agent/sources/process_source.h"
+#include "agent/sources/prometheus_source.h"
+#include "agent/sources/self_source.h"
+#include "agent/sources/statsd_source.h"
 #include "common/clock.h"
 #include "common/host_info.h"
 #include "plumbline/version.h"
@@ -35,7 +41,7 @@ Agent::Agent(AgentConfig config, std::string config_file)
     spdlog::warn("state_dir {}: {}; sources that keep state will not start",
                  config_.state_dir, ec.message());
   }
-  queue_ = std::make_unique<MemoryBatchQueue>(config_.queue.max_bytes);
+  queue_ = MakeQueue();
   BuildSources();
 }
 
@@ -70,6 +76,34 @@ void Agent::BuildSources() {
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     wanted.push_back(std::make_unique<HostSource>(context.proc, config_.host,
                                                   ticks > 0 ? ticks : 100));
+  }
+  if (!config_.processes.match.empty()) {
+    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    long page_size = sysconf(_SC_PAGESIZE);
+    wanted.push_back(std::make_unique<ProcessSource>(
+        context.proc, config_.processes, ticks > 0 ? ticks : 100,
+        page_size > 0 ? static_cast<uint64_t>(page_size) : 4096));
+  }
+  if (!config_.probes.probes.empty()) {
+    wanted.push_back(std::make_unique<ProbeSource>(context, config_.probes));
+  }
+  if (!config_.access_logs.logs.empty()) {
+    wanted.push_back(std::make_unique<LogSource>(context, config_.access_logs));
+  }
+  // Labels on every series; a StatsD tag or scraped label of the same name
+  // becomes exported_<name>.
+  std::vector<std::string> agent_label_names;
+  for (const auto& [k, v] : common_labels_) agent_label_names.push_back(k);
+  if (config_.statsd.enabled) {
+    wanted.push_back(std::make_unique<StatsdSource>(context, config_.statsd, agent_label_names));
+  }
+  if (config_.prometheus.enabled && !config_.prometheus.targets.empty()) {
+    wanted.push_back(
+        std::make_unique<PrometheusSource>(context, config_.prometheus, agent_label_names));
+  }
+  if (config_.self.enabled) {
+    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    wanted.push_back(std::make_unique<SelfSource>(context, ticks > 0 ? ticks : 100));
   }
   for (auto& source : wanted) {
     absl::Status started = source->Start();
@@ -113,6 +147,88 @@ ShipperOptions Agent::MakeShipperOptions() const {
   return o;
 }
 
+std::unique_ptr<BatchQueue> Agent::MakeQueue() {
+  if (config_.spool.enabled) {
+    SpoolOptions options = config_.spool;
+    if (options.dir.empty()) {
+      options.dir = (std::filesystem::path(config_.state_dir) / "spool").string();
+    }
+    options.memory_fallback_bytes = config_.queue.max_bytes;
+    absl::StatusOr<std::unique_ptr<DiskSpool>> spool = DiskSpool::Open(options);
+    if (spool.ok()) {
+      spool_ = spool->get();
+      spdlog::info("spool {}: fsync {}, max_bytes {}, max_age {}", options.dir,
+                   FsyncPolicyName(options.fsync), options.max_bytes,
+                   FormatDuration(options.max_age));
+      return std::move(*spool);
+    }
+    counters_.Add("plumbline_agent_spool_open_errors_total");
+    spdlog::error(
+        "SPOOL DISABLED: {}; batches are kept in memory only (queue.max_bytes) and are lost "
+        "if the agent stops before the collector has them",
+        spool.status().message());
+  }
+  return std::make_unique<MemoryBatchQueue>(config_.queue.max_bytes);
+}
+
+void Agent::PublishSpoolStats() {
+  if (spool_ == nullptr) return;
+  SpoolStats s = spool_->GetSpoolStats();
+  auto set = [&](std::string_view name, uint64_t value, const LabelSet& labels = {}) {
+    counters_.Set(name, labels, static_cast<double>(value));
+  };
+  set("plumbline_agent_spool_batches", s.batches);
+  set("plumbline_agent_spool_bytes", s.bytes);
+  set("plumbline_agent_spool_in_flight_batches", s.in_flight);
+  set("plumbline_agent_spool_memory_batches", s.memory_batches);
+  set("plumbline_agent_spool_segments", s.segments);
+  set("plumbline_agent_spool_disk_bytes", s.disk_bytes);
+  int64_t now = SystemClock::Instance().NowMs();
+  counters_.Set("plumbline_agent_spool_oldest_age_seconds", {},
+                s.oldest_created_ms == 0 ? 0.0
+                                         : static_cast<double>(std::max<int64_t>(
+                                               0, now - s.oldest_created_ms)) / 1000.0);
+  set("plumbline_agent_spool_spooled_total", s.spooled);
+  set("plumbline_agent_spool_replayed_total", s.replayed);
+  set("plumbline_agent_spool_acked_total", s.acked);
+  set("plumbline_agent_spool_dropped_total", s.dropped_full, {{"reason", "full"}});
+  set("plumbline_agent_spool_dropped_total", s.dropped_age, {{"reason", "age"}});
+  set("plumbline_agent_spool_corrupt_records_total", s.corrupt_records);
+  set("plumbline_agent_spool_corrupt_bytes_total", s.corrupt_bytes);
+  set("plumbline_agent_spool_errors_total", s.write_errors, {{"op", "write"}});
+  set("plumbline_agent_spool_errors_total", s.sync_errors, {{"op", "fsync"}});
+  set("plumbline_agent_spool_errors_total", s.read_errors, {{"op", "read"}});
+  set("plumbline_agent_spool_errors_total", s.manifest_errors, {{"op", "manifest"}});
+  set("plumbline_agent_spool_memory_fallback_total", s.memory_fallback);
+  set("plumbline_agent_spool_rescued_total", s.rescued);
+}
+
+void Agent::PublishDeliveryStats() {
+  QueueStats q = queue_->Stats();
+  auto set = [&](std::string_view name, double value, const LabelSet& labels = {}) {
+    counters_.Set(name, labels, value);
+  };
+  set("plumbline_agent_queue_batches", static_cast<double>(q.batches));
+  set("plumbline_agent_queue_bytes", static_cast<double>(q.bytes));
+  set("plumbline_agent_queue_in_flight_batches", static_cast<double>(q.in_flight));
+  set("plumbline_agent_batches_queued_total", static_cast<double>(q.pushed));
+  set("plumbline_agent_batches_acked_total", static_cast<double>(q.acked));
+  set("plumbline_agent_batches_dropped_total", static_cast<double>(q.dropped_full),
+      {{"reason", "queue_full"}});
+  if (!shipper_) return;  // --dry-run ships nothing
+  ShipperStats s = shipper_->Stats();
+  set("plumbline_agent_batches_sent_total", static_cast<double>(s.sent));
+  set("plumbline_agent_batches_stored_total", static_cast<double>(s.stored));
+  set("plumbline_agent_batches_duplicate_total", static_cast<double>(s.duplicates));
+  set("plumbline_agent_batches_rejected_total", static_cast<double>(s.rejected));
+  set("plumbline_agent_batches_retried_total", static_cast<double>(s.retry_acks));
+  set("plumbline_agent_series_rejected_total", static_cast<double>(s.rejected_series));
+  set("plumbline_agent_collector_connects_total", static_cast<double>(s.connects));
+  set("plumbline_agent_collector_connect_failures_total",
+      static_cast<double>(s.connect_failures));
+  set("plumbline_agent_collector_connected", s.connected ? 1 : 0);
+}
+
 v1::Batch Agent::CollectOnce() {
   v1::Batch batch;
   batch.set_agent_id(config_.agent_id);
@@ -121,6 +237,8 @@ v1::Batch Agent::CollectOnce() {
   int64_t now = SystemClock::Instance().NowMs();
   batch.set_created_ms(now);
   MetricWriter writer(&batch, &common_labels_, now);
+  PublishDeliveryStats();  // for the self source
+  PublishSpoolStats();
   for (auto& source : sources_) {
     absl::Status s = source->Collect(writer);
     if (!s.ok()) {
@@ -165,6 +283,10 @@ void Agent::Reload() {
     spdlog::warn("agent_id cannot change on reload; restart the agent to change it");
     fresh->agent_id = config_.agent_id;
   }
+  if (!(fresh->spool == config_.spool)) {
+    spdlog::warn("spool settings change on restart only; keeping the running ones");
+    fresh->spool = config_.spool;
+  }
   config_ = std::move(*fresh);
   BuildSources();
   if (reconnect) {
@@ -207,7 +329,9 @@ int Agent::Run() {
   shipper_->Stop(config_.collector.shutdown_timeout);
   QueueStats q = queue_->Stats();
   ShipperStats s = shipper_->Stats();
-  if (q.batches > 0) {
+  if (q.batches > 0 && spool_ != nullptr) {
+    spdlog::info("{} batches not yet delivered stay in the spool for the next start", q.batches);
+  } else if (q.batches > 0) {
     spdlog::warn("{} batches not delivered at shutdown", q.batches);
   }
   spdlog::info("stopped: {} batches stored, {} duplicates, {} refused", s.stored, s.duplicates,

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/metric_writer.h"
 #include "agent/shipper.h"
+#include "agent/spool.h"
 #include "agent/sources/source.h"
 #include "common/counters.h"
 
@@ -37,6 +38,14 @@ class Agent {
   SourceContext MakeSourceContext();
   void ScheduleTick();
   void Tick();
+  // Copies queue and shipper figures into counters_, where the self source
+  // finds them.
+  void PublishDeliveryStats();
+  // The disk spool when spool.enabled and its directory opens, else the
+  // memory queue (loudly).
+  std::unique_ptr<BatchQueue> MakeQueue();
+  // Copies the spool's figures into counters_ as plumbline_agent_spool_*.
+  void PublishSpoolStats();
   void Reload();
   v1::AgentInfo Describe() const;
   ShipperOptions MakeShipperOptions() const;
@@ -50,6 +59,7 @@ class Agent {
   std::vector<std::unique_ptr<Source>> sources_;
   Labels common_labels_;
   std::unique_ptr<BatchQueue> queue_;
+  DiskSpool* spool_ = nullptr;  // queue_ when it is the disk spool
   std::unique_ptr<Shipper> shipper_;
   uint64_t epoch_;
   uint64_t sequence_ = 0;

@@ -39,9 +39,16 @@ absl::StatusOr<AgentConfig> Read(YamlDocument doc) {
 
   root.String("state_dir", &c.state_dir);
   if (c.state_dir.empty()) root.Error("state_dir", "must not be empty");
+  ParseSpoolOptions(root.Map("spool"), &c.spool);
 
   ConfigMap sources = root.Map("sources");
   ParseHostSourceOptions(sources.Map("host"), &c.host);
+  ParseProcessSourceOptions(sources.Map("processes"), &c.processes);
+  ParseProbeSourceOptions(sources.Map("probes"), &c.probes);
+  ParseLogSourceOptions(sources.Map("access_logs"), &c.access_logs);
+  ParseStatsdSourceOptions(sources.Map("statsd"), &c.statsd);
+  ParsePrometheusSourceOptions(sources.Map("prometheus"), &c.prometheus);
+  ParseSelfSourceOptions(sources.Map("self"), &c.self);
 
   if (c.agent_id.empty()) c.agent_id = Hostname();
   for (const auto& [name, value] : c.labels) {

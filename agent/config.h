@@ -8,6 +8,13 @@
 #include <vector>
 
 #include "agent/sources/host_source.h"
+#include "agent/sources/log_source.h"
+#include "agent/sources/probe_source.h"
+#include "agent/sources/process_source.h"
+#include "agent/spool.h"
+#include "agent/sources/prometheus_source.h"
+#include "agent/sources/self_source.h"
+#include "agent/sources/statsd_source.h"
 #include "common/status.h"
 
 namespace plumbline::agent {
@@ -36,8 +43,17 @@ struct AgentConfig {
   // Where the agent keeps state (spool, log offsets). Created if missing.
   std::string state_dir = "/var/lib/plumbline/agent";
 
+  // The disk spool (agent/spool.h); an empty dir means <state_dir>/spool.
+  SpoolOptions spool;
+
   // One member per source, parsed by that source's own Parse*Options().
   HostSourceOptions host;
+  ProcessSourceOptions processes;
+  ProbeSourceOptions probes;
+  LogSourceOptions access_logs;
+  StatsdSourceOptions statsd;
+  PrometheusSourceOptions prometheus;
+  SelfSourceOptions self;
 };
 
 // Reads and validates a config file; errors name file, line and key.

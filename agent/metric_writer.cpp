@@ -45,4 +45,11 @@ void MetricWriter::Histogram(std::string_view name, const v1::Histogram& h, cons
   *p->mutable_histogram() = h;
 }
 
+void MetricWriter::Summary(std::string_view name, const v1::Summary& s, const Labels& labels,
+                           std::string_view unit) {
+  v1::Point* p = Add(name, v1::METRIC_TYPE_SUMMARY, labels, unit)->add_points();
+  p->set_timestamp_ms(timestamp_ms_);
+  *p->mutable_summary() = s;
+}
+
 }  // namespace plumbline::agent

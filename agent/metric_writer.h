@@ -29,6 +29,8 @@ class MetricWriter {
                std::string_view unit = "");
   void Histogram(std::string_view name, const v1::Histogram& h, const Labels& labels = {},
                  std::string_view unit = "");
+  void Summary(std::string_view name, const v1::Summary& s, const Labels& labels = {},
+               std::string_view unit = "");
 
   int64_t timestamp_ms() const { return timestamp_ms_; }
   size_t series_written() const { return written_; }

@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "cli/table.h"
+#include "collector/catalog/catalog.h"
 #include "plumbline/v1/query.grpc.pb.h"
 #include "plumbline/version.h"
 
@@ -168,6 +169,159 @@ int Stats(const Global& g) {
   return kOk;
 }
 
+std::string Percent(double ratio, int decimals = 3) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f%%", decimals, ratio * 100);
+  return buf;
+}
+
+int Services(const Global& g) {
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  plumbline::v1::ListServicesResponse response;
+  grpc::Status status = stub->ListServices(&ctx, {}, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = {{"catalog", response.catalog_source()},
+                          {"business_units", nlohmann::json::array()},
+                          {"services", nlohmann::json::array()}};
+    for (const auto& b : response.business_units()) {
+      out["business_units"].push_back({{"id", b.id()}, {"name", b.name()}, {"owner", b.owner()}});
+    }
+    for (const auto& s : response.services()) {
+      out["services"].push_back({{"id", s.id()},
+                                 {"name", s.name()},
+                                 {"business_unit", s.business_unit()},
+                                 {"owner", s.owner()},
+                                 {"tier", s.tier()},
+                                 {"external", s.external()},
+                                 {"revenue_per_hour", s.revenue_per_hour()},
+                                 {"users", s.users()},
+                                 {"depends_on", s.depends_on()},
+                                 {"slos", s.slos()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  plumbline::cli::Table table(
+      {"SERVICE", "NAME", "UNIT", "TIER", "REVENUE/H", "USERS", "DEPENDS ON", "SLOS"});
+  for (const auto& s : response.services()) {
+    std::string deps, slos;
+    for (const auto& d : s.depends_on()) deps += (deps.empty() ? "" : ",") + d;
+    for (const auto& o : s.slos()) slos += (slos.empty() ? "" : ",") + o;
+    char revenue[32], users[32];
+    std::snprintf(revenue, sizeof revenue, "%.0f", s.revenue_per_hour());
+    std::snprintf(users, sizeof users, "%.0f", s.users());
+    table.AddRow({s.id(), s.name(), s.external() ? "(external)" : s.business_unit(),
+                  std::to_string(s.tier()), revenue, users, deps.empty() ? "-" : deps,
+                  slos.empty() ? "-" : slos});
+  }
+  if (response.services_size() == 0 && !g.csv) {
+    std::cout << "no catalog loaded (set `catalog:` in the collector config)\n";
+    return kOk;
+  }
+  g.csv ? table.PrintCsv(std::cout) : table.PrintText(std::cout);
+  return kOk;
+}
+
+int Slo(const Global& g, const std::string& service) {
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  plumbline::v1::GetSloStatusRequest request;
+  request.set_service(service);
+  plumbline::v1::GetSloStatusResponse response;
+  grpc::Status status = stub->GetSloStatus(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : response.slos()) {
+      nlohmann::json alerts = nlohmann::json::array();
+      for (const auto& a : s.alerts()) {
+        alerts.push_back({{"severity", a.severity()},
+                          {"long_window_ms", a.long_window_ms()},
+                          {"short_window_ms", a.short_window_ms()},
+                          {"threshold", a.threshold()},
+                          {"long_burn", a.long_burn()},
+                          {"short_burn", a.short_burn()},
+                          {"gated", a.gated()},
+                          {"firing", a.firing()},
+                          {"message", a.message()}});
+      }
+      out.push_back({{"service", s.service()},
+                     {"slo", s.slo()},
+                     {"sli", s.sli()},
+                     {"target", s.target()},
+                     {"from", Rfc3339(s.from_ms())},
+                     {"to", Rfc3339(s.to_ms())},
+                     {"has_data", s.has_data()},
+                     {"good", s.good()},
+                     {"valid", s.valid()},
+                     {"attainment", s.attainment()},
+                     {"budget_total", s.budget_total()},
+                     {"budget_remaining", s.budget_remaining()},
+                     {"budget_remaining_ratio", s.budget_remaining_ratio()},
+                     {"budget_minutes_total", s.budget_minutes_total()},
+                     {"budget_minutes_remaining", s.budget_minutes_remaining()},
+                     {"burn_rate", s.burn_rate()},
+                     {"hours_to_exhaustion", s.hours_to_exhaustion()},
+                     {"breached", s.breached()},
+                     {"alerts", alerts}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  plumbline::cli::Table table({"SERVICE", "SLO", "TARGET", "ATTAINED", "BUDGET LEFT",
+                               "MINUTES LEFT", "BURN", "STATUS"});
+  std::vector<std::string> messages;
+  for (const auto& s : response.slos()) {
+    std::string state = !s.has_data() ? "no data" : s.breached() ? "BREACHED" : "ok";
+    for (const auto& a : s.alerts()) {
+      if (a.firing()) {
+        state = a.severity() == "page" ? "PAGE" : "TICKET";
+        messages.push_back(s.service() + "/" + s.slo() + ": " + a.message());
+        break;
+      }
+    }
+    char minutes[32], burn[32];
+    std::snprintf(minutes, sizeof minutes, "%.1f", s.budget_minutes_remaining());
+    std::snprintf(burn, sizeof burn, "%.2f", s.burn_rate());
+    table.AddRow({s.service(), s.slo(), Percent(s.target()),
+                  s.has_data() ? Percent(s.attainment()) : "-",
+                  Percent(s.budget_remaining_ratio(), 1), minutes, burn, state});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  table.PrintText(std::cout);
+  for (const auto& m : messages) std::cout << "\n" << m;
+  if (!messages.empty()) std::cout << "\n";
+  return kOk;
+}
+
+int CatalogCheck(const Global& g, const std::string& file) {
+  auto catalog = plumbline::collector::LoadCatalog(file);
+  if (!catalog.ok()) {
+    std::cerr << catalog.status().message() << "\n";
+    return kServerError;
+  }
+  size_t slos = 0;
+  for (const auto& s : catalog->services) slos += s.slos.size();
+  if (g.json) {
+    std::cout << nlohmann::json{{"file", file}, {"valid", true},
+                                {"business_units", catalog->business_units.size()},
+                                {"services", catalog->services.size()}, {"slos", slos}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << file << ": ok (" << catalog->business_units.size() << " business units, "
+              << catalog->services.size() << " services, " << slos << " SLOs)\n";
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,6 +343,20 @@ int main(int argc, char** argv) {
       ->callback([&] { rc = Agents(g); });
   app.add_subcommand("stats", "the collector's own counters (ingest, rejections, queries)")
       ->callback([&] { rc = Stats(g); });
+  app.add_subcommand("services", "business units and services of the catalog in force")
+      ->callback([&] { rc = Services(g); });
+  std::string slo_service;
+  auto* slo = app.add_subcommand(
+      "slo", "SLO attainment, error budget, burn rate and firing alerts (all services or one)");
+  slo->add_option("SERVICE", slo_service, "service id");
+  slo->callback([&] { rc = Slo(g, slo_service); });
+  auto* catalog = app.add_subcommand("catalog", "work with catalog files");
+  catalog->require_subcommand(1);
+  std::string catalog_file;
+  auto* check = catalog->add_subcommand(
+      "check", "validate a catalog file; exit 0 if valid, 1 with file:line: field: reason if not");
+  check->add_option("FILE", catalog_file, "catalog YAML")->required();
+  check->callback([&] { rc = CatalogCheck(g, catalog_file); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

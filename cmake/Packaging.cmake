@@ -10,6 +10,14 @@
 # EXCLUDE_FROM_ALL: it is installed only when a component is asked for by name,
 # as CPack does, so a plain `cmake --install` never writes into /etc.
 
+# The packages need the real binaries (the fuzz preset does not build them).
+foreach(_target plumbline-agent plumbline-collector plumb)
+  if(NOT TARGET ${_target})
+    message(STATUS "Packaging: off (target ${_target} is not part of this build)")
+    return()
+  endif()
+endforeach()
+
 set(_pkg_src "${PROJECT_SOURCE_DIR}/packaging")
 set(_pkg_gen "${PROJECT_BINARY_DIR}/packaging")
 set(PLUMBLINE_PACKAGE_MAINTAINER "Plumbline Maintainers <maintainers@plumbline.example>"
@@ -21,7 +29,7 @@ set(PLUMBLINE_PACKAGE_MAINTAINER "Plumbline Maintainers <maintainers@plumbline.e
 set(_agent_package plumbline-agent)
 set(_agent_other plumbline-collector)
 set(_agent_config agent.yaml)
-set(_agent_state_dir /var/lib/plumbline/spool)
+set(_agent_state_dir /var/lib/plumbline/agent)
 set(_agent_programs plumbline-agent)
 set(_collector_package plumbline-collector)
 set(_collector_other plumbline-agent)
@@ -42,6 +50,12 @@ set(_changelog "${_pkg_src}/changelog")
 find_program(PLUMBLINE_HELP2MAN help2man NO_CACHE)
 find_program(PLUMBLINE_GZIP gzip NO_CACHE)
 find_program(PLUMBLINE_DPKG_PARSECHANGELOG dpkg-parsechangelog NO_CACHE)
+# Missing tools fail the package build by name; scripts/package.sh installs them.
+foreach(_tool HELP2MAN GZIP)
+  if(NOT PLUMBLINE_${_tool})
+    string(TOLOWER ${_tool} PLUMBLINE_${_tool})
+  endif()
+endforeach()
 
 # Reproducible man page dates: the date of the latest changelog entry.
 set(_source_date_epoch "")
@@ -59,12 +73,16 @@ if(PLUMBLINE_DPKG_PARSECHANGELOG)
   endif()
 endif()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_changelog}")
+set(_man_env "")
+if(_source_date_epoch MATCHES "^[0-9]+$")
+  set(_man_env "SOURCE_DATE_EPOCH=${_source_date_epoch}")
+endif()
 
 set(_package_files "${_pkg_gen}/changelog.gz")
 add_custom_command(
   OUTPUT "${_pkg_gen}/changelog.gz"
   COMMAND ${CMAKE_COMMAND} -E make_directory "${_pkg_gen}"
-  COMMAND sh -c "gzip -9nc '${_changelog}' > '${_pkg_gen}/changelog.gz'"
+  COMMAND sh -c "'${PLUMBLINE_GZIP}' -9nc '${_changelog}' > '${_pkg_gen}/changelog.gz'"
   DEPENDS "${_changelog}"
   COMMENT "Compressing packaging/changelog"
   VERBATIM)
@@ -75,8 +93,8 @@ foreach(_program plumbline-agent plumbline-collector plumb)
   add_custom_command(
     OUTPUT "${_man}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${_pkg_gen}/man"
-    COMMAND ${CMAKE_COMMAND} -E env "SOURCE_DATE_EPOCH=${_source_date_epoch}"
-            sh -c "help2man --no-info --section=1 --name='${_help2man_synopsis_${_program}}' '$<TARGET_FILE:${_program}>' | gzip -9n > '${_man}'"
+    COMMAND ${CMAKE_COMMAND} -E env ${_man_env}
+            sh -c "set -e; '${PLUMBLINE_HELP2MAN}' --no-info --section=1 --name='${_help2man_synopsis_${_program}}' '$<TARGET_FILE:${_program}>' > '${_man}.tmp'; '${PLUMBLINE_GZIP}' -9nc '${_man}.tmp' > '${_man}'; rm -f '${_man}.tmp'"
     DEPENDS ${_program}
     COMMENT "Generating the ${_program}(1) man page with help2man"
     VERBATIM)
@@ -122,24 +140,36 @@ function(_plumbline_install_for_format format component destination mode)
 endfunction()
 
 set(_mode_0644 OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-set(_mode_0640 OWNER_READ OWNER_WRITE GROUP_READ)
 
 foreach(_component agent collector)
   set(_package ${_${_component}_package})
   set(_config ${_${_component}_config})
   set(_unit ${_package}.service)
 
-  # Configuration: /etc/plumbline, readable by group plumbline (the maintainer
-  # scripts set the group). Absolute: configuration lives in /etc, not /usr/etc.
+  # Configuration: /etc/plumbline. Absolute: configuration lives in /etc, not
+  # /usr/etc. The deb's postinst makes it 0640 root:plumbline (shipping it so
+  # would need the user at unpack time); the rpm ships it that way (%attr).
   install(FILES "${PROJECT_SOURCE_DIR}/configs/${_config}"
-          DESTINATION /etc/plumbline PERMISSIONS ${_mode_0640}
+          DESTINATION /etc/plumbline PERMISSIONS ${_mode_0644}
           COMPONENT ${_component} EXCLUDE_FROM_ALL)
   # systemd unit: /usr/lib/systemd/system, which is also /lib/systemd/system on
   # Debian 12 (merged /usr); deb-systemd-helper looks in both.
   install(FILES "${_pkg_src}/systemd/${_unit}"
           DESTINATION lib/systemd/system PERMISSIONS ${_mode_0644}
           COMPONENT ${_component} EXCLUDE_FROM_ALL)
+  # As dh_strip does: when stripping (CPACK_STRIP_FILES), also drop the
+  # compiler's .comment section. Runs after the binaries are installed
+  # (install rules run in declaration order, CMP0082).
   foreach(_program IN LISTS _${_component}_programs)
+    if(CMAKE_OBJCOPY)
+      install(CODE "
+        if(CMAKE_INSTALL_DO_STRIP)
+          execute_process(COMMAND \"${CMAKE_OBJCOPY}\" --remove-section=.comment
+                          \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/bin/${_program}\"
+                          COMMAND_ERROR_IS_FATAL ANY)
+        endif()"
+        COMPONENT ${_component} EXCLUDE_FROM_ALL)
+    endif()
     install(FILES "${_pkg_gen}/man/${_program}.1.gz"
             DESTINATION share/man/man1 PERMISSIONS ${_mode_0644}
             COMPONENT ${_component} EXCLUDE_FROM_ALL)
@@ -149,8 +179,12 @@ foreach(_component agent collector)
   # license text itself is /usr/share/common-licenses/Apache-2.0.
   _plumbline_install_for_format(DEB ${_component} share/doc/${_package} "${_mode_0644}"
     "${_pkg_gen}/changelog.gz" "${_pkg_src}/copyright")
-  _plumbline_install_for_format(DEB ${_component} share/lintian/overrides "${_mode_0644}"
-    "${_pkg_gen}/lintian/${_package}")
+  if(EXISTS "${_pkg_src}/lintian/${_package}.overrides")
+    configure_file("${_pkg_src}/lintian/${_package}.overrides"
+                   "${_pkg_gen}/lintian/${_package}" COPYONLY)
+    _plumbline_install_for_format(DEB ${_component} share/lintian/overrides "${_mode_0644}"
+      "${_pkg_gen}/lintian/${_package}")
+  endif()
   # RPM: the changelog is in the package header; the license text is shipped.
   _plumbline_install_for_format(RPM ${_component} share/licenses/${_package} "${_mode_0644}"
     "${PROJECT_SOURCE_DIR}/LICENSE")
@@ -171,13 +205,6 @@ foreach(_component agent collector)
     configure_file("${_pkg_src}/rpm/${_script}.sh.in" "${_pkg_gen}/rpm/${_package}/${_script}.sh"
                    @ONLY)
   endforeach()
-  # Lintian overrides: optional, one file per package in packaging/lintian/.
-  if(EXISTS "${_pkg_src}/lintian/${_package}.overrides")
-    configure_file("${_pkg_src}/lintian/${_package}.overrides"
-                   "${_pkg_gen}/lintian/${_package}" COPYONLY)
-  else()
-    file(WRITE "${_pkg_gen}/lintian/${_package}" "")
-  endif()
 endforeach()
 unset(PKG)
 unset(OTHER_PKG)
@@ -189,7 +216,11 @@ unset(STATE_DIR)
 
 file(WRITE "${_pkg_gen}/CPackProjectConfig.cmake"
      "# Generated by cmake/Packaging.cmake; read by CPack once per generator.\n"
-     "set(ENV{PLUMBLINE_PACKAGE_FORMAT} \"\${CPACK_GENERATOR}\")\n")
+     "set(ENV{PLUMBLINE_PACKAGE_FORMAT} \"\${CPACK_GENERATOR}\")\n"
+     "# CPackDeb would prepend this project-wide summary to each package's own.\n"
+     "if(CPACK_GENERATOR STREQUAL \"DEB\")\n"
+     "  unset(CPACK_PACKAGE_DESCRIPTION_SUMMARY)\n"
+     "endif()\n")
 set(CPACK_PROJECT_CONFIG_FILE "${_pkg_gen}/CPackProjectConfig.cmake")
 
 set(CPACK_GENERATOR DEB RPM)
@@ -204,6 +235,8 @@ set(CPACK_RESOURCE_FILE_LICENSE "${PROJECT_SOURCE_DIR}/LICENSE")
 set(CPACK_PACKAGE_DIRECTORY "${PROJECT_BINARY_DIR}/packages")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
+# Units and configuration have fixed paths: not a relocatable RPM.
+set(CPACK_PACKAGE_RELOCATABLE OFF)
 set(CPACK_THREADS 2)
 
 set(CPACK_COMPONENTS_ALL agent collector)
@@ -276,7 +309,8 @@ foreach(_component agent collector)
   set(CPACK_RPM_${_C}_POST_UNINSTALL_SCRIPT_FILE "${_pkg_gen}/rpm/${_package}/postun.sh")
   set(CPACK_RPM_${_C}_USER_FILELIST
       "%dir %attr(0755,root,root) /etc/plumbline"
-      "%config(noreplace) %attr(0640,root,plumbline) /etc/plumbline/${_${_component}_config}")
+      "%config(noreplace) %attr(0640,root,plumbline) /etc/plumbline/${_${_component}_config}"
+      "%license /usr/share/licenses/${_package}/LICENSE")
 endforeach()
 
 include(CPack)

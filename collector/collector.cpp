@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "collector/store/postgres_store.h"
 #include "collector/store/sqlite_store.h"
 
 namespace plumbline::collector {
@@ -12,11 +13,28 @@ Collector::Collector(CollectorConfig config) : config_(std::move(config)) {}
 
 Collector::~Collector() { Stop(); }
 
+absl::Status Collector::ReloadCatalog() {
+  if (config_.catalog.empty()) return absl::OkStatus();
+  absl::Status s = catalog_.Reload(config_.catalog);
+  counters_.Add("plumbline_catalog_reloads_total", {{"result", s.ok() ? "ok" : "error"}});
+  counters_.Set("plumbline_catalog_last_reload_ok", {}, s.ok() ? 1 : 0);
+  return s;
+}
+
 absl::StatusOr<std::string> Collector::Start() {
-  ASSIGN_OR_RETURN(store_, SqliteStore::Open(config_.storage.path,
-                                             config_.storage.relaxed_durability
-                                                 ? Durability::kRelaxed
-                                                 : Durability::kFull));
+  if (!config_.catalog.empty()) {
+    absl::StatusOr<Catalog> catalog = LoadCatalog(config_.catalog);
+    if (!catalog.ok()) return catalog.status();
+    catalog_.Set(std::move(*catalog));
+    counters_.Set("plumbline_catalog_last_reload_ok", {}, 1);
+  }
+  const Durability durability =
+      config_.storage.relaxed_durability ? Durability::kRelaxed : Durability::kFull;
+  if (config_.storage.backend == CollectorConfig::Storage::Backend::kPostgres) {
+    ASSIGN_OR_RETURN(store_, PostgresStore::Open(config_.storage.dsn, durability));
+  } else {
+    ASSIGN_OR_RETURN(store_, SqliteStore::Open(config_.storage.path, durability));
+  }
   const Clock* clock = &SystemClock::Instance();
   PipelineOptions pipeline;
   pipeline.max_queued_batches = static_cast<size_t>(config_.ingest.max_queued_batches);
@@ -29,7 +47,7 @@ absl::StatusOr<std::string> Collector::Start() {
   ingest.max_pending_per_stream = static_cast<size_t>(config_.ingest.max_pending_per_stream);
   ingest_ = std::make_unique<IngestService>(pipeline_.get(), store_.get(), &counters_, &agents_,
                                             clock, ingest);
-  query_ = std::make_unique<QueryService>(store_.get(), &counters_, &agents_, clock);
+  query_ = std::make_unique<QueryService>(store_.get(), &counters_, &agents_, clock, &catalog_);
 
   grpc::ServerBuilder builder;
   int port = 0;

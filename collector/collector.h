@@ -10,6 +10,7 @@
 #include <string>
 
 #include "collector/agent_registry.h"
+#include "collector/catalog/catalog_holder.h"
 #include "collector/config.h"
 #include "common/counters.h"
 #include "collector/ingest_pipeline.h"
@@ -29,6 +30,8 @@ class Collector {
   // Graceful stop: new batches get ACK_RETRY, queued ones are committed and
   // answered, then streams are closed and the store is closed.
   void Stop();
+  // Re-reads the catalog file; on error the running catalog stays in force.
+  absl::Status ReloadCatalog();
 
  private:
   void MaintenanceLoop();
@@ -39,6 +42,7 @@ class Collector {
   CollectorConfig config_;
   Counters counters_;
   AgentRegistry agents_;
+  CatalogHolder catalog_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<IngestPipeline> pipeline_;
   std::unique_ptr<IngestService> ingest_;

@@ -13,15 +13,29 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   root.String("listen", &c.listen);
   if (c.listen.find(':') == std::string::npos) root.Error("listen", "expected host:port");
   root.String("log_level", &c.log_level);
+  root.String("catalog", &c.catalog);
   root.Duration("shutdown_grace", &c.shutdown_grace, std::chrono::milliseconds(0));
 
   ConfigMap storage = root.Map("storage");
   std::string backend = "sqlite";
   storage.String("backend", &backend);
-  if (backend != "sqlite") storage.Error("backend", StrCat("unknown backend \"", backend,
-                                                                 "\" (supported: sqlite)"));
+  if (backend == "postgres") {
+    c.storage.backend = CollectorConfig::Storage::Backend::kPostgres;
+  } else if (backend != "sqlite") {
+    storage.Error("backend",
+                  StrCat("unknown backend \"", backend, "\" (supported: sqlite, postgres)"));
+  }
   storage.String("path", &c.storage.path);
   if (c.storage.path.empty()) storage.Error("path", "must not be empty");
+  storage.String("dsn", &c.storage.dsn);
+  if (c.storage.backend == CollectorConfig::Storage::Backend::kPostgres &&
+      c.storage.dsn.empty()) {
+    if (storage.Has("dsn")) {
+      storage.Error("dsn", "must not be empty");
+    } else {
+      storage.Error("backend", "postgres needs storage.dsn (a libpq connection string)");
+    }
+  }
   std::string durability = "full";
   storage.String("durability", &durability);
   if (durability == "relaxed") {

@@ -13,9 +13,16 @@ struct CollectorConfig {
   // gRPC address for ingest and query; port 0 picks a free port.
   std::string listen = "127.0.0.1:7070";
   std::string log_level = "info";
+  // The business catalog (YAML); empty: none. Re-read on SIGHUP.
+  std::string catalog;
 
   struct Storage {
-    std::string path = "/var/lib/plumbline/collector.db";
+    enum class Backend { kSqlite, kPostgres };
+    Backend backend = Backend::kSqlite;  // "backend: sqlite|postgres"
+    std::string path = "/var/lib/plumbline/collector.db";  // sqlite
+    // postgres: a libpq connection string ("host=db dbname=plumbline") or
+    // postgresql:// URI.
+    std::string dsn;
     bool relaxed_durability = false;  // "durability: relaxed"
     std::chrono::milliseconds raw_retention{7LL * 86400 * 1000};
     std::chrono::milliseconds minute_retention{35LL * 86400 * 1000};

@@ -15,13 +15,14 @@ int main(int argc, char** argv) {
       "plumbline-collector: receives measurements from Plumbline agents over gRPC, stores "
       "them (embedded SQLite) and answers queries."};
   app.set_version_flag("--version", std::string("plumbline-collector ") + plumbline::kVersion);
-  std::string config_file, log_level, listen, db, ready_file;
+  std::string config_file, log_level, listen, db, ready_file, catalog;
   app.add_option("-c,--config", config_file,
                  "YAML config file (see /etc/plumbline/collector.yaml)")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides config)");
   app.add_option("--listen", listen, "gRPC host:port for ingest and query (overrides config)");
   app.add_option("--db", db, "SQLite database file (overrides storage.path)");
+  app.add_option("--catalog", catalog, "business catalog YAML (overrides config's catalog)");
   app.add_option("--ready-file", ready_file,
                  "write the bound address as JSON to this file once serving");
   CLI11_PARSE(app, argc, argv);
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) config->log_level = log_level;
   if (!listen.empty()) config->listen = listen;
   if (!db.empty()) config->storage.path = db;
+  if (!catalog.empty()) config->catalog = catalog;
   if (absl::Status s = plumbline::SetUpLogging("collector", config->log_level); !s.ok()) {
     std::cerr << "plumbline-collector: " << s.message() << "\n";
     return 2;
@@ -70,7 +72,13 @@ int main(int argc, char** argv) {
     int signo = 0;
     if (sigwait(&signals, &signo) != 0) continue;
     if (signo == SIGHUP) {
-      spdlog::info("SIGHUP: nothing to reload yet (the catalog arrives with the KPI engine)");
+      absl::Status reloaded = collector.ReloadCatalog();
+      if (reloaded.ok()) {
+        spdlog::info("SIGHUP: catalog reloaded");
+      } else {
+        spdlog::error("SIGHUP: catalog not reloaded, the previous one stays in force: {}",
+                      reloaded.message());
+      }
       continue;
     }
     spdlog::info("signal {} received, shutting down", signo);

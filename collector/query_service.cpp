@@ -1,6 +1,7 @@
 #include "collector/query_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "collector/engine/slo_engine.h"
 #include "collector/status_convert.h"
 
 namespace plumbline::collector {
@@ -112,6 +113,88 @@ grpc::ServerUnaryReactor* QueryService::QuerySeries(grpc::CallbackServerContext*
     out->mutable_timestamps_ms()->Add(sp.timestamps_ms.begin(), sp.timestamps_ms.end());
     out->mutable_values()->Add(sp.values.begin(), sp.values.end());
   }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext* context,
+                                                     const v1::ListServicesRequest*,
+                                                     v1::ListServicesResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "ListServices"}});
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  response->set_catalog_source(catalog->source);
+  for (const BusinessUnit& bu : catalog->business_units) {
+    v1::BusinessUnitInfo* out = response->add_business_units();
+    out->set_id(bu.id);
+    out->set_name(bu.name);
+    out->set_owner(bu.owner);
+  }
+  for (const collector::Service& s : catalog->services) {
+    v1::ServiceInfo* out = response->add_services();
+    out->set_id(s.id);
+    out->set_name(s.name);
+    out->set_business_unit(s.business_unit);
+    out->set_owner(s.owner);
+    out->set_tier(s.tier);
+    out->set_external(s.external);
+    out->set_revenue_per_hour(s.revenue_per_hour);
+    out->set_users(s.users);
+    for (const Dependency& d : s.dependencies) out->add_depends_on(d.service);
+    for (const Slo& slo : s.slos) out->add_slos(slo.id);
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::GetSloStatus(grpc::CallbackServerContext* context,
+                                                     const v1::GetSloStatusRequest* request,
+                                                     v1::GetSloStatusResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetSloStatus"}});
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  if (!request->service().empty() && catalog->FindService(request->service()) == nullptr) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
+    return Done(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                      StrCat("unknown service \"", request->service(), "\"")));
+  }
+  int64_t at = request->at_ms() == 0 ? clock_->NowMs() : request->at_ms();
+  for (const collector::Service& s : catalog->services) {
+    if (!request->service().empty() && s.id != request->service()) continue;
+    for (const Slo& slo : s.slos) {
+      absl::StatusOr<SloStatus> st = EvaluateSlo(*store_, s, slo, at);
+      if (!st.ok()) return Done(context, ToGrpcStatus(st.status()));
+      v1::SloStatus* out = response->add_slos();
+      out->set_service(st->service);
+      out->set_slo(st->slo);
+      out->set_sli(st->sli);
+      out->set_target(st->target);
+      out->set_from_ms(st->from_ms);
+      out->set_to_ms(st->to_ms);
+      out->set_period_ms(st->period_ms);
+      out->set_good(st->counts.good);
+      out->set_valid(st->counts.valid);
+      out->set_has_data(st->counts.has_data());
+      out->set_attainment(st->attainment);
+      out->set_budget_total(st->budget_total);
+      out->set_budget_remaining(st->budget_remaining);
+      out->set_budget_remaining_ratio(st->budget_remaining_ratio);
+      out->set_budget_minutes_total(st->budget_minutes_total);
+      out->set_budget_minutes_remaining(st->budget_minutes_remaining);
+      out->set_burn_rate(st->burn_rate);
+      out->set_hours_to_exhaustion(st->hours_to_exhaustion);
+      out->set_breached(st->breached);
+      for (const BurnAlert& a : st->alerts) {
+        v1::BurnRateAlert* alert = out->add_alerts();
+        alert->set_severity(a.severity);
+        alert->set_long_window_ms(a.long_window_ms);
+        alert->set_short_window_ms(a.short_window_ms);
+        alert->set_threshold(a.threshold);
+        alert->set_long_burn(a.long_burn);
+        alert->set_short_burn(a.short_burn);
+        alert->set_gated(a.gated);
+        alert->set_firing(a.firing);
+        alert->set_message(a.message);
+      }
+    }
+  }
+  response->set_at_ms(at);
   return Done(context, grpc::Status::OK);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "collector/agent_registry.h"
+#include "collector/catalog/catalog_holder.h"
 #include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
@@ -11,8 +12,16 @@ namespace plumbline::collector {
 
 class QueryService final : public v1::Query::CallbackService {
  public:
-  QueryService(Store* store, Counters* counters, AgentRegistry* agents, const Clock* clock)
-      : store_(store), counters_(counters), agents_(agents), clock_(clock) {}
+  QueryService(Store* store, Counters* counters, AgentRegistry* agents, const Clock* clock,
+               const CatalogHolder* catalog)
+      : store_(store), counters_(counters), agents_(agents), clock_(clock), catalog_(catalog) {}
+
+  grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
+                                         const v1::ListServicesRequest* request,
+                                         v1::ListServicesResponse* response) override;
+  grpc::ServerUnaryReactor* GetSloStatus(grpc::CallbackServerContext* context,
+                                         const v1::GetSloStatusRequest* request,
+                                         v1::GetSloStatusResponse* response) override;
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
@@ -32,6 +41,7 @@ class QueryService final : public v1::Query::CallbackService {
   Counters* counters_;
   AgentRegistry* agents_;
   const Clock* clock_;
+  const CatalogHolder* catalog_;
 };
 
 }  // namespace plumbline::collector

@@ -187,7 +187,7 @@ std::string SanitizeLabelName(std::string_view name) {
   for (size_t i = 0; i < out.size(); ++i) {
     if (!IsNameChar(out[i], false) || (i == 0 && !IsNameStart(out[i], false))) out[i] = '_';
   }
-  if (out.empty()) out = "_";
+  if (out.empty()) out.push_back('_');  // not out = "_": GCC 12 -Wrestrict false positive (PR 105651)
   return out;
 }
 

@@ -54,11 +54,13 @@ $plumb agents
 
 cat <<EOT
 
-Plumbline is running: a collector (gRPC 127.0.0.1:7070, store .demo/collector.db)
-and an agent on this host measuring CPU and memory every 5 s.
+Plumbline is running: a collector (gRPC 127.0.0.1:7070, store .demo/collector.db,
+demo catalog configs/demo/catalog.yaml) and an agent on this host measuring it every 5 s.
 
 Look at it with plumb:
   $bin/cli/plumb agents            # agents, last seen, CPU and memory
+  $bin/cli/plumb services          # the demo catalog (configs/demo/catalog.yaml)
+  $bin/cli/plumb slo               # its SLOs: attainment, error budget, burn rate
   $bin/cli/plumb agents --json     # the same for scripts
   $bin/cli/plumb stats             # the collector's own counters
 Logs: .demo/collector.log and .demo/agent.log

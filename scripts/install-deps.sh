@@ -10,9 +10,11 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libasio-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libsqlite3-dev sqlite3 libpq-dev
+  libsqlite3-dev sqlite3 libpq-dev libcpp-httplib-dev libssl-dev
   # tests, fuzzing and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
+  # the store conformance tests start their own throwaway PostgreSQL server
+  postgresql
 )
 
 missing=()
@@ -32,5 +34,16 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing postgresql must not start a system-wide server (the tests run
+# their own): invoke-rc.d asks policy-rc.d, and 101 means "don't start".
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  created_policy=1
+fi
+remove_policy() { if ((created_policy)); then rm -f "$policy"; fi; }
+trap remove_policy EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

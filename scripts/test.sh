@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds Plumbline and runs every test: unit and integration tests in a
 # release build and again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then each fuzz target for a short bounded time. Installs missing packages.
+# each fuzz target for a short bounded time, then the packaging test (builds
+# the .deb/.rpm, lintian, installs into a debootstrap root and purges).
+# Installs missing packages.
 #
-#   scripts/test.sh            # everything
-#   PLUMBLINE_PRESETS=release scripts/test.sh   # one preset only
+#   scripts/test.sh                                  # everything
+#   PLUMBLINE_PRESETS=release scripts/test.sh        # one preset only
+#   PLUMBLINE_PACKAGING=0 scripts/test.sh            # skip the packaging test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +24,10 @@ for preset in $presets; do
   echo "=== preset $preset: test"
   ctest --preset "$preset" -j "$jobs"
 done
+
+if [[ "${PLUMBLINE_PACKAGING:-1}" != 0 ]]; then
+  echo "=== packaging test"
+  tests/packaging/test_packages.sh
+fi
 
 echo "=== all tests passed in $(( $(date +%s) - start )) s"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -104,7 +105,8 @@ constexpr const char* kMigrations[] = {
 constexpr int64_t kMinute = 60 * 1000;
 constexpr int64_t kHour = 60 * kMinute;
 // How far back the rollup looks for a series' previous sample (for counter
-// increases across bucket boundaries).
+// increases across bucket boundaries); a counter's step over a longer gap
+// is not counted.
 constexpr int64_t kLookbackMs = 15 * kMinute;
 
 int64_t FloorTo(int64_t t, int64_t unit) {
@@ -114,20 +116,25 @@ int64_t FloorTo(int64_t t, int64_t unit) {
 }
 int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
 
-// Per-minute aggregates of raw samples in [?1, ?2), with the previous sample
-// found within ?3 ms before ?1 for counter increases. Columns: series_id,
-// bucket, count, sum, min, max, first, first_ms, last, last_ms, increase.
+// Per-minute aggregates of raw samples in [?1, ?2). A sample's increase is
+// the (reset-aware) step from the series' previous sample if that is at most
+// ?3 ms older, else 0: a rule about the sample alone, so the answer is the
+// same however the samples are cut into ranges (rollup slices, recomputed
+// minutes, the raw part of a query). Columns: series_id, bucket, count, sum,
+// min, max, first, first_ms, last, last_ms, increase.
 constexpr const char* kMinuteAggregateSql = R"sql(
   SELECT series_id, bucket, count(*), sum(value), min(value), max(value),
          max(first_v), min(ts_ms), max(last_v), max(ts_ms), sum(inc)
   FROM (
     SELECT series_id, ts_ms, value, (ts_ms / 60000) * 60000 AS bucket,
-           CASE WHEN prev IS NULL THEN 0 WHEN value >= prev THEN value - prev ELSE value END AS inc,
+           CASE WHEN prev IS NULL OR ts_ms - prev_ts > ?3 THEN 0
+                WHEN value >= prev THEN value - prev ELSE value END AS inc,
            FIRST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms) AS first_v,
            LAST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_v
     FROM (SELECT series_id, ts_ms, value,
-                 LAG(value) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev
+                 LAG(value) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev,
+                 LAG(ts_ms) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev_ts
           FROM samples WHERE ts_ms >= ?1 - ?3 AND ts_ms < ?2)
     WHERE ts_ms >= ?1
   )
@@ -321,20 +328,26 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       flat.clear();
       FlattenPoint(series.name(), series.type(), labels, point, &flat);
       const int64_t ts = point.timestamp_ms();
+      bool wrote = false;
       for (const FlatSample& s : flat) {
+        // NaN means "no value" (an empty summary's quantile): SQLite would
+        // store it as NULL and fail the whole group, so it is not stored.
+        if (std::isnan(s.value)) continue;
         ASSIGN_OR_RETURN(int64_t id, SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels),
                                               s.type));
         RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, ts).Bind(3, s.value).Run());
-        auto [it, fresh] = latest_.try_emplace(id, ts, s.value);
-        if (!fresh && ts >= it->second.first) it->second = {ts, s.value};
+        pending_latest_.push_back({id, ts, s.value});
         ++samples;
+        wrote = true;
       }
-      // Late data: its minute (and the next, whose first increase depends
-      // on it) were rolled up already and must be recomputed.
-      if (ts < minute_watermark_ && FloorTo(ts, kMinute) != last_dirty) {
+      // Late data: its minute was rolled up already and must be recomputed,
+      // and so must every minute whose first increase may step from it (the
+      // series' next sample can be up to the lookback later).
+      if (wrote && ts < minute_watermark_ && FloorTo(ts, kMinute) != last_dirty) {
         last_dirty = FloorTo(ts, kMinute);
-        RETURN_IF_ERROR(dirty.Bind(1, last_dirty).Run());
-        RETURN_IF_ERROR(dirty.Bind(1, last_dirty + kMinute).Run());
+        for (int64_t m = last_dirty; m <= last_dirty + kLookbackMs; m += kMinute) {
+          RETURN_IF_ERROR(dirty.Bind(1, m).Run());
+        }
       }
     }
   }
@@ -366,6 +379,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
 absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  pending_latest_.clear();
   absl::Status s;
   for (BatchWrite& w : writes) {
     s = WriteOne(w);
@@ -374,13 +388,21 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {
     (void)Exec("ROLLBACK");
-    // Ids created inside the rolled-back transaction are gone.
+    // Ids created inside the rolled-back transaction are gone, and so are
+    // its samples: they must not show up as the latest values.
     series_ids_.clear();
+    pending_latest_.clear();
     for (BatchWrite& w : writes) {
       w.stored = false;
       w.samples_written = 0;
     }
+    return s;
   }
+  for (const PendingLatest& p : pending_latest_) {
+    auto [it, fresh] = latest_.try_emplace(p.series_id, p.ts_ms, p.value);
+    if (!fresh && p.ts_ms >= it->second.first) it->second = {p.ts_ms, p.value};
+  }
+  pending_latest_.clear();
   return s;
 }
 
@@ -514,6 +536,7 @@ absl::Status SqliteStore::LoadState() {
     std::string name = state.Text(0);
     if (name == "minute_watermark") minute_watermark_ = state.Int(1);
     if (name == "hour_watermark") hour_watermark_ = state.Int(1);
+    if (name == "raw_cutoff") raw_cutoff_ = state.Int(1);
   }
   if (rc != SQLITE_DONE) return state.Error();
   // Newest value per series: the last rolled-up minute of the last day, then
@@ -742,6 +765,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     RETURN_IF_ERROR(dirty.status());
     dirty.Bind(1, minute_watermark_);
     std::vector<int64_t> minutes;
+    uint64_t recomputed = 0;
     int rc;
     while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
     if (rc != SQLITE_DONE) return dirty.Error();
@@ -753,9 +777,16 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       s = clear.status().ok() ? mark.status() : clear.status();
       for (int64_t m : minutes) {
         if (!s.ok()) break;
-        s = RollUpMinutes(m, m + kMinute);
+        // Retention has deleted raw samples this minute's rollup was made
+        // from (or its lookback): recomputing would replace the rollup with
+        // a part of the data, so late data that old stays out of rollups.
+        const bool recomputable = m - kLookbackMs >= raw_cutoff_;
+        if (recomputable) s = RollUpMinutes(m, m + kMinute);
         if (s.ok()) s = clear.Bind(1, m).Run();
-        if (s.ok() && FloorTo(m, kHour) < hour_watermark_) s = mark.Bind(1, FloorTo(m, kHour)).Run();
+        if (s.ok() && recomputable && FloorTo(m, kHour) < hour_watermark_) {
+          s = mark.Bind(1, FloorTo(m, kHour)).Run();
+        }
+        if (recomputable) ++recomputed;
       }
       if (s.ok()) {
         Stmt hours(db_, "SELECT bucket FROM dirty_hours");
@@ -772,7 +803,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
         (void)Exec("ROLLBACK");
         return s;
       }
-      report.late_minutes_recomputed += minutes.size();
+      report.late_minutes_recomputed += recomputed;
     }
   }
   // Retention, at most once a minute: raw only once rolled up, minute
@@ -780,7 +811,10 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   if (now_ms - last_retention_ms_ >= kMinute) {
     std::lock_guard lock(mu_);
     last_retention_ms_ = now_ms;
-    int64_t raw_cutoff = std::min(now_ms - retention.raw_ms, minute_watermark_);
+    // Raw samples within the lookback before the watermark stay: the next
+    // rollup needs each series' previous sample for its counter increase.
+    int64_t raw_cutoff = std::max(std::min(now_ms - retention.raw_ms, minute_watermark_ - kLookbackMs),
+                                  raw_cutoff_);
     int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
     int64_t hour_cutoff = now_ms - retention.hour_ms;
     int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
@@ -797,11 +831,13 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     erase("DELETE FROM rollup_1m WHERE bucket < ?", minute_cutoff, &report.rollups_deleted);
     erase("DELETE FROM rollup_1h WHERE bucket < ?", hour_cutoff, &report.rollups_deleted);
     erase("DELETE FROM batches WHERE received_ms < ?", dedupe_cutoff, nullptr);
+    if (s.ok() && raw_cutoff != raw_cutoff_) s = SetState("raw_cutoff", raw_cutoff);
     if (s.ok()) s = Exec("COMMIT");
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
       return s;
     }
+    raw_cutoff_ = raw_cutoff;
   }
   return report;
 }

@@ -9,17 +9,17 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "collector/store/store.h"
 
 namespace plumbline::collector {
-
-enum class Durability { kFull, kRelaxed };
 
 class SqliteStore final : public Store {
  public:
@@ -45,7 +45,7 @@ class SqliteStore final : public Store {
 
   // Minutes older than this are settled: a sample for an earlier minute is
   // late data and marks its minute for recomputation.
-  static constexpr int64_t kRollupGraceMs = 2 * 60 * 1000;
+  static constexpr int64_t kRollupGraceMs = collector::kRollupGraceMs;
 
   // The schema version this build writes; migrations bring older files to it.
   static int SchemaVersion();
@@ -72,6 +72,16 @@ class SqliteStore final : public Store {
   std::unordered_map<int64_t, std::pair<int64_t, double>> latest_;
   int64_t minute_watermark_ = 0;  // minutes before this are in rollup_1m
   int64_t hour_watermark_ = 0;    // hours before this are in rollup_1h
+  // Raw samples before this may have been deleted by retention.
+  int64_t raw_cutoff_ = INT64_MIN;
+  // Newest-sample updates of the open write transaction, applied to
+  // latest_ only once it commits.
+  struct PendingLatest {
+    int64_t series_id;
+    int64_t ts_ms;
+    double value;
+  };
+  std::vector<PendingLatest> pending_latest_;
   int64_t last_retention_ms_ = 0;
 };
 

@@ -127,6 +127,16 @@ struct MaintenanceReport {
   uint64_t rollups_deleted = 0;
 };
 
+// What a successful WriteBatches promises. kFull: the batches survive a
+// power loss. kRelaxed: the last acknowledged transactions may be lost on a
+// crash or power loss, but the store is never corrupted.
+enum class Durability { kFull, kRelaxed };
+
+// How long after a minute ends its samples are expected to have arrived.
+// Minutes older than now - grace are rolled up; a sample for a minute already
+// rolled up is late data and has its minute recomputed.
+inline constexpr int64_t kRollupGraceMs = 2 * 60 * 1000;
+
 struct SeriesQuery {
   std::string name;
   LabelSet match;  // exact matches, any order

@@ -32,7 +32,7 @@ TEST(CollectorConfig, BadValuesAreNamed) {
       "c.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(),
-            "c.yaml:2: storage.backend: unknown backend \"oracle\" (supported: sqlite)\n"
+            "c.yaml:2: storage.backend: unknown backend \"oracle\" (supported: sqlite, postgres)\n"
             "c.yaml:3: storage.durability: expected full or relaxed, got \"sometimes\"\n"
             "c.yaml:5: ingest.max_queued_batches: must be between 1 and 1048576, got 0");
 }
