@@ -1,5 +1,10 @@
 # Every dependency comes from a Debian 12 package; scripts/install-deps.sh installs them.
 find_package(Threads REQUIRED)
+# Asio (header-only) decides whether to use std::aligned_alloc by looking for a
+# libstdc++ macro, so a file that includes <asio.hpp> before any standard
+# header compiles its allocator differently from one that does not: an ODR
+# violation that frees operator-new memory with free(). One setting for all.
+add_compile_definitions(ASIO_DISABLE_STD_ALIGNED_ALLOC)
 find_package(Protobuf REQUIRED)
 find_package(absl CONFIG REQUIRED)
 find_package(yaml-cpp REQUIRED)
