@@ -291,8 +291,9 @@ foreach(_component agent collector)
   set(CPACK_DEBIAN_${_C}_PACKAGE_NAME ${_package})
   set(CPACK_DEBIAN_${_C}_DESCRIPTION
       "${_${_component}_summary}\n${_about_plumbline}\n\n${_${_component}_details}")
-  # useradd, groupadd, userdel: the maintainer scripts create the user.
-  set(CPACK_DEBIAN_${_C}_PACKAGE_DEPENDS passwd)
+  # useradd, groupadd, userdel: the maintainer scripts create the user;
+  # /bin/kill (procps): the units' ExecReload sends SIGHUP.
+  set(CPACK_DEBIAN_${_C}_PACKAGE_DEPENDS "passwd, procps")
   set(CPACK_DEBIAN_${_C}_PACKAGE_CONTROL_EXTRA
       "${_pkg_gen}/deb/${_package}/postinst" "${_pkg_gen}/deb/${_package}/prerm"
       "${_pkg_gen}/deb/${_package}/postrm" "${_pkg_gen}/deb/${_package}/conffiles")
@@ -303,6 +304,7 @@ foreach(_component agent collector)
   set(CPACK_RPM_${_C}_PACKAGE_DESCRIPTION
       "${_about_plumbline}\n\n${_${_component}_details}")
   set(CPACK_RPM_${_C}_PACKAGE_REQUIRES_PRE "/usr/sbin/useradd, /usr/sbin/groupadd, /usr/bin/getent")
+  set(CPACK_RPM_${_C}_PACKAGE_REQUIRES "/usr/bin/kill")
   set(CPACK_RPM_${_C}_PRE_INSTALL_SCRIPT_FILE "${_pkg_gen}/rpm/${_package}/pre.sh")
   set(CPACK_RPM_${_C}_POST_INSTALL_SCRIPT_FILE "${_pkg_gen}/rpm/${_package}/post.sh")
   set(CPACK_RPM_${_C}_PRE_UNINSTALL_SCRIPT_FILE "${_pkg_gen}/rpm/${_package}/preun.sh")

@@ -1,9 +1,11 @@
 #include "collector/catalog/catalog.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
 
+#include "absl/time/time.h"
 #include "common/labels.h"
 #include "common/yaml_config.h"
 
@@ -37,6 +39,19 @@ std::vector<const Service*> Catalog::Dependents(const std::string& id) const {
       if (d.service == id) out.push_back(&s);
     }
   }
+  return out;
+}
+
+std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRange>& excluded) {
+  std::vector<TimeRange> out;
+  int64_t at = window.from_ms;
+  for (const TimeRange& e : excluded) {
+    if (e.to_ms <= at) continue;
+    if (e.from_ms >= window.to_ms) break;
+    if (e.from_ms > at) out.push_back({at, e.from_ms});
+    at = std::max(at, e.to_ms);
+  }
+  if (at < window.to_ms) out.push_back({at, window.to_ms});
   return out;
 }
 
@@ -170,6 +185,49 @@ void ReadSlo(ConfigMap m, Slo* slo) {
   m.Double("min_events", &slo->min_events, 0, 1e15);
   m.Double("importance", &slo->importance, 0, 10);
   m.Bool("critical", &slo->critical);
+}
+
+// RFC 3339 ("2026-11-20T22:00:00Z", "2026-11-20T23:00:00+01:00").
+void ReadTime(ConfigMap& m, std::string_view key, int64_t* out_ms) {
+  std::string text;
+  m.String(key, &text);
+  if (text.empty()) return;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    m.Error(key, StrCat("expected an RFC 3339 time such as 2026-11-20T22:00:00Z, got \"", text, "\""));
+    return;
+  }
+  *out_ms = absl::ToUnixMillis(t);
+}
+
+void ReadExclusion(ConfigMap m, const std::set<std::string>& service_ids, Exclusion* e) {
+  ReadId(m, &e->id);
+  std::string kind = "maintenance";
+  m.String("kind", &kind);
+  if (kind == "correction") {
+    e->kind = Exclusion::Kind::kCorrection;
+  } else if (kind != "maintenance") {
+    m.Error("kind", StrCat("expected maintenance or correction, got \"", kind, "\""));
+  }
+  m.Require("services");
+  m.StringList("services", &e->services);
+  for (const std::string& s : e->services) {
+    if (service_ids.count(s) == 0) m.Error("services", StrCat("unknown service \"", s, "\""));
+  }
+  m.Require("from");
+  m.Require("to");
+  ReadTime(m, "from", &e->range.from_ms);
+  ReadTime(m, "to", &e->range.to_ms);
+  if (m.Has("from") && m.Has("to") && e->range.to_ms <= e->range.from_ms) {
+    m.Error("to", "must be after from");
+  }
+  // The audit trail: who, when, why.
+  m.Require("reason");
+  m.String("reason", &e->reason);
+  m.Require("by");
+  m.String("by", &e->by);
+  ReadTime(m, "recorded", &e->recorded_ms);
 }
 
 void ReadComponent(ConfigMap m, Component* c) {
@@ -317,6 +375,38 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
   };
   for (size_t i = 0; i < catalog.services.size(); ++i) {
     if (state[i] == 0 && visit(i)) break;
+  }
+
+  std::set<std::string> exclusion_ids;
+  for (ConfigMap m : root.MapList("maintenance")) {
+    Exclusion e;
+    ReadExclusion(m, service_ids, &e);
+    if (!e.id.empty() && !exclusion_ids.insert(e.id).second) {
+      m.Error("id", StrCat("duplicate maintenance id \"", e.id, "\""));
+    }
+    catalog.exclusions.push_back(std::move(e));
+  }
+  for (Service& s : catalog.services) {
+    std::vector<TimeRange> ranges;
+    for (const Exclusion& e : catalog.exclusions) {
+      if (std::find(e.services.begin(), e.services.end(), s.id) != e.services.end() &&
+          e.range.to_ms > e.range.from_ms) {
+        // Whole minutes, as the rollups count: outward to minute bounds.
+        constexpr int64_t kMinute = 60000;
+        int64_t from = e.range.from_ms - ((e.range.from_ms % kMinute) + kMinute) % kMinute;
+        int64_t to = e.range.to_ms + (kMinute - ((e.range.to_ms % kMinute) + kMinute) % kMinute) % kMinute;
+        ranges.push_back({from, to});
+      }
+    }
+    std::sort(ranges.begin(), ranges.end(),
+              [](const TimeRange& a, const TimeRange& b) { return a.from_ms < b.from_ms; });
+    for (const TimeRange& r : ranges) {
+      if (!s.excluded.empty() && r.from_ms <= s.excluded.back().to_ms) {
+        s.excluded.back().to_ms = std::max(s.excluded.back().to_ms, r.to_ms);
+      } else {
+        s.excluded.push_back(r);
+      }
+    }
   }
 
   RETURN_IF_ERROR(doc.Finish());

@@ -93,6 +93,28 @@ struct Dependency {
   double weight = 1;   // 0..1, share of the dependency's impact inherited
 };
 
+// A time range [from_ms, to_ms).
+struct TimeRange {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  bool Contains(int64_t t) const { return t >= from_ms && t < to_ms; }
+};
+
+// Planned downtime (maintenance) or a correction (a known-bad stretch of
+// data, e.g. a broken probe): excluded from budgets, health, incident
+// detection and impact for the listed services. The audit fields say who
+// recorded it, when and why; the catalog's git history keeps the rest.
+struct Exclusion {
+  std::string id;
+  enum class Kind { kMaintenance, kCorrection };
+  Kind kind = Kind::kMaintenance;
+  std::vector<std::string> services;
+  TimeRange range;
+  std::string reason;
+  std::string by;
+  int64_t recorded_ms = 0;
+};
+
 struct Service {
   std::string id;
   std::string name;
@@ -109,6 +131,9 @@ struct Service {
   std::vector<Sli> slis;
   std::vector<Slo> slos;
   std::vector<Dependency> dependencies;
+  // Ranges excluded by maintenance windows and corrections naming this
+  // service, sorted and merged.
+  std::vector<TimeRange> excluded;
 
   const Sli* FindSli(const std::string& sli_id) const;
 };
@@ -117,12 +142,16 @@ struct Catalog {
   std::string source;  // file it was loaded from
   std::vector<BusinessUnit> business_units;
   std::vector<Service> services;
+  std::vector<Exclusion> exclusions;
 
   const Service* FindService(const std::string& id) const;
   const BusinessUnit* FindBusinessUnit(const std::string& id) const;
   // Services that depend on `id`, directly.
   std::vector<const Service*> Dependents(const std::string& id) const;
 };
+
+// [from, to) minus the ranges in `excluded` (sorted, non-overlapping).
+std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRange>& excluded);
 
 // Reads and validates a catalog. Every error names file, line and field:
 //   catalog.yaml:42: services[1].slos[0].target: must be in (0, 100], got 120

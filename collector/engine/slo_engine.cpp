@@ -136,6 +136,17 @@ absl::StatusOr<std::vector<std::pair<int64_t, SliCounts>>> EvaluateSliSteps(
   return std::vector<std::pair<int64_t, SliCounts>>(steps.begin(), steps.end());
 }
 
+absl::StatusOr<SliCounts> EvaluateSliOutside(Store& store, const Sli& sli, int64_t from_ms,
+                                             int64_t to_ms, const std::vector<TimeRange>& excluded) {
+  SliCounts total;
+  for (const TimeRange& r : SubtractRanges({from_ms, to_ms}, excluded)) {
+    ASSIGN_OR_RETURN(SliCounts c, EvaluateSli(store, sli, r.from_ms, r.to_ms));
+    total.good += c.good;
+    total.valid += c.valid;
+  }
+  return total;
+}
+
 absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from_ms,
                                       int64_t to_ms) {
   int64_t from = from_ms - ((from_ms % kMinute) + kMinute) % kMinute;
@@ -201,11 +212,13 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
   double spent_ratio = 0;
   if (slo.timeslices) {
     const int64_t slice = slo.timeslice.count();
-    ASSIGN_OR_RETURN(auto steps, EvaluateSliSteps(store, *sli, period.from_ms, period.to_ms, slice));
-    for (const auto& [start, c] : steps) {
-      if (!c.has_data()) continue;
-      st.counts.valid += 1;
-      st.counts.good += c.ratio() >= st.target ? 1 : 0;
+    for (const TimeRange& r : SubtractRanges({period.from_ms, period.to_ms}, service.excluded)) {
+      ASSIGN_OR_RETURN(auto steps, EvaluateSliSteps(store, *sli, r.from_ms, r.to_ms, slice));
+      for (const auto& [start, c] : steps) {
+        if (!c.has_data()) continue;
+        st.counts.valid += 1;
+        st.counts.good += c.ratio() >= st.target ? 1 : 0;
+      }
     }
     const double slices_in_period = static_cast<double>(period.length_ms) / static_cast<double>(slice);
     st.budget_total = allowed * slices_in_period;
@@ -213,7 +226,8 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
     spent_ratio = st.budget_total > 0 ? st.counts.bad() / st.budget_total
                                       : (st.counts.bad() > 0 ? kInf : 0);
   } else {
-    ASSIGN_OR_RETURN(st.counts, EvaluateSli(store, *sli, period.from_ms, period.to_ms));
+    ASSIGN_OR_RETURN(st.counts, EvaluateSliOutside(store, *sli, period.from_ms, period.to_ms,
+                                                   service.excluded));
     st.budget_total = allowed * st.counts.valid;
     st.budget_remaining = st.budget_total - st.counts.bad();
     spent_ratio = st.budget_total > 0 ? st.counts.bad() / st.budget_total
@@ -254,9 +268,11 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
     a.long_window_ms = scaled(r.long_ms);
     a.short_window_ms = scaled(r.short_ms);
     a.threshold = r.factor;
-    ASSIGN_OR_RETURN(SliCounts long_counts, EvaluateSli(store, *sli, now_ms - a.long_window_ms, now_ms));
+    ASSIGN_OR_RETURN(SliCounts long_counts, EvaluateSliOutside(store, *sli, now_ms - a.long_window_ms,
+                                                               now_ms, service.excluded));
     ASSIGN_OR_RETURN(SliCounts short_counts,
-                     EvaluateSli(store, *sli, now_ms - a.short_window_ms, now_ms));
+                     EvaluateSliOutside(store, *sli, now_ms - a.short_window_ms, now_ms,
+                                        service.excluded));
     a.long_burn = burn(long_counts);
     a.short_burn = burn(short_counts);
     a.long_window_valid = long_counts.valid;

@@ -72,6 +72,10 @@ struct SloStatus {
 absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from_ms,
                                       int64_t to_ms);
 
+// The same, leaving out the ranges in `excluded` (maintenance, corrections).
+absl::StatusOr<SliCounts> EvaluateSliOutside(Store& store, const Sli& sli, int64_t from_ms,
+                                             int64_t to_ms, const std::vector<TimeRange>& excluded);
+
 // Counts per step (a multiple of a minute) over [from_ms, to_ms); for
 // charts and time slices. Steps without data are absent.
 absl::StatusOr<std::vector<std::pair<int64_t, SliCounts>>> EvaluateSliSteps(
@@ -85,6 +89,8 @@ struct SloPeriod {
 };
 SloPeriod CurrentPeriod(const Slo& slo, int64_t now_ms);
 
+// Budgets, attainment and burn rates leave out the service's excluded ranges
+// (maintenance windows and corrections).
 absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, const Slo& slo,
                                       int64_t now_ms);
 

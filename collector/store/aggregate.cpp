@@ -1,10 +1,33 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "collector/store/store.h"
 
 namespace plumbline::collector {
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) {
+    if (!out.empty()) out += ',';
+    out += id;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitIds(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < joined.size()) {
+    size_t comma = joined.find(',', at);
+    if (comma == std::string::npos) comma = joined.size();
+    if (comma > at) out.push_back(joined.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
 
 bool LabelMatcher::Matches(const LabelSet& sorted_labels) const {
   auto it = std::lower_bound(sorted_labels.begin(), sorted_labels.end(), name,

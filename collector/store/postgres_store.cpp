@@ -242,6 +242,26 @@ constexpr const char* kMigrations[] = {
     CREATE TABLE dirty_minutes (bucket BIGINT PRIMARY KEY);
     CREATE TABLE dirty_hours (bucket BIGINT PRIMARY KEY);
     )sql",
+    // 2: incidents declared by SREs, and notes on any incident.
+    R"sql(
+    CREATE TABLE incidents (
+      id TEXT PRIMARY KEY,
+      title TEXT NOT NULL,
+      from_ms BIGINT NOT NULL,
+      to_ms BIGINT NOT NULL,
+      services TEXT NOT NULL,
+      declared_by TEXT NOT NULL,
+      declared_ms BIGINT NOT NULL
+    );
+    CREATE TABLE incident_notes (
+      note_id BIGSERIAL PRIMARY KEY,
+      incident_id TEXT NOT NULL,
+      at_ms BIGINT NOT NULL,
+      author TEXT NOT NULL,
+      text TEXT NOT NULL
+    );
+    CREATE INDEX incident_notes_by_incident ON incident_notes (incident_id, at_ms);
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
@@ -1220,6 +1240,74 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
     report.rollups_deleted += deleted.rollups_deleted;
   }
   return report;
+}
+
+absl::Status PostgresStore::PutIncident(const DeclaredIncident& incident) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
+  return Exec(R"sql(
+        INSERT INTO incidents (id, title, from_ms, to_ms, services, declared_by, declared_ms)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, from_ms = EXCLUDED.from_ms,
+          to_ms = EXCLUDED.to_ms, services = EXCLUDED.services,
+          declared_by = EXCLUDED.declared_by, declared_ms = EXCLUDED.declared_ms)sql",
+              pg::Params()
+                  .Text(incident.id)
+                  .Text(incident.title)
+                  .Int(incident.from_ms)
+                  .Int(incident.to_ms)
+                  .Text(JoinIds(incident.services))
+                  .Text(incident.declared_by)
+                  .Int(incident.declared_ms))
+      .status();
+}
+
+absl::StatusOr<std::vector<DeclaredIncident>> PostgresStore::DeclaredIncidents(int64_t from_ms,
+                                                                               int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
+  ASSIGN_OR_RETURN(pg::Result q,
+                   Exec("SELECT id, title, from_ms, to_ms, services, declared_by, declared_ms "
+                        "FROM incidents WHERE from_ms < $1 AND (to_ms = 0 OR to_ms > $2) "
+                        "ORDER BY from_ms, id COLLATE \"C\"",
+                        pg::Params().Int(to_ms).Int(from_ms)));
+  std::vector<DeclaredIncident> out;
+  for (int r = 0; r < q.rows(); ++r) {
+    DeclaredIncident d;
+    d.id = q.Text(r, 0);
+    d.title = q.Text(r, 1);
+    d.from_ms = q.Int(r, 2);
+    d.to_ms = q.Int(r, 3);
+    d.services = SplitIds(q.Text(r, 4));
+    d.declared_by = q.Text(r, 5);
+    d.declared_ms = q.Int(r, 6);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+absl::Status PostgresStore::AddIncidentNote(const IncidentNote& note) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
+  return Exec("INSERT INTO incident_notes (incident_id, at_ms, author, text) "
+              "VALUES ($1, $2, $3, $4)",
+              pg::Params().Text(note.incident_id).Int(note.at_ms).Text(note.author).Text(note.text))
+      .status();
+}
+
+absl::StatusOr<std::vector<IncidentNote>> PostgresStore::IncidentNotes(
+    const std::string& incident_id) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
+  ASSIGN_OR_RETURN(pg::Result q,
+                   Exec("SELECT at_ms, author, text FROM incident_notes WHERE incident_id = $1 "
+                        "ORDER BY at_ms, note_id",
+                        pg::Params().Text(incident_id)));
+  std::vector<IncidentNote> out;
+  for (int r = 0; r < q.rows(); ++r) {
+    out.push_back({incident_id, q.Int(r, 0), q.Text(r, 1), q.Text(r, 2)});
+  }
+  return out;
 }
 
 }  // namespace plumbline::collector

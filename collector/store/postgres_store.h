@@ -72,6 +72,11 @@ class PostgresStore final : public Store {
   // maintenance on the same database.
   absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
                                                    const RetentionPolicy& retention) override;
+  absl::Status PutIncident(const DeclaredIncident& incident) override;
+  absl::StatusOr<std::vector<DeclaredIncident>> DeclaredIncidents(int64_t from_ms,
+                                                                  int64_t to_ms) override;
+  absl::Status AddIncidentNote(const IncidentNote& note) override;
+  absl::StatusOr<std::vector<IncidentNote>> IncidentNotes(const std::string& incident_id) override;
 
   // The schema version this build writes.
   static int SchemaVersion();

@@ -100,6 +100,25 @@ constexpr const char* kMigrations[] = {
     CREATE TABLE dirty_minutes (bucket INTEGER PRIMARY KEY);
     CREATE TABLE dirty_hours (bucket INTEGER PRIMARY KEY);
     )sql",
+    // 3: incidents declared by SREs, and notes on any incident.
+    R"sql(
+    CREATE TABLE incidents (
+      id TEXT PRIMARY KEY,
+      title TEXT NOT NULL,
+      from_ms INTEGER NOT NULL,
+      to_ms INTEGER NOT NULL,
+      services TEXT NOT NULL,
+      declared_by TEXT NOT NULL,
+      declared_ms INTEGER NOT NULL
+    );
+    CREATE TABLE incident_notes (
+      incident_id TEXT NOT NULL,
+      at_ms INTEGER NOT NULL,
+      author TEXT NOT NULL,
+      text TEXT NOT NULL
+    );
+    CREATE INDEX incident_notes_by_incident ON incident_notes (incident_id, at_ms);
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
@@ -840,6 +859,71 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     raw_cutoff_ = raw_cutoff;
   }
   return report;
+}
+
+absl::Status SqliteStore::PutIncident(const DeclaredIncident& incident) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "INSERT OR REPLACE INTO incidents (id, title, from_ms, to_ms, services, declared_by, "
+         "declared_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  RETURN_IF_ERROR(q.status());
+  return q.Bind(1, incident.id)
+      .Bind(2, incident.title)
+      .Bind(3, incident.from_ms)
+      .Bind(4, incident.to_ms)
+      .Bind(5, JoinIds(incident.services))
+      .Bind(6, incident.declared_by)
+      .Bind(7, incident.declared_ms)
+      .Run();
+}
+
+absl::StatusOr<std::vector<DeclaredIncident>> SqliteStore::DeclaredIncidents(int64_t from_ms,
+                                                                             int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT id, title, from_ms, to_ms, services, declared_by, declared_ms FROM incidents "
+         "WHERE from_ms < ? AND (to_ms = 0 OR to_ms > ?) ORDER BY from_ms, id");
+  RETURN_IF_ERROR(q.status());
+  q.Bind(1, to_ms).Bind(2, from_ms);
+  std::vector<DeclaredIncident> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    DeclaredIncident d;
+    d.id = q.Text(0);
+    d.title = q.Text(1);
+    d.from_ms = q.Int(2);
+    d.to_ms = q.Int(3);
+    d.services = SplitIds(q.Text(4));
+    d.declared_by = q.Text(5);
+    d.declared_ms = q.Int(6);
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return q.Error();
+  return out;
+}
+
+absl::Status SqliteStore::AddIncidentNote(const IncidentNote& note) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_, "INSERT INTO incident_notes (incident_id, at_ms, author, text) VALUES (?, ?, ?, ?)");
+  RETURN_IF_ERROR(q.status());
+  return q.Bind(1, note.incident_id).Bind(2, note.at_ms).Bind(3, note.author).Bind(4, note.text).Run();
+}
+
+absl::StatusOr<std::vector<IncidentNote>> SqliteStore::IncidentNotes(
+    const std::string& incident_id) {
+  std::lock_guard lock(mu_);
+  Stmt q(db_,
+         "SELECT at_ms, author, text FROM incident_notes WHERE incident_id = ? "
+         "ORDER BY at_ms, rowid");
+  RETURN_IF_ERROR(q.status());
+  q.Bind(1, incident_id);
+  std::vector<IncidentNote> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({incident_id, q.Int(0), q.Text(1), q.Text(2)});
+  }
+  if (rc != SQLITE_DONE) return q.Error();
+  return out;
 }
 
 }  // namespace plumbline::collector

@@ -42,6 +42,11 @@ class SqliteStore final : public Store {
                                                           AggregateSource* source = nullptr) override;
   absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
                                                    const RetentionPolicy& retention) override;
+  absl::Status PutIncident(const DeclaredIncident& incident) override;
+  absl::StatusOr<std::vector<DeclaredIncident>> DeclaredIncidents(int64_t from_ms,
+                                                                  int64_t to_ms) override;
+  absl::Status AddIncidentNote(const IncidentNote& note) override;
+  absl::StatusOr<std::vector<IncidentNote>> IncidentNotes(const std::string& incident_id) override;
 
   // Minutes older than this are settled: a sample for an earlier minute is
   // late data and marks its minute for recomputation.

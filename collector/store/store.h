@@ -145,6 +145,29 @@ struct SeriesQuery {
   uint32_t limit = 0;  // points per series, 0 = no limit
 };
 
+// An incident an SRE declared for a time window (to_ms 0: still open).
+struct DeclaredIncident {
+  std::string id;
+  std::string title;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  std::vector<std::string> services;
+  std::string declared_by;
+  int64_t declared_ms = 0;
+};
+
+// A note on any incident, detected or declared.
+struct IncidentNote {
+  std::string incident_id;
+  int64_t at_ms = 0;
+  std::string author;
+  std::string text;
+};
+
+// Service ids of a declared incident as stored: comma-separated.
+std::string JoinIds(const std::vector<std::string>& ids);
+std::vector<std::string> SplitIds(const std::string& joined);
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -187,6 +210,18 @@ class Store {
   // retention. Call it periodically from one thread.
   virtual absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
                                                            const RetentionPolicy& retention) = 0;
+
+  // Declares an incident, or replaces the one with the same id (to close
+  // it or fix its window).
+  virtual absl::Status PutIncident(const DeclaredIncident& incident) = 0;
+  // Declared incidents overlapping [from_ms, to_ms) (open ones overlap
+  // everything after their start), by start.
+  virtual absl::StatusOr<std::vector<DeclaredIncident>> DeclaredIncidents(int64_t from_ms,
+                                                                          int64_t to_ms) = 0;
+  virtual absl::Status AddIncidentNote(const IncidentNote& note) = 0;
+  // Notes on an incident, oldest first.
+  virtual absl::StatusOr<std::vector<IncidentNote>> IncidentNotes(
+      const std::string& incident_id) = 0;
 };
 
 }  // namespace plumbline::collector

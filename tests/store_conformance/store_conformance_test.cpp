@@ -871,5 +871,53 @@ TEST_P(StoreConformance, RelaxedDurabilityStoresTheSame) {
   EXPECT_TRUE((*relaxed)->CheckIntegrity().ok());
 }
 
+TEST_P(StoreConformance, DeclaredIncidentsAndNotesAreKeptAndFoundByOverlap) {
+  DeclaredIncident a{"inc-1", "Checkout slow", 1000, 5000, {"checkout", "payments"}, "alice", 900};
+  DeclaredIncident open{"inc-2", "Search down", 8000, 0, {"search"}, "bob", 7900};
+  ASSERT_TRUE(store_->PutIncident(a).ok());
+  ASSERT_TRUE(store_->PutIncident(open).ok());
+  ASSERT_TRUE(store_->AddIncidentNote({"inc-1", 2000, "alice", "rolled back 1.4.2"}).ok());
+  ASSERT_TRUE(store_->AddIncidentNote({"inc-1", 1500, "bob", "paged the PSP"}).ok());
+  ASSERT_TRUE(store_->AddIncidentNote({"auto-psp-20261127T0800Z", 1, "carol", "x"}).ok());
+
+  auto all = store_->DeclaredIncidents(0, 100000);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, "inc-1");
+  EXPECT_EQ((*all)[0].services, std::vector<std::string>({"checkout", "payments"}));
+  EXPECT_EQ((*all)[0].declared_by, "alice");
+  EXPECT_EQ((*all)[0].declared_ms, 900);
+  EXPECT_EQ((*all)[1].to_ms, 0);
+
+  // [5000, 7000) touches neither: inc-1 ends at 5000 (half-open), inc-2 starts at 8000.
+  auto none = store_->DeclaredIncidents(5000, 7000);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // An open incident overlaps everything after its start.
+  auto later = store_->DeclaredIncidents(1000000, 2000000);
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->size(), 1u);
+  EXPECT_EQ((*later)[0].id, "inc-2");
+
+  // Closing replaces by id.
+  open.to_ms = 9000;
+  ASSERT_TRUE(store_->PutIncident(open).ok());
+  later = store_->DeclaredIncidents(1000000, 2000000);
+  ASSERT_TRUE(later.ok());
+  EXPECT_TRUE(later->empty());
+
+  auto notes = store_->IncidentNotes("inc-1");
+  ASSERT_TRUE(notes.ok()) << notes.status();
+  ASSERT_EQ(notes->size(), 2u);
+  EXPECT_EQ((*notes)[0].text, "paged the PSP");
+  EXPECT_EQ((*notes)[1].author, "alice");
+  auto reopened = Open();
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  store_ = std::move(*reopened);
+  notes = store_->IncidentNotes("auto-psp-20261127T0800Z");
+  ASSERT_TRUE(notes.ok());
+  EXPECT_EQ(notes->size(), 1u);
+}
+
 }  // namespace
 }  // namespace plumbline::collector
