@@ -6,48 +6,30 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
+#include "cli/client.h"
 #include "cli/table.h"
+#include "cli/value_commands.h"
 #include "collector/catalog/catalog.h"
+#include "collector/catalog/openslo.h"
 #include "plumbline/v1/query.grpc.pb.h"
 #include "plumbline/version.h"
 
 namespace {
 
-enum ExitCode { kOk = 0, kServerError = 1, kUsage = 2, kUnreachable = 3 };
-
-struct Global {
-  std::string collector = "127.0.0.1:7070";
-  double timeout_s = 10;
-  bool json = false;
-  bool csv = false;
-};
-
-std::string Rfc3339(int64_t ms) {
-  if (ms <= 0) return "";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
-}
-
-int Fail(const grpc::Status& status, const Global& g) {
-  bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                     status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-  std::cerr << "plumb: " << (unreachable ? "cannot reach collector at " + g.collector + ": " : "")
-            << status.error_message() << "\n";
-  return unreachable ? kUnreachable : kServerError;
-}
-
-std::unique_ptr<plumbline::v1::Query::Stub> Connect(const Global& g) {
-  return plumbline::v1::Query::NewStub(
-      grpc::CreateChannel(g.collector, grpc::InsecureChannelCredentials()));
-}
-
-void SetDeadline(grpc::ClientContext* ctx, const Global& g) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
-}
+using plumbline::cli::Connect;
+using plumbline::cli::Fail;
+using plumbline::cli::Global;
+using plumbline::cli::Rfc3339;
+using plumbline::cli::SetDeadline;
+using plumbline::cli::kOk;
+using plumbline::cli::kServerError;
+using plumbline::cli::kUsage;
 
 const plumbline::v1::LatestValue* Find(const plumbline::v1::AgentStatus& a, const char* name) {
   for (const auto& v : a.latest()) {
@@ -201,6 +183,17 @@ int Services(const Global& g) {
                                  {"depends_on", s.depends_on()},
                                  {"slos", s.slos()}});
     }
+    out["maintenance"] = nlohmann::json::array();
+    for (const auto& m : response.maintenance()) {
+      out["maintenance"].push_back({{"id", m.id()},
+                                    {"kind", m.kind()},
+                                    {"services", m.services()},
+                                    {"from", Rfc3339(m.from_ms())},
+                                    {"to", Rfc3339(m.to_ms())},
+                                    {"reason", m.reason()},
+                                    {"by", m.by()},
+                                    {"recorded", Rfc3339(m.recorded_ms())}});
+    }
     std::cout << out.dump(2) << "\n";
     return kOk;
   }
@@ -322,6 +315,43 @@ int CatalogCheck(const Global& g, const std::string& file) {
   return kOk;
 }
 
+// plumb catalog import-openslo FILE...: catalog YAML on stdout, dropped
+// content as warnings on stderr.
+int CatalogImportOpenSlo(const std::vector<std::string>& files, const std::string& business_unit) {
+  std::vector<plumbline::collector::OpenSloFile> inputs;
+  for (const std::string& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << file << ": cannot read\n";
+      return kServerError;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    inputs.push_back({file, text.str()});
+  }
+  auto imported = plumbline::collector::ImportOpenSlo(inputs, {business_unit});
+  if (!imported.ok()) {
+    std::cerr << imported.status().message() << "\n";
+    return kServerError;
+  }
+  for (const auto& w : imported->warnings) std::cerr << "warning: " << w << "\n";
+  std::cout << imported->catalog_yaml;
+  return kOk;
+}
+
+// plumb catalog export-openslo CATALOG: OpenSLO documents on stdout.
+int CatalogExportOpenSlo(const std::string& file) {
+  auto catalog = plumbline::collector::LoadCatalog(file);
+  if (!catalog.ok()) {
+    std::cerr << catalog.status().message() << "\n";
+    return kServerError;
+  }
+  auto exported = plumbline::collector::ExportOpenSlo(*catalog);
+  for (const auto& w : exported.warnings) std::cerr << "warning: " << w << "\n";
+  std::cout << exported.yaml;
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -350,6 +380,7 @@ int main(int argc, char** argv) {
       "slo", "SLO attainment, error budget, burn rate and firing alerts (all services or one)");
   slo->add_option("SERVICE", slo_service, "service id");
   slo->callback([&] { rc = Slo(g, slo_service); });
+  plumbline::cli::AddValueCommands(app, g, &rc);
   auto* catalog = app.add_subcommand("catalog", "work with catalog files");
   catalog->require_subcommand(1);
   std::string catalog_file;
@@ -357,6 +388,18 @@ int main(int argc, char** argv) {
       "check", "validate a catalog file; exit 0 if valid, 1 with file:line: field: reason if not");
   check->add_option("FILE", catalog_file, "catalog YAML")->required();
   check->callback([&] { rc = CatalogCheck(g, catalog_file); });
+  std::vector<std::string> openslo_files;
+  std::string business_unit = "imported";
+  auto* import_openslo = catalog->add_subcommand(
+      "import-openslo", "convert OpenSLO v1 documents to a catalog (YAML on stdout)");
+  import_openslo->add_option("FILE", openslo_files, "OpenSLO YAML files")->required();
+  import_openslo->add_option("--business-unit", business_unit,
+                             "business unit of imported services that name none");
+  import_openslo->callback([&] { rc = CatalogImportOpenSlo(openslo_files, business_unit); });
+  auto* export_openslo = catalog->add_subcommand(
+      "export-openslo", "convert a catalog's services and SLOs to OpenSLO v1 (YAML on stdout)");
+  export_openslo->add_option("CATALOG", catalog_file, "catalog YAML")->required();
+  export_openslo->callback([&] { rc = CatalogExportOpenSlo(catalog_file); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

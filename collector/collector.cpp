@@ -48,6 +48,9 @@ absl::StatusOr<std::string> Collector::Start() {
   ingest_ = std::make_unique<IngestService>(pipeline_.get(), store_.get(), &counters_, &agents_,
                                             clock, ingest);
   query_ = std::make_unique<QueryService>(store_.get(), &counters_, &agents_, clock, &catalog_);
+  query_->SetIncidentOptions(
+      {static_cast<int>(config_.incidents.open_after.count() / 60000),
+       static_cast<int>(config_.incidents.close_after.count() / 60000)});
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -67,6 +67,16 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   ingest.Int("max_series_per_batch", &c.ingest.max_series_per_batch, 1, 10000000);
   ingest.Int("max_pending_per_stream", &c.ingest.max_pending_per_stream, 1, 1 << 16);
   ingest.Duration("retry_after", &c.ingest.retry_after);
+
+  ConfigMap incidents = root.Map("incidents");
+  incidents.Duration("open_after", &c.incidents.open_after, std::chrono::minutes(1));
+  incidents.Duration("close_after", &c.incidents.close_after, std::chrono::minutes(1));
+  for (auto [key, d] : {std::pair{"open_after", c.incidents.open_after},
+                        std::pair{"close_after", c.incidents.close_after}}) {
+    if (d.count() % 60000 != 0 || d > std::chrono::hours(24)) {
+      incidents.Error(key, "must be whole minutes, at most 24h");
+    }
+  }
   RETURN_IF_ERROR(doc.Finish());
   return c;
 }

@@ -40,6 +40,12 @@ struct CollectorConfig {
     std::chrono::milliseconds retry_after{1000};
   } ingest;
 
+  // Incident detection from SLO breaches (docs/value.md).
+  struct Incidents {
+    std::chrono::milliseconds open_after{2 * 60000};   // consecutive breaching minutes to open
+    std::chrono::milliseconds close_after{5 * 60000};  // quiet minutes to close
+  } incidents;
+
   std::chrono::milliseconds shutdown_grace{2000};
 };
 

@@ -20,9 +20,7 @@ void AddLabels(const LabelSet& labels, google::protobuf::RepeatedPtrField<v1::La
 }
 
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
+  return FinishUnary(context, status);
 }
 
 }  // namespace
@@ -140,6 +138,17 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
     out->set_users(s.users);
     for (const Dependency& d : s.dependencies) out->add_depends_on(d.service);
     for (const Slo& slo : s.slos) out->add_slos(slo.id);
+  }
+  for (const Exclusion& e : catalog->exclusions) {
+    v1::MaintenanceWindow* out = response->add_maintenance();
+    out->set_id(e.id);
+    out->set_kind(e.kind == Exclusion::Kind::kCorrection ? "correction" : "maintenance");
+    for (const std::string& id : e.services) out->add_services(id);
+    out->set_from_ms(e.range.from_ms);
+    out->set_to_ms(e.range.to_ms);
+    out->set_reason(e.reason);
+    out->set_by(e.by);
+    out->set_recorded_ms(e.recorded_ms);
   }
   return Done(context, grpc::Status::OK);
 }

@@ -3,6 +3,7 @@
 
 #include "collector/agent_registry.h"
 #include "collector/catalog/catalog_holder.h"
+#include "collector/engine/incidents.h"
 #include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
@@ -23,6 +24,22 @@ class QueryService final : public v1::Query::CallbackService {
                                          const v1::GetSloStatusRequest* request,
                                          v1::GetSloStatusResponse* response) override;
 
+  grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* context,
+                                      const v1::GetHealthRequest* request,
+                                      v1::GetHealthResponse* response) override;
+  grpc::ServerUnaryReactor* ListIncidents(grpc::CallbackServerContext* context,
+                                          const v1::ListIncidentsRequest* request,
+                                          v1::ListIncidentsResponse* response) override;
+  grpc::ServerUnaryReactor* DeclareIncident(grpc::CallbackServerContext* context,
+                                            const v1::DeclareIncidentRequest* request,
+                                            v1::DeclareIncidentResponse* response) override;
+  grpc::ServerUnaryReactor* AnnotateIncident(grpc::CallbackServerContext* context,
+                                             const v1::AnnotateIncidentRequest* request,
+                                             v1::AnnotateIncidentResponse* response) override;
+  grpc::ServerUnaryReactor* GetImpact(grpc::CallbackServerContext* context,
+                                      const v1::GetImpactRequest* request,
+                                      v1::GetImpactResponse* response) override;
+
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;
@@ -33,6 +50,9 @@ class QueryService final : public v1::Query::CallbackService {
                                         const v1::QuerySeriesRequest* request,
                                         v1::QuerySeriesResponse* response) override;
 
+  // How incidents are detected; set before serving.
+  void SetIncidentOptions(const IncidentOptions& options) { incident_options_ = options; }
+
   // The series `plumb agents` shows for each agent.
   static const std::vector<std::string>& HeadlineSeries();
 
@@ -42,6 +62,7 @@ class QueryService final : public v1::Query::CallbackService {
   AgentRegistry* agents_;
   const Clock* clock_;
   const CatalogHolder* catalog_;
+  IncidentOptions incident_options_;
 };
 
 }  // namespace plumbline::collector

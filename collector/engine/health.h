@@ -1,6 +1,6 @@
 // A health score 0–100 per business service that explains itself.
 //
-// Formulas (docs/health.md; tests/unit/health_test.cpp checks them against
+// Formulas (docs/value.md; tests/unit/health_test.cpp checks them against
 // hand-computed values):
 //   indicator score  = 100 at burn rate <= 1, 0 at burn rate >= 14.4 (the
 //                      paging threshold), linear in between; the burn rate is

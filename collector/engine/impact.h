@@ -2,7 +2,7 @@
 // service and per business unit, what the failure cost in requests, users,
 // revenue and error budget.
 //
-// Formulas (docs/incidents.md; tests/unit/impact_test.cpp checks them against
+// Formulas (docs/value.md; tests/unit/impact_test.cpp checks them against
 // hand-computed values). Per service S and minute m of the window (minutes in
 // S's maintenance or corrections are left out):
 //   own(m)       = the largest bad/valid share among S's SLOs with data in m

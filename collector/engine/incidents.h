@@ -1,7 +1,7 @@
 // Incidents: detected automatically when a service's SLIs breach their
 // objectives, or declared by SREs for a time window.
 //
-// Detection (docs/incidents.md; tests/unit/incidents_test.cpp):
+// Detection (docs/value.md; tests/unit/incidents_test.cpp):
 //   - a minute breaches an SLO when it has data and its good/valid ratio is
 //     below the target; minutes in maintenance or corrections never breach;
 //     minutes without data are neutral (they neither breach nor heal)

@@ -15,6 +15,13 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kCatalog = R"(
+maintenance:
+  - id: psp-switch
+    services: [checkout]
+    from: 2026-11-20T22:00:00Z
+    to: 2026-11-20T23:00:00Z
+    reason: moving to the new PSP
+    by: alice@example.com
 business_units: [{id: retail, name: Retail}]
 services:
   - id: checkout
@@ -48,6 +55,13 @@ TEST(CatalogReload, ServesTheCatalogAndKeepsTheLastGoodOneOnABrokenReload) {
   ASSERT_EQ(services["services"].size(), 1u);
   EXPECT_EQ(services["services"][0]["id"], "checkout");
   EXPECT_EQ(services["services"][0]["revenue_per_hour"], 1000);
+  // Maintenance windows are served with their audit trail.
+  ASSERT_EQ(services["maintenance"].size(), 1u) << services.dump(2);
+  EXPECT_EQ(services["maintenance"][0]["id"], "psp-switch");
+  EXPECT_EQ(services["maintenance"][0]["kind"], "maintenance");
+  EXPECT_EQ(services["maintenance"][0]["from"], "2026-11-20T22:00:00Z");
+  EXPECT_EQ(services["maintenance"][0]["by"], "alice@example.com");
+  EXPECT_EQ(services["maintenance"][0]["reason"], "moving to the new PSP");
 
   auto slo = nlohmann::json::parse(Plumb("--collector " + address + " slo checkout --json", &rc));
   ASSERT_EQ(rc, 0);

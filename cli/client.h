@@ -1,0 +1,49 @@
+// What every plumb command shares: global flags, the connection to the
+// collector, exit codes and time formatting.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "plumbline/v1/query.grpc.pb.h"
+
+namespace plumbline::cli {
+
+enum ExitCode { kOk = 0, kServerError = 1, kUsage = 2, kUnreachable = 3 };
+
+struct Global {
+  std::string collector = "127.0.0.1:7070";
+  double timeout_s = 10;
+  bool json = false;
+  bool csv = false;
+};
+
+inline std::string Rfc3339(int64_t ms) {
+  if (ms <= 0) return "";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+inline int Fail(const grpc::Status& status, const Global& g) {
+  bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                     status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  std::cerr << "plumb: " << (unreachable ? "cannot reach collector at " + g.collector + ": " : "")
+            << status.error_message() << "\n";
+  return unreachable ? kUnreachable : kServerError;
+}
+
+inline std::unique_ptr<plumbline::v1::Query::Stub> Connect(const Global& g) {
+  return plumbline::v1::Query::NewStub(
+      grpc::CreateChannel(g.collector, grpc::InsecureChannelCredentials()));
+}
+
+inline void SetDeadline(grpc::ClientContext* ctx, const Global& g) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
+}
+
+}  // namespace plumbline::cli

@@ -1,0 +1,435 @@
+#include "cli/value_commands.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/table.h"
+#include "common/yaml_config.h"
+
+namespace plumbline::cli {
+
+namespace {
+
+namespace v1 = plumbline::v1;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string Minutes(double minutes) {
+  if (minutes < 120) return Fixed(minutes, 0) + " min";
+  return Fixed(minutes / 60, 1) + " h";
+}
+
+std::string Who(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? user : "unknown";
+}
+
+std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out += ",";
+    out += s;
+  }
+  return out;
+}
+
+int Usage(const std::string& message) {
+  std::cerr << "plumb: " << message << "\n";
+  return kUsage;
+}
+
+// --- health ------------------------------------------------------------------
+
+int Health(const Global& g, const std::string& service, bool explain) {
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetHealthRequest request;
+  request.set_service(service);
+  v1::GetHealthResponse response;
+  grpc::Status status = stub->GetHealth(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+
+  if (g.json) {
+    nlohmann::json out = {{"at", Rfc3339(response.at_ms())},
+                          {"window_ms", response.window_ms()},
+                          {"services", nlohmann::json::array()}};
+    for (const auto& h : response.services()) {
+      nlohmann::json j = {{"service", h.service()},
+                          {"score", h.has_score() ? nlohmann::json(h.score()) : nlohmann::json()},
+                          {"status", h.status()},
+                          {"own_score", h.has_own_score() ? nlohmann::json(h.own_score())
+                                                          : nlohmann::json()},
+                          {"explanation", h.explanation()},
+                          {"indicators", nlohmann::json::array()},
+                          {"dependencies", nlohmann::json::array()}};
+      for (const auto& i : h.indicators()) {
+        j["indicators"].push_back({{"slo", i.slo()}, {"sli", i.sli()},
+                                   {"importance", i.importance()}, {"critical", i.critical()},
+                                   {"has_data", i.has_data()}, {"valid", i.valid()},
+                                   {"burn_rate", i.burn_rate()}, {"score", i.score()}});
+      }
+      for (const auto& d : h.dependencies()) {
+        j["dependencies"].push_back(
+            {{"service", d.service()}, {"kind", d.hard() ? "hard" : "soft"},
+             {"weight", d.weight()},
+             {"health", d.has_health() ? nlohmann::json(d.health()) : nlohmann::json()},
+             {"effect", d.effect()}});
+      }
+      out["services"].push_back(std::move(j));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  Table table({"SERVICE", "HEALTH", "STATUS", "OWN", "INDICATORS", "DEPENDENCIES"});
+  for (const auto& h : response.services()) {
+    std::string indicators, deps;
+    for (const auto& i : h.indicators()) {
+      if (!indicators.empty()) indicators += " ";
+      indicators += i.slo() + "=" + (i.has_data() ? Fixed(i.score(), 0) : "-");
+    }
+    for (const auto& d : h.dependencies()) {
+      if (!deps.empty()) deps += " ";
+      deps += d.service() + "=" + (d.has_health() ? Fixed(d.health(), 0) : "-");
+    }
+    table.AddRow({h.service(), h.has_score() ? Fixed(h.score(), 1) : "-", h.status(),
+                  h.has_own_score() ? Fixed(h.own_score(), 1) : "-", indicators, deps});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  table.PrintText(std::cout);
+  if (explain) {
+    for (const auto& h : response.services()) std::cout << "\n" << h.service() << ": " << h.explanation() << "\n";
+  }
+  return kOk;
+}
+
+// --- incidents ---------------------------------------------------------------
+
+nlohmann::json IncidentJson(const v1::Incident& inc) {
+  nlohmann::json j = {{"id", inc.id()},
+                      {"title", inc.title()},
+                      {"kind", inc.declared() ? "declared" : "detected"},
+                      {"open", inc.open()},
+                      {"from", Rfc3339(inc.from_ms())},
+                      {"to", Rfc3339(inc.to_ms())},
+                      {"from_ms", inc.from_ms()},
+                      {"to_ms", inc.to_ms()},
+                      {"detected_services", inc.detected_services()},
+                      {"affected_services", inc.affected_services()},
+                      {"breaches", nlohmann::json::array()},
+                      {"notes", nlohmann::json::array()}};
+  if (inc.declared()) {
+    j["declared_by"] = inc.declared_by();
+    j["declared_at"] = Rfc3339(inc.declared_ms());
+  }
+  for (const auto& b : inc.breaches()) {
+    j["breaches"].push_back({{"service", b.service()}, {"slo", b.slo()},
+                             {"from", Rfc3339(b.from_ms())}, {"to", Rfc3339(b.to_ms())},
+                             {"breaching_minutes", b.breaching_minutes()},
+                             {"worst_ratio", b.worst_ratio()}});
+  }
+  for (const auto& n : inc.notes()) {
+    j["notes"].push_back({{"at", Rfc3339(n.at_ms())}, {"author", n.author()}, {"text", n.text()}});
+  }
+  return j;
+}
+
+int Incidents(const Global& g, const std::string& from_text, const std::string& to_text) {
+  const int64_t now = NowMs();
+  int64_t from = 0, to = 0;
+  if (!ParseWhen(from_text, now, &from)) return Usage("--since: expected RFC 3339 time or a duration like 7d");
+  if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--until: expected RFC 3339 time or a duration");
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::ListIncidentsRequest request;
+  request.set_from_ms(from);
+  request.set_to_ms(to);
+  v1::ListIncidentsResponse response;
+  grpc::Status status = stub->ListIncidents(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& inc : response.incidents()) out.push_back(IncidentJson(inc));
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  Table table({"ID", "KIND", "STATE", "START", "DURATION", "DETECTED ON", "AFFECTED", "TITLE"});
+  for (const auto& inc : response.incidents()) {
+    table.AddRow({inc.id(), inc.declared() ? "declared" : "detected", inc.open() ? "open" : "closed",
+                  Rfc3339(inc.from_ms()),
+                  Minutes(static_cast<double>(inc.to_ms() - inc.from_ms()) / 60000),
+                  Join(inc.detected_services()), Join(inc.affected_services()), inc.title()});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+  } else {
+    table.PrintText(std::cout);
+    for (const auto& inc : response.incidents()) {
+      for (const auto& n : inc.notes()) {
+        std::cout << inc.id() << " " << Rfc3339(n.at_ms()) << " " << n.author() << ": " << n.text()
+                  << "\n";
+      }
+    }
+  }
+  return kOk;
+}
+
+struct DeclareArgs {
+  std::string id, title, from, to, by;
+  std::vector<std::string> services;
+};
+
+int Declare(const Global& g, const DeclareArgs& a) {
+  const int64_t now = NowMs();
+  v1::DeclareIncidentRequest request;
+  int64_t from = 0, to = 0;
+  if (!ParseWhen(a.from, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 30m");
+  if (!a.to.empty() && !ParseWhen(a.to, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+  request.set_id(a.id);
+  request.set_title(a.title);
+  request.set_from_ms(from);
+  request.set_to_ms(to);
+  for (const std::string& s : a.services) request.add_services(s);
+  request.set_declared_by(Who(a.by));
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::DeclareIncidentResponse response;
+  grpc::Status status = stub->DeclareIncident(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    std::cout << IncidentJson(response.incident()).dump(2) << "\n";
+  } else {
+    std::cout << response.incident().id() << "\n";
+  }
+  return kOk;
+}
+
+int Note(const Global& g, const std::string& id, const std::string& text, const std::string& by) {
+  v1::AnnotateIncidentRequest request;
+  request.set_incident_id(id);
+  request.set_text(text);
+  request.set_author(Who(by));
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::AnnotateIncidentResponse response;
+  grpc::Status status = stub->AnnotateIncident(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    std::cout << nlohmann::json{{"incident", id}, {"at", Rfc3339(response.note().at_ms())},
+                                {"author", response.note().author()}}
+                     .dump(2)
+              << "\n";
+  }
+  return kOk;
+}
+
+// --- impact ------------------------------------------------------------------
+
+int Impact(const Global& g, const std::string& incident, const std::string& from_text,
+           const std::string& to_text, const std::vector<std::string>& services) {
+  const int64_t now = NowMs();
+  v1::GetImpactRequest request;
+  if (!incident.empty()) {
+    if (!from_text.empty() || !to_text.empty() || !services.empty()) {
+      return Usage("give an incident id or a window (--from, --to, --service), not both");
+    }
+    request.set_incident_id(incident);
+  } else {
+    int64_t from = 0, to = 0;
+    if (from_text.empty()) return Usage("give an incident id or --from");
+    if (!ParseWhen(from_text, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 2h");
+    if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+    request.set_from_ms(from);
+    request.set_to_ms(to);
+    for (const std::string& s : services) request.add_services(s);
+  }
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetImpactResponse r;
+  grpc::Status status = stub->GetImpact(&ctx, request, &r);
+  if (!status.ok()) return Fail(status, g);
+
+  if (g.json) {
+    nlohmann::json out = {{"incident", r.incident_id()},
+                          {"from", Rfc3339(r.from_ms())},
+                          {"to", Rfc3339(r.to_ms())},
+                          {"revenue_at_risk", r.revenue_at_risk()},
+                          {"failed_requests", r.failed_requests()},
+                          {"users_affected", r.users_affected()},
+                          {"services", nlohmann::json::array()},
+                          {"business_units", nlohmann::json::array()}};
+    for (const auto& x : r.services()) {
+      nlohmann::json j = {{"service", x.service()},
+                          {"name", x.name()},
+                          {"business_unit", x.business_unit()},
+                          {"propagated_only", x.propagated_only()},
+                          {"via", x.via()},
+                          {"window_minutes", x.window_minutes()},
+                          {"degraded_minutes", x.degraded_minutes()},
+                          {"failed_share", x.failed_share()},
+                          {"requests", x.requests()},
+                          {"failed_requests", x.failed_requests()},
+                          {"failed_requests_propagated", x.failed_requests_propagated()},
+                          {"users_affected", x.users_affected()},
+                          {"revenue_at_risk", x.revenue_at_risk()},
+                          {"revenue_at_risk_propagated", x.revenue_at_risk_propagated()},
+                          {"slos", nlohmann::json::array()}};
+      for (const auto& s : x.slos()) {
+        j["slos"].push_back({{"slo", s.slo()}, {"bad", s.bad()}, {"budget_burned", s.budget_burned()},
+                             {"budget_burned_minutes", s.budget_burned_minutes()},
+                             {"attainment", s.attainment()}, {"target", s.target()},
+                             {"sla_breached", s.sla_breached()}});
+      }
+      out["services"].push_back(std::move(j));
+    }
+    for (const auto& u : r.business_units()) {
+      out["business_units"].push_back(
+          {{"business_unit", u.business_unit()}, {"failed_requests", u.failed_requests()},
+           {"users_affected", u.users_affected()}, {"revenue_at_risk", u.revenue_at_risk()},
+           {"revenue_at_risk_propagated", u.revenue_at_risk_propagated()},
+           {"degraded_minutes", u.degraded_minutes()}, {"services", u.services()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+
+  Table table({"SERVICE", "UNIT", "DEGRADED", "FAILED REQUESTS", "USERS", "REVENUE AT RISK",
+               "OF WHICH VIA DEPS", "BUDGET BURNED", "SLA"});
+  for (const auto& x : r.services()) {
+    std::string budget = "-", sla = "-";
+    for (const auto& s : x.slos()) {
+      budget = (budget == "-" ? "" : budget + " ") + s.slo() + "=" + Fixed(s.budget_burned() * 100, 1) + "%";
+      if (s.sla_breached()) {
+        sla = "breached";
+      } else if (sla == "-") {
+        sla = "met";
+      }
+    }
+    table.AddRow({x.service() + (x.propagated_only() ? " (via " + x.via() + ")" : ""),
+                  x.business_unit().empty() ? "(external)" : x.business_unit(),
+                  Minutes(x.degraded_minutes()), Fixed(x.failed_requests(), 0),
+                  Fixed(x.users_affected(), 0), Fixed(x.revenue_at_risk(), 2),
+                  Fixed(x.revenue_at_risk_propagated(), 2), budget, sla});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  std::cout << (r.incident_id().empty() ? "window" : "incident " + r.incident_id()) << ": "
+            << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms()) << "\n"
+            << "revenue at risk " << Fixed(r.revenue_at_risk(), 2) << ", failed requests "
+            << Fixed(r.failed_requests(), 0) << ", users affected " << Fixed(r.users_affected(), 0)
+            << "\n\n";
+  table.PrintText(std::cout);
+  Table units({"BUSINESS UNIT", "SERVICES", "FAILED REQUESTS", "USERS", "REVENUE AT RISK",
+               "OF WHICH VIA DEPS"});
+  for (const auto& u : r.business_units()) {
+    units.AddRow({u.business_unit().empty() ? "(external)" : u.business_unit(),
+                  std::to_string(u.services()), Fixed(u.failed_requests(), 0),
+                  Fixed(u.users_affected(), 0), Fixed(u.revenue_at_risk(), 2),
+                  Fixed(u.revenue_at_risk_propagated(), 2)});
+  }
+  std::cout << "\n";
+  units.PrintText(std::cout);
+  return kOk;
+}
+
+}  // namespace
+
+bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
+  if (text == "now") {
+    *out_ms = now_ms;
+    return true;
+  }
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    *out_ms = absl::ToUnixMillis(t);
+    return true;
+  }
+  auto ago = plumbline::ParseDuration(text);
+  if (!ago.ok() || ago->count() <= 0) return false;
+  *out_ms = now_ms - ago->count();
+  return true;
+}
+
+void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
+  auto* health = app.add_subcommand(
+      "health", "health score 0-100 per service, from its SLOs' burn rates over the last hour "
+                "and its dependencies");
+  auto service = std::make_shared<std::string>();
+  auto explain = std::make_shared<bool>(false);
+  health->add_option("SERVICE", *service, "service id (default: all)");
+  health->add_flag("--explain", *explain, "print how each score was reached");
+  health->callback([=, &g] { *rc = Health(g, *service, *explain); });
+
+  auto since = std::make_shared<std::string>("7d");
+  auto until = std::make_shared<std::string>();
+  auto* incidents = app.add_subcommand(
+      "incidents", "incidents detected from SLO breaches and declared by SREs, newest first");
+  incidents->add_option("--since", *since,
+                        "start: RFC 3339 time or a duration ago (default 7d; at most 40 days)");
+  incidents->add_option("--until", *until, "end: RFC 3339 time or a duration ago (default now)");
+  incidents->callback([=, &g] { *rc = Incidents(g, *since, *until); });
+
+  auto* incident = app.add_subcommand("incident", "declare an incident or add a note to one");
+  incident->require_subcommand(1);
+  auto declare_args = std::make_shared<DeclareArgs>();
+  auto* declare = incident->add_subcommand(
+      "declare", "declare an incident for a time window; prints its id");
+  declare->add_option("--title", declare_args->title, "what happened")->required();
+  declare->add_option("--service", declare_args->services, "affected service id (repeatable)")
+      ->required();
+  declare->add_option("--from", declare_args->from, "start: RFC 3339 time or a duration ago")
+      ->required();
+  declare->add_option("--to", declare_args->to, "end: RFC 3339 time or a duration ago (default: open)");
+  declare->add_option("--id", declare_args->id, "incident id (default decl-<service>-<start>)");
+  declare->add_option("--by", declare_args->by, "who declares it (default $USER)");
+  declare->callback([=, &g] { *rc = Declare(g, *declare_args); });
+
+  auto note_id = std::make_shared<std::string>();
+  auto note_text = std::make_shared<std::string>();
+  auto note_by = std::make_shared<std::string>();
+  auto* note = incident->add_subcommand("note", "add a note to a detected or declared incident");
+  note->add_option("ID", *note_id, "incident id")->required();
+  note->add_option("TEXT", *note_text, "the note")->required();
+  note->add_option("--by", *note_by, "author (default $USER)");
+  note->callback([=, &g] { *rc = Note(g, *note_id, *note_text, *note_by); });
+
+  auto impact_id = std::make_shared<std::string>();
+  auto impact_from = std::make_shared<std::string>();
+  auto impact_to = std::make_shared<std::string>();
+  auto impact_services = std::make_shared<std::vector<std::string>>();
+  auto* impact = app.add_subcommand(
+      "impact", "what an incident (or a window) cost: failed requests, users, revenue at risk, "
+                "error budget, per service and business unit");
+  impact->add_option("INCIDENT", *impact_id, "incident id");
+  impact->add_option("--from", *impact_from, "window start: RFC 3339 time or a duration ago");
+  impact->add_option("--to", *impact_to, "window end (default now)");
+  impact->add_option("--service", *impact_services, "report on these services (repeatable)");
+  impact->callback([=, &g] {
+    *rc = Impact(g, *impact_id, *impact_from, *impact_to, *impact_services);
+  });
+}
+
+}  // namespace plumbline::cli
