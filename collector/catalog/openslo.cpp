@@ -783,7 +783,8 @@ class Importer {
     }
     for (auto it = n->begin(); it != n->end(); ++it) {
       if (!it->first.IsScalar()) continue;
-      const YAML::Node& v = it->second;
+      // A copy: the iterator's pair is a temporary (yaml-cpp).
+      const YAML::Node v = it->second;
       if (v.IsScalar()) {
         out[it->first.Scalar()] = v.Scalar();
       } else if (v.IsSequence()) {
@@ -841,7 +842,9 @@ class Importer {
     if (!description.empty()) s.metadata["description"] = description;
     // Labels and foreign annotations become service metadata.
     for (const auto& [k, v] : StringMap(d, metadata, "labels", "metadata.labels")) s.metadata[k] = v;
-    for (const auto& [key, value] : annotations) {
+    for (const auto& annotation : annotations) {
+      const std::string& key = annotation.first;
+      const std::string& value = annotation.second;
       std::string_view k = key;
       const std::string path = StrCat("metadata.annotations.", key);
       auto number = [&](double* out, double min, double max) {
