@@ -5,7 +5,9 @@
 #include <functional>
 #include <set>
 
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/strings.h"
 #include "common/labels.h"
 #include "common/yaml_config.h"
 
@@ -16,6 +18,72 @@ const Sli* Service::FindSli(const std::string& sli_id) const {
     if (s.id == sli_id) return &s;
   }
   return nullptr;
+}
+
+bool Service::InBusinessHours(int64_t ms) const {
+  if (business_hours.empty()) return true;
+  absl::TimeZone tz;
+  if (!absl::LoadTimeZone(timezone, &tz)) tz = absl::UTCTimeZone();  // validated at load
+  absl::CivilMinute local = absl::ToCivilMinute(absl::FromUnixMillis(ms), tz);
+  int weekday = (static_cast<int>(absl::GetWeekday(absl::CivilDay(local))) -
+                 static_cast<int>(absl::Weekday::monday) + 7) % 7;
+  int minute = local.hour() * 60 + local.minute();
+  for (const BusinessHours& b : business_hours) {
+    if ((b.days >> weekday & 1) != 0 && minute >= b.start_minute && minute < b.end_minute) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<BusinessHours> ParseBusinessHours(std::string_view text) {
+  static constexpr const char* kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(
+        StrCat("\"", text, "\": ", why, " (expected e.g. \"Mon-Fri 08:00-18:00\")"));
+  };
+  size_t space = text.find(' ');
+  if (space == std::string_view::npos) return bad("days and times are separated by a space");
+  std::string_view days = text.substr(0, space), times = text.substr(space + 1);
+  auto day_index = [&](std::string_view d) -> int {
+    for (int i = 0; i < 7; ++i) {
+      if (d == kDays[i]) return i;
+    }
+    return -1;
+  };
+  BusinessHours b;
+  if (days == "daily") {
+    b.days = 0x7f;
+  } else {
+    for (std::string_view part : Split(days, ',')) {
+      size_t dash = part.find('-');
+      int from = day_index(part.substr(0, dash));
+      int to = dash == std::string_view::npos ? from : day_index(part.substr(dash + 1));
+      if (from < 0 || to < 0) return bad("days are Mon Tue Wed Thu Fri Sat Sun or daily");
+      for (int d = from;; d = (d + 1) % 7) {
+        b.days |= static_cast<uint8_t>(1 << d);
+        if (d == to) break;
+      }
+    }
+  }
+  auto clock = [](std::string_view t) -> int {
+    if (t.size() != 5 || t[2] != ':') return -1;
+    for (size_t i : {0, 1, 3, 4}) {
+      if (t[i] < '0' || t[i] > '9') return -1;
+    }
+    int h = (t[0] - '0') * 10 + (t[1] - '0'), m = (t[3] - '0') * 10 + (t[4] - '0');
+    if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+    return h * 60 + m;
+  };
+  size_t dash = times.find('-');
+  if (dash == std::string_view::npos) return bad("times are HH:MM-HH:MM");
+  b.start_minute = clock(times.substr(0, dash));
+  b.end_minute = clock(times.substr(dash + 1));
+  if (b.start_minute < 0 || b.end_minute < 0) return bad("times are HH:MM-HH:MM");
+  if (b.end_minute <= b.start_minute) {
+    return bad("the end must be after the start (split a range that crosses midnight in two)");
+  }
+  return b;
 }
 
 const Service* Catalog::FindService(const std::string& id) const {
@@ -279,6 +347,19 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
     m.Double("value_per_transaction", &s.value_per_transaction, 0, 1e15);
     m.Double("users", &s.users, 0, 1e12);
     m.String("timezone", &s.timezone);
+    if (absl::TimeZone tz; !absl::LoadTimeZone(s.timezone, &tz)) {
+      m.Error("timezone", StrCat("unknown time zone \"", s.timezone, "\" (an IANA name such as Europe/Amsterdam)"));
+    }
+    std::vector<std::string> hours;
+    if (m.Has("business_hours")) m.StringList("business_hours", &hours);
+    for (const std::string& h : hours) {
+      absl::StatusOr<BusinessHours> b = ParseBusinessHours(h);
+      if (!b.ok()) {
+        m.Error("business_hours", ToStd(b.status().message()));
+      } else {
+        s.business_hours.push_back(*b);
+      }
+    }
     m.StringMap("metadata", &s.metadata);
     if (!s.external) {
       m.Require("business_unit");

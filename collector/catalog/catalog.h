@@ -115,6 +115,14 @@ struct Exclusion {
   int64_t recorded_ms = 0;
 };
 
+// When a service earns its revenue: days of the week and a time of day in
+// the service's time zone ("Mon-Fri 08:00-18:00").
+struct BusinessHours {
+  uint8_t days = 0;       // bit 0 = Monday .. bit 6 = Sunday
+  int start_minute = 0;   // minutes after midnight, inclusive
+  int end_minute = 1440;  // exclusive
+};
+
 struct Service {
   std::string id;
   std::string name;
@@ -126,6 +134,8 @@ struct Service {
   double value_per_transaction = 0;
   double users = 0;
   std::string timezone = "UTC";
+  // Empty: every hour counts. Else revenue per hour is at risk only within.
+  std::vector<BusinessHours> business_hours;
   std::map<std::string, std::string> metadata;
   std::vector<Component> components;
   std::vector<Sli> slis;
@@ -136,6 +146,9 @@ struct Service {
   std::vector<TimeRange> excluded;
 
   const Sli* FindSli(const std::string& sli_id) const;
+  // Whether the minute starting at `ms` lies in business hours (always true
+  // without business hours).
+  bool InBusinessHours(int64_t ms) const;
 };
 
 struct Catalog {
@@ -149,6 +162,10 @@ struct Catalog {
   // Services that depend on `id`, directly.
   std::vector<const Service*> Dependents(const std::string& id) const;
 };
+
+// "Mon-Fri 08:00-18:00", "Sat 09:00-13:00", "daily 00:00-24:00",
+// "Mon,Wed,Fri 10:00-12:00".
+absl::StatusOr<BusinessHours> ParseBusinessHours(std::string_view text);
 
 // [from, to) minus the ranges in `excluded` (sorted, non-overlapping).
 std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRange>& excluded);

@@ -116,8 +116,15 @@ ImpactReport ComputeImpact(const Catalog& catalog, const ServiceMinutes& minutes
       x.revenue_at_risk = s.value_per_transaction * x.failed_requests;
       x.revenue_at_risk_propagated = s.value_per_transaction * x.failed_requests_propagated;
     } else {
-      x.revenue_at_risk = s.revenue_per_hour * share_sum / 60;
-      x.revenue_at_risk_propagated = s.revenue_per_hour * (share_sum - own_sum) / 60;
+      // Revenue per hour is earned (and at risk) in business hours only.
+      double business_share = 0, business_own = 0;
+      for (const auto& [minute, share] : e.share) {
+        if (!s.InBusinessHours(minute)) continue;
+        business_share += share;
+        business_own += e.own.count(minute) ? e.own.at(minute) : 0;
+      }
+      x.revenue_at_risk = s.revenue_per_hour * business_share / 60;
+      x.revenue_at_risk_propagated = s.revenue_per_hour * (business_share - business_own) / 60;
     }
 
     // Error budget and SLA per SLO, from what the SLO itself measured.

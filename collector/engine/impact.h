@@ -19,8 +19,10 @@
 //   failed share        = sum of E(m) / minutes in the window
 //   users affected      = users x failed share
 //   revenue at risk     = value per transaction x failed requests when both are
-//                         known, else revenue per hour x sum of E(m) / 60
-//                         (revenue per hour x degraded time x failed share)
+//                         known, else revenue per hour x sum of E(m) / 60 over
+//                         the minutes in the service's business hours (all
+//                         minutes without business hours): revenue per hour x
+//                         degraded time x failed share
 //   budget burned (SLO) = bad events (slices) of the SLO in the window / the
 //                         error budget of its period at the window's end;
 //                         in minutes: that x (1 - target) x period minutes

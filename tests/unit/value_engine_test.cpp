@@ -405,7 +405,60 @@ TEST(Impact, ScopeListsServicesEvenWithoutImpactAndNoTrafficMeansNoImpact) {
   EXPECT_TRUE(ComputeImpact(c, {}, {kT0, kT0 + 10 * kMin}, {}, {}).services.empty());
 }
 
+TEST(Impact, RevenuePerHourIsAtRiskInBusinessHoursOnly) {
+  // Friday 2026-11-27, 15:55-16:05 UTC = 16:55-17:05 in Amsterdam (UTC+1);
+  // business hours end at 17:00, so 5 of the 10 failed minutes cost revenue:
+  // 6000 / h x 5 / 60 = 500. Users are affected all 10 minutes.
+  Catalog c = MustParse(R"(
+business_units: [{id: retail}]
+services:
+  - id: shop
+    business_unit: retail
+    revenue_per_hour: 6000
+    users: 100
+    timezone: Europe/Amsterdam
+    business_hours: ["Mon-Fri 09:00-17:00"]
+    components: [{id: web, probe: shop}]
+    slis: [{id: up, kind: probe, probe: shop}]
+    slos: [{id: availability, sli: up, target: 99}]
+)");
+  absl::Time start;
+  std::string err;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, "2026-11-27T15:55:00Z", &start, &err));
+  const int64_t t = absl::ToUnixMillis(start);
+  SloMinutes shop = For(*c.FindService("shop"));
+  for (int i = 0; i < 10; ++i) shop.minutes[t + i * kMin] = {0, 6};
+  ImpactReport r = ComputeImpact(c, {{"shop", {shop}}}, {t, t + 10 * kMin}, {}, {});
+  ASSERT_EQ(r.services.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.services[0].revenue_at_risk, 500);
+  EXPECT_DOUBLE_EQ(r.services[0].users_affected, 100);
+  EXPECT_DOUBLE_EQ(r.services[0].degraded_minutes, 10);
+}
+
 // --- catalog ----------------------------------------------------------------
+
+TEST(BusinessHours, ParsesDaysAndTimesAndRefusesNonsense) {
+  auto b = ParseBusinessHours("Mon-Fri 08:00-18:00");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->days, 0x1f);
+  EXPECT_EQ(b->start_minute, 480);
+  EXPECT_EQ(b->end_minute, 1080);
+  EXPECT_EQ(ParseBusinessHours("Sat,Sun 10:00-24:00")->days, 0x60);
+  EXPECT_EQ(ParseBusinessHours("Fri-Mon 00:00-01:00")->days, 0x71);  // wraps the weekend
+  EXPECT_EQ(ParseBusinessHours("daily 00:00-24:00")->days, 0x7f);
+  for (const char* bad : {"Mon-Fri", "Funday 08:00-18:00", "Mon 18:00-08:00", "Mon 8:00-18:00",
+                          "Mon 08:00-24:30", "Mon 08:60-09:00"}) {
+    EXPECT_FALSE(ParseBusinessHours(bad).ok()) << bad;
+  }
+  auto c = ParseCatalog(std::string(kOneService) +
+                            "    timezone: Mars/Olympus\n    business_hours: [\"Mon 18:00-08:00\"]\n",
+                        "c.yaml");
+  ASSERT_FALSE(c.ok());
+  std::string msg(c.status().message());
+  EXPECT_NE(msg.find("services[0].timezone: unknown time zone \"Mars/Olympus\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("services[0].business_hours: \"Mon 18:00-08:00\": the end must be after the start"),
+            std::string::npos) << msg;
+}
 
 TEST(Maintenance, WindowsNeedAnAuditTrailAndKnownServices) {
   auto bad = ParseCatalog(std::string(kOneService) + R"(
