@@ -37,7 +37,7 @@ class SloEngineTest : public ::testing::Test {
   void Write(const std::string& name, v1::MetricType type, const LabelSet& labels,
              const std::vector<std::pair<int64_t, double>>& points) {
     v1::Batch b;
-    b.set_agent_id("a");
+    b.set_agent_id(agent_);
     b.set_epoch(1);
     b.set_sequence(++sequence_);
     v1::Series* s = b.add_series();
@@ -98,6 +98,7 @@ class SloEngineTest : public ::testing::Test {
   std::string path_;
   std::unique_ptr<SqliteStore> store_;
   uint64_t sequence_ = 0;
+  std::string agent_ = "a";
 };
 
 TEST_F(SloEngineTest, AttainmentAndBudgetForAnOccurrencesSlo) {
@@ -298,6 +299,80 @@ TEST_F(SloEngineTest, WindowBoundariesAreHalfOpen) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->valid, 2);
   EXPECT_EQ(c->good, 1);
+}
+
+TEST_F(SloEngineTest, MaintenanceIsLeftOutOfBudgetsAndBurnRates) {
+  // 1000 requests: 600 with 30 errors inside a maintenance window, 400 with
+  // 2 errors after it. Target 99%: counted are 400 requests and 2 errors:
+  // attainment 0.995, budget 4 events, remaining ratio 0.5.
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, {},
+        {{kNow - 40 * kMin, 0}, {kNow - 30 * kMin, 600}, {kNow - 20 * kMin, 800},
+         {kNow - 10 * kMin, 1000}});
+  Write("errors_total", v1::METRIC_TYPE_COUNTER, {},
+        {{kNow - 40 * kMin, 0}, {kNow - 30 * kMin, 30}, {kNow - 20 * kMin, 31},
+         {kNow - 10 * kMin, 32}});
+  Slo slo;
+  slo.target_percent = 99;
+  slo.min_events = 1;
+  Service s = CheckoutWith(RequestsSli(), slo);
+  s.excluded = {{kNow - 45 * kMin, kNow - 29 * kMin}};  // covers the step ending at -30m
+  auto st = EvaluateSlo(*store_, s, s.slos[0], kNow);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->counts.valid, 400);
+  EXPECT_EQ(st->counts.good, 398);
+  EXPECT_NEAR(st->budget_remaining_ratio, 0.5, 1e-9);
+  // The 1-hour burn rate leaves the window out too: (2 / 400) / 0.01 = 0.5.
+  EXPECT_NEAR(st->alerts[0].long_burn, 0.5, 1e-9);
+  // Without the window: 32 errors of 1000, budget 10: overspent.
+  s.excluded.clear();
+  auto all = EvaluateSlo(*store_, s, s.slos[0], kNow);
+  ASSERT_TRUE(all.ok());
+  EXPECT_NEAR(all->budget_remaining_ratio, 1 - 32.0 / 10, 1e-9);
+}
+
+TEST_F(SloEngineTest, LateDataIsCountedOnceItArrivesEvenAfterRollup) {
+  // Probe results for two hours ago; the minutes are rolled up; then a late
+  // batch (an agent that was cut off) brings failures for the same minutes.
+  Write("probe_success", v1::METRIC_TYPE_GAUGE, {{"probe", "p"}, {"host", "a"}},
+        {{kNow - 120 * kMin, 1}, {kNow - 119 * kMin, 1}});
+  ASSERT_TRUE(store_->RunMaintenance(kNow, RetentionPolicy{}).ok());
+  Sli sli;
+  sli.kind = Sli::Kind::kProbe;
+  sli.probe = "p";
+  auto before = EvaluateSli(*store_, sli, kNow - 3 * kHourMs, kNow);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->valid, 2);
+  agent_ = "late";
+  Write("probe_success", v1::METRIC_TYPE_GAUGE, {{"probe", "p"}, {"host", "b"}},
+        {{kNow - 120 * kMin + 5000, 0}, {kNow - 119 * kMin + 5000, 0}});
+  ASSERT_TRUE(store_->RunMaintenance(kNow, RetentionPolicy{}).ok());
+  auto after = EvaluateSli(*store_, sli, kNow - 3 * kHourMs, kNow);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->valid, 4);
+  EXPECT_EQ(after->good, 2);
+}
+
+TEST_F(SloEngineTest, ClockSkewBetweenAgentsShiftsMinutesButNotWindowTotals) {
+  // Two agents count the same service's requests; agent b's clock runs 90 s
+  // ahead, so its samples land in later minutes. Over a window that holds
+  // both, the totals are exact: 300 + 500 requests, 3 + 5 errors.
+  for (const auto& [agent, skew, requests, errors] :
+       {std::tuple{"a", int64_t{0}, 300.0, 3.0}, std::tuple{"b", int64_t{90000}, 500.0, 5.0}}) {
+    agent_ = agent;
+    Write("requests_total", v1::METRIC_TYPE_COUNTER, {{"host", agent}},
+          {{kNow - 30 * kMin + skew, 0}, {kNow - 20 * kMin + skew, requests}});
+    Write("errors_total", v1::METRIC_TYPE_COUNTER, {{"host", agent}},
+          {{kNow - 30 * kMin + skew, 0}, {kNow - 20 * kMin + skew, errors}});
+  }
+  auto c = EvaluateSli(*store_, RequestsSli(), kNow - kHourMs, kNow);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->valid, 800);
+  EXPECT_EQ(c->good, 792);
+  // A window ending between the two clocks' samples (a's at -20m, b's at
+  // -18.5m) sees only agent a's.
+  auto split = EvaluateSli(*store_, RequestsSli(), kNow - kHourMs, kNow - 19 * kMin);
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(split->valid, 300);
 }
 
 TEST(SloPeriod, CalendarPeriodsStartOnTheirBoundaryInUtc) {
