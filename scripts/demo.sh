@@ -61,6 +61,9 @@ Look at it with plumb:
   $bin/cli/plumb agents            # agents, last seen, CPU and memory
   $bin/cli/plumb services          # the demo catalog (configs/demo/catalog.yaml)
   $bin/cli/plumb slo               # its SLOs: attainment, error budget, burn rate
+  $bin/cli/plumb health --explain  # health 0-100 per service, through its dependencies
+  $bin/cli/plumb incidents         # incidents detected from SLO breaches (stop the collector for 3 minutes to see one)
+  $bin/cli/plumb impact --from 1h  # what the last hour's failures cost
   $bin/cli/plumb agents --json     # the same for scripts
   $bin/cli/plumb stats             # the collector's own counters
 Logs: .demo/collector.log and .demo/agent.log
