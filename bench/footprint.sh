@@ -56,7 +56,7 @@ python3 -m http.server "$http_port" --bind 127.0.0.1 --directory "$work" >/dev/n
 pids+=($!)
 
 # A collector for the agent to deliver to (not measured).
-"$collector_bin" --listen 127.0.0.1:0 --db "$work/collector.db" --ready-file "$work/ready" \
+"$collector_bin" --listen 127.0.0.1:0 --http-listen "" --db "$work/collector.db" --ready-file "$work/ready" \
   --log-level warn >"$work/collector.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -s "$work/ready" ]] && break; sleep 0.1; done

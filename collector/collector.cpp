@@ -62,6 +62,20 @@ absl::StatusOr<std::string> Collector::Start() {
   if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", config_.listen));
   }
+  if (!config_.http_listen.empty()) {
+    http_ = std::make_unique<HttpServer>(server_->InProcessChannel(grpc::ChannelArguments()),
+                                         &counters_, [this] {
+                                           std::lock_guard lock(maintenance_mu_);
+                                           return !stopping_;
+                                         });
+    absl::StatusOr<int> http_port = http_->Start(config_.http_listen);
+    if (!http_port.ok()) {
+      server_->Shutdown();
+      server_.reset();
+      return http_port.status();
+    }
+    http_port_ = *http_port;
+  }
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   std::string host = config_.listen.substr(0, config_.listen.rfind(':'));
   return StrCat(host, ":", port);
@@ -108,12 +122,14 @@ void Collector::Stop() {
   }
   maintenance_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
+  if (http_ != nullptr) http_->Stop();  // its calls go through server_
   ingest_->StartDraining();
   pipeline_->Stop();  // commits and answers everything already queued
   server_->Shutdown(std::chrono::system_clock::now() + config_.shutdown_grace);
   server_->Wait();
   server_.reset();
   ingest_.reset();
+  http_.reset();
   query_.reset();
   pipeline_.reset();
   store_.reset();

@@ -12,6 +12,7 @@
 #include "collector/agent_registry.h"
 #include "collector/catalog/catalog_holder.h"
 #include "collector/config.h"
+#include "collector/http_server.h"
 #include "common/counters.h"
 #include "collector/ingest_pipeline.h"
 #include "collector/ingest_service.h"
@@ -30,6 +31,8 @@ class Collector {
   // Graceful stop: new batches get ACK_RETRY, queued ones are committed and
   // answered, then streams are closed and the store is closed.
   void Stop();
+  // The bound HTTP port (0: no HTTP server).
+  int http_port() const { return http_port_; }
   // Re-reads the catalog file; on error the running catalog stays in force.
   absl::Status ReloadCatalog();
 
@@ -48,6 +51,8 @@ class Collector {
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
+  int http_port_ = 0;
   // Rollups and retention, every storage.maintenance_interval.
   std::thread maintenance_;
   std::mutex maintenance_mu_;

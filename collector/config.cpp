@@ -12,6 +12,11 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   ConfigMap root = doc.Root();
   root.String("listen", &c.listen);
   if (c.listen.find(':') == std::string::npos) root.Error("listen", "expected host:port");
+  ConfigMap http = root.Map("http");
+  http.String("listen", &c.http_listen);
+  if (!c.http_listen.empty() && c.http_listen.find(':') == std::string::npos) {
+    http.Error("listen", "expected host:port (or \"\" for no HTTP server)");
+  }
   root.String("log_level", &c.log_level);
   root.String("catalog", &c.catalog);
   root.Duration("shutdown_grace", &c.shutdown_grace, std::chrono::milliseconds(0));

@@ -13,6 +13,8 @@ struct CollectorConfig {
   // gRPC address for ingest and query; port 0 picks a free port.
   std::string listen = "127.0.0.1:7070";
   std::string log_level = "info";
+  // HTTP: JSON API, /metrics, /healthz, /readyz; empty: no HTTP server.
+  std::string http_listen = "127.0.0.1:7071";
   // The business catalog (YAML); empty: none. Re-read on SIGHUP.
   std::string catalog;
 

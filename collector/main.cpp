@@ -8,6 +8,7 @@
 #include "collector/collector.h"
 #include "collector/config.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "plumbline/version.h"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides config)");
   app.add_option("--listen", listen, "gRPC host:port for ingest and query (overrides config)");
+  std::string http_listen;
+  bool http_set = false;
+  app.add_option("--http-listen", http_listen,
+                 "HTTP host:port for the JSON API, /metrics, /healthz, /readyz; \"\" for none "
+                 "(overrides http.listen)")
+      ->each([&](const std::string&) { http_set = true; });
   app.add_option("--db", db, "SQLite database file (overrides storage.path)");
   app.add_option("--catalog", catalog, "business catalog YAML (overrides config's catalog)");
   app.add_option("--ready-file", ready_file,
@@ -38,6 +45,7 @@ int main(int argc, char** argv) {
   if (!listen.empty()) config->listen = listen;
   if (!db.empty()) config->storage.path = db;
   if (!catalog.empty()) config->catalog = catalog;
+  if (http_set) config->http_listen = http_listen;
   if (absl::Status s = plumbline::SetUpLogging("collector", config->log_level); !s.ok()) {
     std::cerr << "plumbline-collector: " << s.message() << "\n";
     return 2;
@@ -60,11 +68,18 @@ int main(int argc, char** argv) {
   }
   spdlog::info("plumbline-collector {} serving gRPC on {}, store {}", plumbline::kVersion,
                *address, config->storage.path);
+  std::string http_address;
+  if (collector.http_port() != 0) {
+    http_address = plumbline::StrCat(config->http_listen.substr(0, config->http_listen.rfind(':')), ":",
+                          collector.http_port());
+    spdlog::info("HTTP (API, /metrics, /healthz, /readyz) on {}", http_address);
+  }
   if (!ready_file.empty()) {
     std::string tmp = ready_file + ".tmp";
     {
       std::ofstream out(tmp);
-      out << "{\"grpc\": \"" << *address << "\", \"pid\": " << getpid() << "}\n";
+      out << "{\"grpc\": \"" << *address << "\", \"http\": \"" << http_address
+          << "\", \"pid\": " << getpid() << "}\n";
     }
     std::rename(tmp.c_str(), ready_file.c_str());
   }

@@ -64,6 +64,8 @@ Look at it with plumb:
   $bin/cli/plumb health --explain  # health 0-100 per service, through its dependencies
   $bin/cli/plumb incidents         # incidents detected from SLO breaches (stop the collector for 3 minutes to see one)
   $bin/cli/plumb impact --from 1h  # what the last hour's failures cost
+  curl -s http://127.0.0.1:7071/api/v1/health   # the same over HTTP (docs/api.md)
+  curl -s http://127.0.0.1:7071/metrics         # every KPI for Prometheus
   $bin/cli/plumb agents --json     # the same for scripts
   $bin/cli/plumb stats             # the collector's own counters
 Logs: .demo/collector.log and .demo/agent.log

@@ -1,0 +1,60 @@
+// The collector's HTTP surface (cpp-httplib): a JSON API with the content of
+// the gRPC Query service (docs/api.md), Prometheus exposition of every
+// business KPI and the collector's own counters on /metrics, and /healthz,
+// /readyz for load balancers and orchestrators.
+//
+// Every API call goes through the Query service over an in-process gRPC
+// channel, so both surfaces answer the same thing, with the same checks.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/counters.h"
+#include "common/status.h"
+#include "plumbline/v1/query.grpc.pb.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace plumbline::collector {
+
+class HttpServer {
+ public:
+  // `ready` says whether the collector accepts data (for /readyz).
+  HttpServer(std::shared_ptr<grpc::Channel> query_channel, Counters* counters,
+             std::function<bool()> ready);
+  ~HttpServer();
+
+  // Binds "host:port" (port 0: a free one) and serves in a thread. Returns
+  // the bound port.
+  absl::StatusOr<int> Start(const std::string& listen);
+  void Stop();
+
+  // The /metrics body: business KPIs and the collector's counters.
+  std::string Metrics();
+
+ private:
+  void Routes();
+
+  std::unique_ptr<v1::Query::Stub> stub_;
+  Counters* counters_;
+  std::function<bool()> ready_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+// "2026-11-27T08:00:00Z" (RFC 3339), "now", "-2h" / "2h" (that long ago),
+// or milliseconds since the epoch. False on anything else.
+bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms);
+
+// Prometheus text exposition of one sample: name{labels} value.
+void AppendSample(std::string* out, const std::string& name,
+                  const std::vector<std::pair<std::string, std::string>>& labels, double value);
+
+}  // namespace plumbline::collector

@@ -1,0 +1,208 @@
+// The collector's HTTP surface against the real binary: the JSON API answers
+// with the Query service's content, bad requests get a clear error and
+// status, and /metrics is valid exposition text with the business KPIs.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "agent/exposition_parser.h"
+#include "tests/integration/process.h"
+
+namespace plumbline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kCatalog = R"(
+business_units: [{id: retail, name: Retail}]
+services:
+  - id: payments
+    business_unit: retail
+    revenue_per_hour: 3600
+    slis: [{id: up, kind: probe, probe: pay-http}]
+    slos: [{id: availability, sli: up, target: 99.9}]
+  - id: checkout
+    name: "Checkout \"EU\""
+    business_unit: retail
+    dependencies: [{service: payments}]
+)";
+
+class HttpApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_.File("catalog.yaml"), kCatalog);
+    std::string grpc;
+    auto c = StartCollector(dir_, &grpc, "127.0.0.1:0", {"--catalog", dir_.File("catalog.yaml")});
+    ASSERT_TRUE(c.ok()) << c.status();
+    collector_ = std::make_unique<Process>(std::move(*c));
+    std::string http = nlohmann::json::parse(ReadFile(dir_.File("collector.ready")))["http"];
+    ASSERT_FALSE(http.empty());
+    client_ = std::make_unique<httplib::Client>("http://" + http);
+    client_->set_read_timeout(30, 0);
+  }
+  void TearDown() override {
+    if (collector_) {
+      EXPECT_EQ(collector_->Stop(SIGTERM, 20s), 0) << collector_->Log();
+    }
+  }
+
+  // GET or POST; returns status and parsed JSON body (discarded if not JSON).
+  std::pair<int, nlohmann::json> Get(const std::string& path) {
+    auto res = client_->Get(path);
+    if (!res) return {0, {}};
+    return {res->status, nlohmann::json::parse(res->body, nullptr, false)};
+  }
+  std::pair<int, nlohmann::json> Post(const std::string& path, const std::string& body) {
+    auto res = client_->Post(path, body, "application/json");
+    if (!res) return {0, {}};
+    return {res->status, nlohmann::json::parse(res->body, nullptr, false)};
+  }
+
+  TempDir dir_{"http_api"};
+  std::unique_ptr<Process> collector_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpApi, HealthAndReadinessProbes) {
+  auto healthz = client_->Get("/healthz");
+  ASSERT_TRUE(healthz);
+  EXPECT_EQ(healthz->status, 200);
+  EXPECT_EQ(healthz->body, "ok\n");
+  auto readyz = client_->Get("/readyz");
+  ASSERT_TRUE(readyz);
+  EXPECT_EQ(readyz->status, 200);
+}
+
+TEST_F(HttpApi, ServesTheCatalogHealthAndSlosWithTheirContent) {
+  auto [status, services] = Get("/api/v1/services");
+  ASSERT_EQ(status, 200) << services.dump();
+  ASSERT_EQ(services["services"].size(), 2u);
+  EXPECT_EQ(services["services"][0]["id"], "payments");
+  EXPECT_EQ(services["services"][0]["revenue_per_hour"], 3600);
+  EXPECT_EQ(services["services"][1]["name"], "Checkout \"EU\"");
+  EXPECT_EQ(services["services"][1]["depends_on"], nlohmann::json({"payments"}));
+
+  auto [hs, health] = Get("/api/v1/health?service=payments");
+  ASSERT_EQ(hs, 200) << health.dump();
+  ASSERT_EQ(health["services"].size(), 1u);
+  EXPECT_EQ(health["services"][0]["status"], "no data");
+  EXPECT_EQ(health["services"][0]["indicators"][0]["slo"], "availability");
+
+  auto [ss, slo] = Get("/api/v1/slo?service=payments");
+  ASSERT_EQ(ss, 200);
+  EXPECT_NEAR(slo["slos"][0]["target"].get<double>(), 0.999, 1e-12);
+  EXPECT_EQ(slo["slos"][0]["budget_remaining_ratio"], 1);
+}
+
+TEST_F(HttpApi, IncidentsAreDeclaredAnnotatedListedAndTheirImpactReported) {
+  auto [ds, declared] = Post("/api/v1/incidents",
+                             R"({"title": "PSP outage", "services": ["payments"],
+                                 "from": "-30m", "to": "-10m", "declared_by": "alice"})");
+  ASSERT_EQ(ds, 200) << declared.dump();
+  const std::string id = declared["incident"]["id"];
+  EXPECT_EQ(id.rfind("decl-payments-", 0), 0u);
+  EXPECT_EQ(declared["incident"]["affected_services"], nlohmann::json({"payments", "checkout"}));
+
+  auto [ns, note] = Post("/api/v1/incidents/" + id + "/notes",
+                         R"({"text": "rolled back", "author": "bob"})");
+  ASSERT_EQ(ns, 200) << note.dump();
+
+  auto [ls, list] = Get("/api/v1/incidents?from=-1h");
+  ASSERT_EQ(ls, 200);
+  ASSERT_EQ(list["incidents"].size(), 1u);
+  EXPECT_EQ(list["incidents"][0]["declared_by"], "alice");
+  EXPECT_EQ(list["incidents"][0]["notes"][0]["text"], "rolled back");
+
+  auto [is, impact] = Get("/api/v1/impact?incident=" + id);
+  ASSERT_EQ(is, 200) << impact.dump();
+  EXPECT_EQ(impact["services"].size(), 2u);
+  EXPECT_EQ(impact["revenue_at_risk"], 0);  // no failures measured: nothing at risk
+
+  // A note on an incident that does not exist.
+  auto [ms, missing] = Post("/api/v1/incidents/decl-nope/notes", R"({"text": "x", "author": "y"})");
+  EXPECT_EQ(ms, 404);
+  EXPECT_EQ(missing["error"], "no incident \"decl-nope\"");
+}
+
+TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
+  struct Case {
+    std::string path;
+    int status;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"/api/v1/impact?from=-1h&to=-2h", 400, "to must be after from"},
+      {"/api/v1/impact?from=last%20tuesday", 400,
+       "from: \"last tuesday\" is not a time (RFC 3339, \"now\", \"-2h\" or milliseconds since the epoch)"},
+      {"/api/v1/impact?from=-100d", 400, "the window must be non-empty and at most 40 days"},
+      {"/api/v1/impact?from=-1h&service=nope", 404, "unknown service \"nope\""},
+      {"/api/v1/impact", 400, "give incident=ID or from=TIME (and optionally to=TIME, service=ID)"},
+      {"/api/v1/impact?incident=auto-nope-20261127T0800Z", 404,
+       "no incident \"auto-nope-20261127T0800Z\""},
+      {"/api/v1/health?service=nope", 404, "unknown service \"nope\""},
+      {"/api/v1/incidents?from=-60d", 400, "the window must be non-empty and at most 40 days"},
+      {"/api/v1/series?name=x&limit=lots", 400, "limit: expected a number of points"},
+      {"/api/v1/nothing", 404, "no such endpoint: /api/v1/nothing"},
+  };
+  for (const Case& c : cases) {
+    auto [status, body] = Get(c.path);
+    EXPECT_EQ(status, c.status) << c.path << " " << body.dump();
+    EXPECT_EQ(body["error"], c.error) << c.path;
+  }
+  auto [bs, bad_json] = Post("/api/v1/incidents", "{not json");
+  EXPECT_EQ(bs, 400);
+  EXPECT_EQ(bad_json["error"], "the body must be a JSON object");
+  auto [us, unknown] = Post("/api/v1/incidents",
+                            R"({"title": "x", "services": ["ghost"], "from": "-1h", "declared_by": "a"})");
+  EXPECT_EQ(us, 400);
+  EXPECT_EQ(unknown["error"], "unknown service \"ghost\"");
+  auto big = client_->Post("/api/v1/incidents", std::string(200 * 1024, 'x'), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  // Still serving.
+  EXPECT_EQ(Get("/api/v1/services").first, 200);
+}
+
+TEST_F(HttpApi, MetricsIsValidExpositionWithTheBusinessKpis) {
+  // An open declared incident, so its gauges appear.
+  ASSERT_EQ(Post("/api/v1/incidents",
+                 R"({"title": "slow", "services": ["payments"], "from": "-5m", "declared_by": "a"})")
+                .first,
+            200);
+  auto res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  agent::ExpositionResult parsed = agent::ParseExposition(res->body);
+  EXPECT_EQ(parsed.errors, 0u) << (parsed.messages.empty() ? "" : parsed.messages[0]) << "\n"
+                               << res->body;
+  std::map<std::string, double> values;
+  for (const auto& s : parsed.series) {
+    std::string key = s.name;
+    for (const auto& [k, v] : s.labels) key += "," + k + "=" + v;
+    values[key] = s.number;
+  }
+  EXPECT_EQ(values["plumbline_slo_target_ratio,service=payments,slo=availability"], 0.999);
+  EXPECT_EQ(values["plumbline_slo_error_budget_remaining_ratio,service=payments,slo=availability"], 1);
+  EXPECT_EQ(values["plumbline_service_health_status,service=checkout,status=no data"], 1);
+  EXPECT_EQ(values["plumbline_incidents_open,service=payments"], 1);
+  EXPECT_EQ(values["plumbline_incidents_open,service=checkout"], 1);
+  EXPECT_EQ(values.count("plumbline_slo_alert_firing,long_window=1h,service=payments,severity=page,slo=availability") +
+                values.count("plumbline_slo_alert_firing,service=payments,slo=availability,severity=page,long_window=1h"),
+            1u);
+  EXPECT_GE(values["plumbline_http_requests_total,code=200"], 1);
+  // promtool, where installed, agrees.
+  if (std::filesystem::exists("/usr/bin/promtool")) {
+    WriteFile(dir_.File("metrics.txt"), res->body);
+    int rc = std::system(("/usr/bin/promtool check metrics < " + dir_.File("metrics.txt") +
+                          " > " + dir_.File("promtool.txt") + " 2>&1")
+                             .c_str());
+    // Exit 1 only for lint warnings would still mean parseable; 3 is a parse failure.
+    EXPECT_NE(WEXITSTATUS(rc), 3) << ReadFile(dir_.File("promtool.txt"));
+  }
+}
+
+}  // namespace
+}  // namespace plumbline::testing
