@@ -21,6 +21,7 @@ struct Global {
   double timeout_s = 10;
   bool json = false;
   bool csv = false;
+  std::string token;  // bearer token for the collector's query API
 };
 
 inline std::string Rfc3339(int64_t ms) {
@@ -41,9 +42,11 @@ inline std::unique_ptr<plumbline::v1::Query::Stub> Connect(const Global& g) {
       grpc::CreateChannel(g.collector, grpc::InsecureChannelCredentials()));
 }
 
+// The deadline and, when given, the bearer token of every call.
 inline void SetDeadline(grpc::ClientContext* ctx, const Global& g) {
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
+  if (!g.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g.token);
 }
 
 }  // namespace plumbline::cli

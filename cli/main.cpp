@@ -365,6 +365,11 @@ int main(int argc, char** argv) {
                  "collector gRPC address host:port (default $PLUMB_COLLECTOR or 127.0.0.1:7070)");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for an answer")->check(
       CLI::Range(0.1, 3600.0));
+  if (const char* env = std::getenv("PLUMB_TOKEN")) g.token = env;
+  app.add_option("--token", g.token,
+                 "bearer token for the collector's query API (default $PLUMB_TOKEN)");
+  std::string token_file;
+  app.add_option("--token-file", token_file, "read the bearer token from this file (first line)");
   auto* json = app.add_flag("--json", g.json, "print JSON instead of a table");
   app.add_flag("--csv", g.csv, "print CSV instead of a table")->excludes(json);
 
@@ -400,6 +405,14 @@ int main(int argc, char** argv) {
       "export-openslo", "convert a catalog's services and SLOs to OpenSLO v1 (YAML on stdout)");
   export_openslo->add_option("CATALOG", catalog_file, "catalog YAML")->required();
   export_openslo->callback([&] { rc = CatalogExportOpenSlo(catalog_file); });
+  // The token file is read before any command runs (callbacks run in parse).
+  app.parse_complete_callback([&] {
+    if (token_file.empty()) return;
+    std::ifstream in(token_file);
+    if (!in || !std::getline(in, g.token) || g.token.empty()) {
+      throw CLI::ValidationError("--token-file", "cannot read a token from " + token_file);
+    }
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -47,7 +47,19 @@ absl::StatusOr<std::string> Collector::Start() {
   ingest.max_pending_per_stream = static_cast<size_t>(config_.ingest.max_pending_per_stream);
   ingest_ = std::make_unique<IngestService>(pipeline_.get(), store_.get(), &counters_, &agents_,
                                             clock, ingest);
+  std::vector<TokenEntry> tokens;
+  for (const CollectorConfig::Token& t : config_.tokens) {
+    ASSIGN_OR_RETURN(Role role, ParseRole(t.role));
+    ASSIGN_OR_RETURN(auto digest, ParseSha256(t.sha256));
+    tokens.push_back({t.name, role, digest});
+  }
+  if (tokens.empty()) {
+    spdlog::warn("no auth.tokens configured: the query API (gRPC and HTTP) is open to anyone "
+                 "who can reach it");
+  }
+  auth_ = std::make_unique<Authorizer>(std::move(tokens), &counters_);
   query_ = std::make_unique<QueryService>(store_.get(), &counters_, &agents_, clock, &catalog_);
+  query_->SetAuthorizer(auth_.get());
   query_->SetIncidentOptions(
       {static_cast<int>(config_.incidents.open_after.count() / 60000),
        static_cast<int>(config_.incidents.close_after.count() / 60000)});
@@ -131,6 +143,7 @@ void Collector::Stop() {
   ingest_.reset();
   http_.reset();
   query_.reset();
+  auth_.reset();
   pipeline_.reset();
   store_.reset();
 }

@@ -49,6 +49,7 @@ class Collector {
   std::unique_ptr<Store> store_;
   std::unique_ptr<IngestPipeline> pipeline_;
   std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;

@@ -1,6 +1,10 @@
 #include "collector/config.h"
 
 #include "absl/strings/str_cat.h"
+#include <set>
+
+#include "collector/auth.h"
+#include "common/strings.h"
 #include "common/yaml_config.h"
 
 namespace plumbline::collector {
@@ -81,6 +85,27 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
     if (d.count() % 60000 != 0 || d > std::chrono::hours(24)) {
       incidents.Error(key, "must be whole minutes, at most 24h");
     }
+  }
+  ConfigMap auth = root.Map("auth");
+  std::set<std::string> names;
+  for (ConfigMap t : auth.MapList("tokens")) {
+    CollectorConfig::Token token;
+    t.Require("name");
+    t.String("name", &token.name);
+    t.Require("role");
+    t.String("role", &token.role);
+    t.Require("sha256");
+    t.String("sha256", &token.sha256);
+    if (t.Has("role")) {
+      if (auto r = ParseRole(token.role); !r.ok()) t.Error("role", ToStd(r.status().message()));
+    }
+    if (t.Has("sha256")) {
+      if (auto h = ParseSha256(token.sha256); !h.ok()) t.Error("sha256", ToStd(h.status().message()));
+    }
+    if (!token.name.empty() && !names.insert(token.name).second) {
+      t.Error("name", StrCat("duplicate token name \"", token.name, "\""));
+    }
+    c.tokens.push_back(std::move(token));
   }
   RETURN_IF_ERROR(doc.Finish());
   return c;

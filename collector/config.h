@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -47,6 +48,15 @@ struct CollectorConfig {
     std::chrono::milliseconds open_after{2 * 60000};   // consecutive breaching minutes to open
     std::chrono::milliseconds close_after{5 * 60000};  // quiet minutes to close
   } incidents;
+
+  // Bearer tokens for the query surfaces (gRPC Query and HTTP), by SHA-256.
+  // None: open.
+  struct Token {
+    std::string name;
+    std::string role;    // viewer, sre, admin
+    std::string sha256;  // hex
+  };
+  std::vector<Token> tokens;
 
   std::chrono::milliseconds shutdown_grace{2000};
 };

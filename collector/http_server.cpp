@@ -79,17 +79,20 @@ void SendMessage(httplib::Response& res, const google::protobuf::Message& messag
   res.set_content(json + "\n", "application/json");
 }
 
-std::unique_ptr<grpc::ClientContext> Context() {
+// A call context carrying the HTTP request's bearer token to the Query
+// service, which decides (the same way for both surfaces).
+std::unique_ptr<grpc::ClientContext> Context(const std::string& authorization) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  if (!authorization.empty()) ctx->AddMetadata("authorization", authorization);
   return ctx;
 }
 
 // Calls one Query method and answers with its response as JSON, or the error.
 template <typename Request, typename Response, typename Call>
-void Answer(httplib::Response& res, const Request& request, Call call) {
+void Answer(const httplib::Request& http, httplib::Response& res, const Request& request, Call call) {
   Response response;
-  auto ctx = Context();
+  auto ctx = Context(http.get_header_value("Authorization"));
   grpc::Status status = call(ctx.get(), request, &response);
   if (!status.ok()) {
     SendError(res, HttpStatus(status.error_code()), status.error_message());
@@ -245,21 +248,31 @@ void HttpServer::Routes() {
     res.status = ready ? 200 : 503;
     res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
   });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  s.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    // The token check of the Query service, on a cheap call.
+    v1::GetStatsResponse ignored;
+    auto ctx = Context(req.get_header_value("Authorization"));
+    grpc::Status allowed = stub_->GetStats(ctx.get(), {}, &ignored);
+    if (allowed.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        allowed.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      SendError(res, HttpStatus(allowed.error_code()), allowed.error_message());
+      return;
+    }
+    res.set_content(Metrics(req.get_header_value("Authorization")),
+                    "text/plain; version=0.0.4; charset=utf-8");
   });
 
-  s.Get("/api/v1/services", [stub](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/services", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::ListServicesRequest, v1::ListServicesResponse>(
-        res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListServices(c, q, r); });
+        req, res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListServices(c, q, r); });
   });
-  s.Get("/api/v1/agents", [stub](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/agents", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::ListAgentsRequest, v1::ListAgentsResponse>(
-        res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListAgents(c, q, r); });
+        req, res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListAgents(c, q, r); });
   });
-  s.Get("/api/v1/stats", [stub](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/stats", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::GetStatsRequest, v1::GetStatsResponse>(
-        res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->GetStats(c, q, r); });
+        req, res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->GetStats(c, q, r); });
   });
   s.Get("/api/v1/slo", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetSloStatusRequest q;
@@ -268,7 +281,7 @@ void HttpServer::Routes() {
     if (!TimeParam(req, res, "at", NowMs(), &at)) return;
     q.set_at_ms(at);
     Answer<v1::GetSloStatusRequest, v1::GetSloStatusResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetSloStatus(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetSloStatus(c, x, r); });
   });
   s.Get("/api/v1/health", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetHealthRequest q;
@@ -277,7 +290,7 @@ void HttpServer::Routes() {
     if (!TimeParam(req, res, "at", NowMs(), &at)) return;
     q.set_at_ms(at);
     Answer<v1::GetHealthRequest, v1::GetHealthResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetHealth(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetHealth(c, x, r); });
   });
   s.Get("/api/v1/incidents", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::ListIncidentsRequest q;
@@ -287,7 +300,7 @@ void HttpServer::Routes() {
     q.set_from_ms(from);
     q.set_to_ms(to);
     Answer<v1::ListIncidentsRequest, v1::ListIncidentsResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->ListIncidents(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->ListIncidents(c, x, r); });
   });
   s.Post("/api/v1/incidents", [stub](const httplib::Request& req, httplib::Response& res) {
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
@@ -324,7 +337,7 @@ void HttpServer::Routes() {
       return;
     }
     Answer<v1::DeclareIncidentRequest, v1::DeclareIncidentResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->DeclareIncident(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->DeclareIncident(c, x, r); });
   });
   s.Post(R"(/api/v1/incidents/([A-Za-z0-9._-]+)/notes)",
          [stub](const httplib::Request& req, httplib::Response& res) {
@@ -339,7 +352,7 @@ void HttpServer::Routes() {
            q.set_text(body["text"].get<std::string>());
            q.set_author(body["author"].get<std::string>());
            Answer<v1::AnnotateIncidentRequest, v1::AnnotateIncidentResponse>(
-               res, q,
+               req, res, q,
                [stub](auto* c, const auto& x, auto* r) { return stub->AnnotateIncident(c, x, r); });
          });
   s.Get("/api/v1/impact", [stub](const httplib::Request& req, httplib::Response& res) {
@@ -366,7 +379,7 @@ void HttpServer::Routes() {
       q.add_services(req.get_param_value("service", i));
     }
     Answer<v1::GetImpactRequest, v1::GetImpactResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetImpact(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetImpact(c, x, r); });
   });
   s.Get("/api/v1/series", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::QuerySeriesRequest q;
@@ -401,11 +414,11 @@ void HttpServer::Routes() {
       q.set_limit(static_cast<uint32_t>(std::stoul(limit)));
     }
     Answer<v1::QuerySeriesRequest, v1::QuerySeriesResponse>(
-        res, q, [stub](auto* c, const auto& x, auto* r) { return stub->QuerySeries(c, x, r); });
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->QuerySeries(c, x, r); });
   });
 }
 
-std::string HttpServer::Metrics() {
+std::string HttpServer::Metrics(const std::string& authorization) {
   std::string out;
   std::set<std::string> typed;
   auto type = [&](const std::string& name, const char* kind, const char* help) {
@@ -416,7 +429,7 @@ std::string HttpServer::Metrics() {
   // Business KPIs, straight from the engine.
   {
     v1::GetHealthResponse health;
-    auto ctx = Context();
+    auto ctx = Context(authorization);
     if (stub_->GetHealth(ctx.get(), {}, &health).ok()) {
       type("plumbline_service_health_score", "gauge", "Health score 0-100 of a business service.");
       for (const auto& h : health.services()) {
@@ -432,7 +445,7 @@ std::string HttpServer::Metrics() {
   }
   {
     v1::GetSloStatusResponse slos;
-    auto ctx = Context();
+    auto ctx = Context(authorization);
     if (stub_->GetSloStatus(ctx.get(), {}, &slos).ok()) {
       struct Kpi {
         const char* name;
@@ -473,7 +486,7 @@ std::string HttpServer::Metrics() {
   }
   {
     v1::ListIncidentsResponse incidents;
-    auto ctx = Context();
+    auto ctx = Context(authorization);
     if (stub_->ListIncidents(ctx.get(), {}, &incidents).ok()) {
       std::map<std::string, int> open;
       std::map<std::string, double> revenue;
@@ -483,7 +496,7 @@ std::string HttpServer::Metrics() {
         v1::GetImpactRequest q;
         q.set_incident_id(inc.id());
         v1::GetImpactResponse impact;
-        auto ictx = Context();
+        auto ictx = Context(authorization);
         if (stub_->GetImpact(ictx.get(), q, &impact).ok()) {
           for (const auto& x : impact.services()) revenue[x.service()] += x.revenue_at_risk();
         }

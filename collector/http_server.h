@@ -36,8 +36,9 @@ class HttpServer {
   absl::StatusOr<int> Start(const std::string& listen);
   void Stop();
 
-  // The /metrics body: business KPIs and the collector's counters.
-  std::string Metrics();
+  // The /metrics body: business KPIs and the collector's counters, read
+  // with the given Authorization header value.
+  std::string Metrics(const std::string& authorization = "");
 
  private:
   void Routes();

@@ -36,6 +36,9 @@ grpc::ServerUnaryReactor* QueryService::ListAgents(grpc::CallbackServerContext* 
                                                    const v1::ListAgentsRequest*,
                                                    v1::ListAgentsResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "ListAgents"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "ListAgents"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   absl::StatusOr<std::vector<AgentRecord>> agents = store_->ListAgents();
   if (!agents.ok()) return Done(context, ToGrpcStatus(agents.status()));
   for (const AgentRecord& a : *agents) {
@@ -72,6 +75,9 @@ grpc::ServerUnaryReactor* QueryService::ListAgents(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* QueryService::GetStats(grpc::CallbackServerContext* context,
                                                  const v1::GetStatsRequest*,
                                                  v1::GetStatsResponse* response) {
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetStats"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   counters_->Set("plumbline_ingest_connected_agents", {},
                  static_cast<double>(agents_->ConnectedCount()));
   for (const CounterValue& c : counters_->Snapshot()) {
@@ -87,6 +93,9 @@ grpc::ServerUnaryReactor* QueryService::QuerySeries(grpc::CallbackServerContext*
                                                     const v1::QuerySeriesRequest* request,
                                                     v1::QuerySeriesResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "QuerySeries"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "QuerySeries"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   auto invalid = [&](std::string message) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "invalid_argument"}});
     return Done(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message));
@@ -118,6 +127,9 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
                                                      const v1::ListServicesRequest*,
                                                      v1::ListServicesResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "ListServices"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "ListServices"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   response->set_catalog_source(catalog->source);
   for (const BusinessUnit& bu : catalog->business_units) {
@@ -157,6 +169,9 @@ grpc::ServerUnaryReactor* QueryService::GetSloStatus(grpc::CallbackServerContext
                                                      const v1::GetSloStatusRequest* request,
                                                      v1::GetSloStatusResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "GetSloStatus"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetSloStatus"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   if (!request->service().empty() && catalog->FindService(request->service()) == nullptr) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});

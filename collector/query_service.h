@@ -2,6 +2,7 @@
 #pragma once
 
 #include "collector/agent_registry.h"
+#include "collector/auth.h"
 #include "collector/catalog/catalog_holder.h"
 #include "collector/engine/incidents.h"
 #include "common/counters.h"
@@ -50,6 +51,8 @@ class QueryService final : public v1::Query::CallbackService {
                                         const v1::QuerySeriesRequest* request,
                                         v1::QuerySeriesResponse* response) override;
 
+  // Who may call what; set before serving (null: open).
+  void SetAuthorizer(const Authorizer* auth) { auth_ = auth; }
   // How incidents are detected; set before serving.
   void SetIncidentOptions(const IncidentOptions& options) { incident_options_ = options; }
 
@@ -61,8 +64,14 @@ class QueryService final : public v1::Query::CallbackService {
   Counters* counters_;
   AgentRegistry* agents_;
   const Clock* clock_;
+  grpc::Status Authorize(const grpc::ServerContextBase& context, Role needed,
+                         std::string_view method) const {
+    return auth_ == nullptr ? grpc::Status::OK : auth_->Check(context, needed, method);
+  }
+
   const CatalogHolder* catalog_;
   IncidentOptions incident_options_;
+  const Authorizer* auth_ = nullptr;
 };
 
 }  // namespace plumbline::collector

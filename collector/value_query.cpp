@@ -128,6 +128,9 @@ grpc::ServerUnaryReactor* QueryService::GetHealth(grpc::CallbackServerContext* c
                                                   const v1::GetHealthRequest* request,
                                                   v1::GetHealthResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "GetHealth"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetHealth"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   if (!request->service().empty() && catalog->FindService(request->service()) == nullptr) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
@@ -177,6 +180,9 @@ grpc::ServerUnaryReactor* QueryService::ListIncidents(grpc::CallbackServerContex
                                                       const v1::ListIncidentsRequest* request,
                                                       v1::ListIncidentsResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "ListIncidents"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "ListIncidents"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   const int64_t now = clock_->NowMs();
   const int64_t to = request->to_ms() == 0 ? now : request->to_ms();
   const int64_t from = request->from_ms() == 0 ? to - 7 * kDay : request->from_ms();
@@ -197,6 +203,9 @@ grpc::ServerUnaryReactor* QueryService::DeclareIncident(grpc::CallbackServerCont
                                                         const v1::DeclareIncidentRequest* request,
                                                         v1::DeclareIncidentResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "DeclareIncident"}});
+  if (grpc::Status denied = Authorize(*context, Role::kSre, "DeclareIncident"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   auto refuse = [&](std::string message) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
@@ -250,6 +259,9 @@ grpc::ServerUnaryReactor* QueryService::AnnotateIncident(grpc::CallbackServerCon
                                                          const v1::AnnotateIncidentRequest* request,
                                                          v1::AnnotateIncidentResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "AnnotateIncident"}});
+  if (grpc::Status denied = Authorize(*context, Role::kSre, "AnnotateIncident"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   auto refuse = [&](grpc::StatusCode code, std::string message) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
     return FinishUnary(context, grpc::Status(code, std::move(message)));
@@ -281,6 +293,9 @@ grpc::ServerUnaryReactor* QueryService::GetImpact(grpc::CallbackServerContext* c
                                                   const v1::GetImpactRequest* request,
                                                   v1::GetImpactResponse* response) {
   counters_->Add("plumbline_query_requests_total", {{"method", "GetImpact"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetImpact"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   const int64_t now = clock_->NowMs();
   TimeRange range{request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
