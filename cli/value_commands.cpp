@@ -5,6 +5,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "cli/table.h"
 #include "common/yaml_config.h"
 
@@ -354,6 +356,84 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
   return kOk;
 }
 
+// --- chargeback --------------------------------------------------------------
+
+int Chargeback(const Global& g, const std::string& month, const std::string& from_text,
+               const std::string& to_text) {
+  const int64_t now = NowMs();
+  v1::GetChargebackRequest request;
+  if (!month.empty()) {
+    if (!from_text.empty() || !to_text.empty()) return Usage("give --month or --from/--to, not both");
+    request.set_month(month);
+  } else {
+    int64_t from = 0, to = 0;
+    if (from_text.empty()) return Usage("give --month YYYY-MM or --from");
+    if (!ParseWhen(from_text, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 7d");
+    if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+    request.set_from_ms(from);
+    request.set_to_ms(to);
+  }
+  request.set_focus_csv(g.csv);
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetChargebackResponse r;
+  grpc::Status status = stub->GetChargeback(&ctx, request, &r);
+  if (!status.ok()) return Fail(status, g);
+  if (g.csv) {  // FOCUS-style, for finance
+    std::cout << r.focus_csv();
+    return kOk;
+  }
+  if (g.json) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.always_print_primitive_fields = true;
+    options.preserve_proto_field_names = true;
+    options.add_whitespace = true;
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(r, &json, options);
+    std::cout << json;
+    return kOk;
+  }
+  std::cout << "chargeback " << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms()) << " ("
+            << r.currency() << ")\ntotal " << r.total() << " = allocated " << r.allocated()
+            << " + idle " << r.idle() << " + unallocated " << r.unallocated() << "\n\n";
+  Table units({"BUSINESS UNIT", "COST", "BUDGET", "PROJECTED", "ALERT"});
+  for (const auto& u : r.business_units()) {
+    units.AddRow({u.business_unit(), u.cost(), u.has_budget() ? Fixed(u.budget(), 2) : "-",
+                  u.has_budget() ? Fixed(u.projected(), 2) : "-",
+                  u.budget_alert() ? u.budget_message() : "-"});
+  }
+  units.PrintText(std::cout);
+  std::cout << "\n";
+  Table services({"SERVICE", "UNIT", "COST", "TRANSACTIONS", "PER 1000", "VALUE/COST", "MoM"});
+  for (const auto& x : r.services()) {
+    services.AddRow({x.service(), x.business_unit().empty() ? "-" : x.business_unit(), x.cost(),
+                     Fixed(x.transactions(), 0),
+                     x.has_cost_per_1000() ? Fixed(x.cost_per_1000_transactions(), 4) : "-",
+                     x.has_value_per_cost() ? Fixed(x.value_per_cost(), 1) : "-",
+                     x.has_change() ? Fixed(x.change_percent(), 1) + "%" : "-"});
+  }
+  services.PrintText(std::cout);
+  std::cout << "\n";
+  Table hosts({"HOST", "CLASS", "HOURS", "CORES", "CORE-H USED", "IDLE CORE-H", "COST", ""});
+  for (const auto& h : r.hosts()) {
+    hosts.AddRow({h.host(), h.host_class().empty() ? "-" : h.host_class(), Fixed(h.hours(), 2),
+                  Fixed(h.cpu_cores(), 0), Fixed(h.core_hours_used(), 3),
+                  Fixed(h.idle_core_hours(), 3), h.cost(), h.unallocated() ? "unallocated" : ""});
+  }
+  hosts.PrintText(std::cout);
+  if (r.suppliers_size() > 0) {
+    std::cout << "\n";
+    Table suppliers({"SUPPLIER", "ATTAINMENT", "SLA", "BREACHED", "CREDIT OWED"});
+    for (const auto& x : r.suppliers()) {
+      suppliers.AddRow({x.service(), Fixed(x.attainment() * 100, 3) + "%", Fixed(x.sla_percent(), 3) + "%",
+                        x.breached() ? "yes" : "no", Fixed(x.credit(), 2)});
+    }
+    suppliers.PrintText(std::cout);
+  }
+  return kOk;
+}
+
 }  // namespace
 
 bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
@@ -374,6 +454,18 @@ bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
 }
 
 void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
+  auto cb_month = std::make_shared<std::string>();
+  auto cb_from = std::make_shared<std::string>();
+  auto cb_to = std::make_shared<std::string>();
+  auto* chargeback = app.add_subcommand(
+      "chargeback", "what each service and business unit's measured IT usage cost, by the "
+                    "catalog's rate card; --csv prints the FOCUS-style export for finance");
+  chargeback->add_option("--month", *cb_month, "calendar month YYYY-MM (with budgets, forecasts, "
+                                               "supplier credits)");
+  chargeback->add_option("--from", *cb_from, "window start: RFC 3339 time or a duration ago");
+  chargeback->add_option("--to", *cb_to, "window end (default now)");
+  chargeback->callback([=, &g] { *rc = Chargeback(g, *cb_month, *cb_from, *cb_to); });
+
   auto* health = app.add_subcommand(
       "health", "health score 0-100 per service, from its SLOs' burn rates over the last hour "
                 "and its dependencies");

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -381,6 +382,30 @@ void HttpServer::Routes() {
     Answer<v1::GetImpactRequest, v1::GetImpactResponse>(
         req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetImpact(c, x, r); });
   });
+  s.Get("/api/v1/chargeback", [stub](const httplib::Request& req, httplib::Response& res) {
+    v1::GetChargebackRequest q;
+    q.set_month(req.get_param_value("month"));
+    const int64_t now = NowMs();
+    int64_t from = 0, to = 0;
+    if (!TimeParam(req, res, "from", now, &from) || !TimeParam(req, res, "to", now, &to)) return;
+    q.set_from_ms(from);
+    q.set_to_ms(to);
+    const bool focus = req.get_param_value("format") == "focus";
+    q.set_focus_csv(focus);
+    if (!focus) {
+      Answer<v1::GetChargebackRequest, v1::GetChargebackResponse>(
+          req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetChargeback(c, x, r); });
+      return;
+    }
+    v1::GetChargebackResponse r;
+    auto ctx = Context(req.get_header_value("Authorization"));
+    grpc::Status st = stub->GetChargeback(ctx.get(), q, &r);
+    if (!st.ok()) {
+      SendError(res, HttpStatus(st.error_code()), st.error_message());
+      return;
+    }
+    res.set_content(r.focus_csv(), "text/csv; charset=utf-8");
+  });
   s.Get("/api/v1/series", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::QuerySeriesRequest q;
     q.set_name(req.get_param_value("name"));
@@ -507,6 +532,49 @@ std::string HttpServer::Metrics(const std::string& authorization) {
            "Revenue at risk so far in the open incidents affecting a service.");
       for (const auto& [svc, r] : revenue) {
         AppendSample(&out, "plumbline_open_incidents_revenue_at_risk", {{"service", svc}}, r);
+      }
+    }
+  }
+
+  {
+    // Cost of the month so far (only with a rate card in the catalog).
+    v1::GetChargebackRequest q;
+    q.set_month(absl::FormatTime("%Y-%m", absl::Now(), absl::UTCTimeZone()));
+    v1::GetChargebackResponse cb;
+    auto ctx = Context(authorization);
+    if (stub_->GetChargeback(ctx.get(), q, &cb).ok()) {
+      const std::vector<std::pair<std::string, std::string>> currency = {{"currency", cb.currency()}};
+      type("plumbline_cost_month_to_date", "gauge",
+           "IT cost of the calendar month so far, by the rate card (currency units).");
+      auto money = [](const std::string& text) { return std::strtod(text.c_str(), nullptr); };
+      for (const auto& u : cb.business_units()) {
+        AppendSample(&out, "plumbline_cost_month_to_date",
+                     {{"business_unit", u.business_unit()}, {"currency", cb.currency()}}, money(u.cost()));
+      }
+      type("plumbline_service_cost_month_to_date", "gauge",
+           "A service's IT cost of the calendar month so far (currency units).");
+      type("plumbline_service_cost_per_1000_transactions", "gauge",
+           "A service's IT cost per 1,000 transactions this month.");
+      for (const auto& x : cb.services()) {
+        AppendSample(&out, "plumbline_service_cost_month_to_date",
+                     {{"service", x.service()}, {"currency", cb.currency()}}, money(x.cost()));
+        if (x.has_cost_per_1000()) {
+          AppendSample(&out, "plumbline_service_cost_per_1000_transactions",
+                       {{"service", x.service()}, {"currency", cb.currency()}},
+                       x.cost_per_1000_transactions());
+        }
+      }
+      type("plumbline_cost_idle_month_to_date", "gauge", "Unused CPU capacity this month.");
+      AppendSample(&out, "plumbline_cost_idle_month_to_date", currency, money(cb.idle()));
+      type("plumbline_cost_unallocated_month_to_date", "gauge", "Hosts no service claims, this month.");
+      AppendSample(&out, "plumbline_cost_unallocated_month_to_date", currency, money(cb.unallocated()));
+      type("plumbline_budget_projected_over", "gauge",
+           "1 when a business unit's spend is projected above its monthly budget.");
+      for (const auto& u : cb.business_units()) {
+        if (u.has_budget()) {
+          AppendSample(&out, "plumbline_budget_projected_over", {{"business_unit", u.business_unit()}},
+                       u.budget_alert() ? 1 : 0);
+        }
       }
     }
   }

@@ -41,6 +41,10 @@ class QueryService final : public v1::Query::CallbackService {
                                       const v1::GetImpactRequest* request,
                                       v1::GetImpactResponse* response) override;
 
+  grpc::ServerUnaryReactor* GetChargeback(grpc::CallbackServerContext* context,
+                                          const v1::GetChargebackRequest* request,
+                                          v1::GetChargebackResponse* response) override;
+
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;

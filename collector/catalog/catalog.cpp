@@ -1,5 +1,7 @@
 #include "collector/catalog/catalog.h"
 
+#include "collector/catalog/rate_card.h"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -488,6 +490,16 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
         s.excluded.push_back(r);
       }
     }
+  }
+
+  // Costs need every service and business unit read first.
+  {
+    std::set<std::string> all_services, all_units;
+    for (const Service& s : catalog.services) all_services.insert(s.id);
+    for (const BusinessUnit& b : catalog.business_units) all_units.insert(b.id);
+    auto card = std::make_shared<RateCard>();
+    ReadRateCard(root, all_services, all_units, card.get());
+    catalog.rate_card = std::move(card);
   }
 
   RETURN_IF_ERROR(doc.Finish());

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -151,11 +152,15 @@ struct Service {
   bool InBusinessHours(int64_t ms) const;
 };
 
+struct RateCard;  // collector/catalog/rate_card.h
+
 struct Catalog {
   std::string source;  // file it was loaded from
   std::vector<BusinessUnit> business_units;
   std::vector<Service> services;
   std::vector<Exclusion> exclusions;
+  // The `costs:` section (docs/cost.md); never null, `defined` false without one.
+  std::shared_ptr<const RateCard> rate_card;
 
   const Service* FindService(const std::string& id) const;
   const BusinessUnit* FindBusinessUnit(const std::string& id) const;

@@ -246,6 +246,8 @@ done
 # verify resolves ExecStart= in --root and looks up the standard targets
 # there, so the unpacked tree gets the host's units next to the shipped ones.
 cp -an /usr/lib/systemd/system/. "$work/unpacked/deb/usr/lib/systemd/system/"
+# ExecReload= runs /bin/kill, which the packages' procps dependency provides.
+mkdir -p "$work/unpacked/deb/bin" && cp -a "$(readlink -f /bin/kill)" "$work/unpacked/deb/bin/kill"
 for unit in plumbline-agent.service plumbline-collector.service; do
   shipped=$work/unpacked/deb/usr/lib/systemd/system/$unit
   check "$unit: .deb and .rpm ship packaging/systemd/$unit unchanged" \

@@ -1,0 +1,132 @@
+// The Query service's cost surface: chargeback and showback.
+#include "collector/engine/chargeback.h"
+#include "collector/query_service.h"
+#include "collector/status_convert.h"
+
+namespace plumbline::collector {
+
+namespace {
+
+constexpr int64_t kMaxCostWindowMs = 92LL * 24 * 3600 * 1000;  // a quarter
+
+std::string Money(const CostReport& r, int64_t cents) { return FormatMoney(cents, r.minor_digits); }
+
+}  // namespace
+
+grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContext* context,
+                                                      const v1::GetChargebackRequest* request,
+                                                      v1::GetChargebackResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetChargeback"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetChargeback"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  auto invalid = [&](std::string message) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+  };
+  const int64_t now = clock_->NowMs();
+  TimeRange period;
+  if (!request->month().empty()) {
+    if (request->from_ms() != 0 || request->to_ms() != 0) {
+      return invalid("give a month or a window (from, to), not both");
+    }
+    absl::StatusOr<TimeRange> month = ParseMonth(request->month());
+    if (!month.ok()) return invalid(std::string(ToStd(month.status().message())));
+    period = *month;
+  } else {
+    if (request->from_ms() == 0) return invalid("give a month (YYYY-MM) or from");
+    period = {request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
+    if (period.to_ms <= period.from_ms) return invalid("to must be after from");
+    if (period.to_ms - period.from_ms > kMaxCostWindowMs) return invalid("the window must be at most 92 days");
+  }
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  absl::StatusOr<Chargeback> cb = EvaluateChargeback(*store_, *catalog, period, now);
+  if (!cb.ok()) return FinishUnary(context, ToGrpcStatus(cb.status()));
+  const CostReport& r = cb->report;
+  response->set_from_ms(r.period.from_ms);
+  response->set_to_ms(r.period.to_ms);
+  response->set_currency(r.currency);
+  response->set_total(Money(r, r.total_cents));
+  response->set_total_cents(r.total_cents);
+  response->set_allocated(Money(r, r.allocated_cents));
+  response->set_idle(Money(r, r.idle_cents));
+  response->set_unallocated(Money(r, r.unallocated_cents));
+  for (const CostLine& l : r.lines) {
+    v1::CostLine* x = response->add_lines();
+    x->set_host(l.host);
+    x->set_host_class(l.host_class);
+    x->set_service(l.service);
+    x->set_business_unit(l.business_unit);
+    x->set_category(std::string(ChargeCategoryName(l.category)));
+    x->set_resource(l.resource);
+    x->set_quantity(l.quantity);
+    x->set_unit(l.unit);
+    x->set_cost(Money(r, l.cents));
+    x->set_cents(l.cents);
+    x->set_allocation_method(l.allocation_method);
+  }
+  for (const UnitEconomics& u : cb->unit_economics) {
+    v1::ServiceCostLine* x = response->add_services();
+    x->set_service(u.service);
+    const ServiceCost* sc = r.FindService(u.service);
+    if (sc != nullptr) {
+      x->set_business_unit(sc->business_unit);
+      x->set_cost(Money(r, sc->cents));
+      x->set_cents(sc->cents);
+    } else {
+      x->set_cost(Money(r, 0));
+    }
+    x->set_transactions(u.transactions);
+    x->set_revenue(u.revenue);
+    x->set_has_cost_per_1000(u.cost_per_1000_transactions.has_value());
+    x->set_cost_per_1000_transactions(u.cost_per_1000_transactions.value_or(0));
+    x->set_has_value_per_cost(u.value_per_cost.has_value());
+    x->set_value_per_cost(u.value_per_cost.value_or(0));
+    if (cb->month_over_month) {
+      auto it = cb->month_over_month->services.find(u.service);
+      if (it != cb->month_over_month->services.end()) {
+        x->set_has_change(it->second.percent.has_value());
+        x->set_previous_cost(it->second.previous);
+        x->set_change_percent(it->second.percent.value_or(0));
+      }
+    }
+  }
+  for (const BusinessUnitCost& b : r.business_units) {
+    v1::BusinessUnitCostLine* x = response->add_business_units();
+    x->set_business_unit(b.business_unit);
+    x->set_cost(Money(r, b.cents));
+    x->set_cents(b.cents);
+    for (const BudgetStatus& s : cb->budgets) {
+      if (s.business_unit != b.business_unit) continue;
+      x->set_has_budget(true);
+      x->set_budget(s.budget);
+      x->set_spend_to_date(s.spend_to_date);
+      x->set_projected(s.projected);
+      x->set_budget_alert(s.alert);
+      x->set_budget_message(s.message);
+    }
+  }
+  for (const HostCost& h : r.hosts) {
+    v1::HostCostLine* x = response->add_hosts();
+    x->set_host(h.host);
+    x->set_host_class(h.host_class);
+    x->set_hours(h.hours);
+    x->set_cpu_cores(h.cpu_cores);
+    x->set_core_hours_used(h.core_hours_used);
+    x->set_idle_core_hours(h.idle_core_hours);
+    x->set_cost(Money(r, h.cents));
+    x->set_unallocated(h.unallocated);
+  }
+  for (const SupplierCredit& s : cb->suppliers) {
+    v1::SupplierCreditLine* x = response->add_suppliers();
+    x->set_service(s.service);
+    x->set_attainment(s.attainment);
+    x->set_sla_percent(s.sla_percent);
+    x->set_breached(s.breached);
+    x->set_credit(s.credit);
+  }
+  if (request->focus_csv()) response->set_focus_csv(FocusCsv(r));
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+}  // namespace plumbline::collector

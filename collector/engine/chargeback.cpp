@@ -1,0 +1,275 @@
+#include "collector/engine/chargeback.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "collector/engine/slo_engine.h"
+
+namespace plumbline::collector {
+
+namespace {
+
+constexpr int64_t kMinute = 60000;
+constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+
+int64_t AlignDown(int64_t ms, int64_t unit) { return ms - ((ms % unit) + unit) % unit; }
+
+std::string LabelOf(const LabelSet& labels, const std::string& name) {
+  for (const auto& [k, v] : labels) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+// Per host, per bucket start: a value from each matched series, combined.
+using HostBuckets = std::map<std::string, std::map<int64_t, double>>;
+
+enum class Combine { kIncrease, kMean, kMax };
+
+absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector, int64_t from,
+                                    int64_t to, Combine combine) {
+  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series, store.Aggregates(selector, from, to, kHour));
+  HostBuckets out;
+  for (const SeriesAggregates& s : series) {
+    const std::string host = LabelOf(s.series.labels, "host");
+    if (host.empty()) continue;
+    for (const Aggregate& a : s.buckets) {
+      double& v = out[host][a.start_ms];
+      switch (combine) {
+        case Combine::kIncrease: v += a.increase; break;
+        case Combine::kMean: v += a.Mean(); break;  // summed over series (mounts)
+        case Combine::kMax: v = std::max(v, a.max); break;
+      }
+    }
+  }
+  return out;
+}
+
+double At(const HostBuckets& b, const std::string& host, int64_t bucket) {
+  auto h = b.find(host);
+  if (h == b.end()) return 0;
+  auto v = h->second.find(bucket);
+  return v == h->second.end() ? 0 : v->second;
+}
+
+bool IsCalendarMonth(TimeRange r) {
+  absl::TimeZone utc = absl::UTCTimeZone();
+  absl::CivilSecond from = absl::ToCivilSecond(absl::FromUnixMillis(r.from_ms), utc);
+  absl::CivilMonth month(from);
+  return absl::ToUnixMillis(absl::FromCivil(month, utc)) == r.from_ms &&
+         absl::ToUnixMillis(absl::FromCivil(month + 1, utc)) == r.to_ms;
+}
+
+}  // namespace
+
+absl::StatusOr<TimeRange> ParseMonth(std::string_view text) {
+  int year = 0, month = 0;
+  char dash = 0, extra = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d%c%2d%c", &year, &dash, &month, &extra) != 3 || dash != '-' ||
+      s.size() != 7 || month < 1 || month > 12 || year < 1970) {
+    return absl::InvalidArgumentError(StrCat("\"", text, "\" is not a month (YYYY-MM)"));
+  }
+  absl::CivilMonth m(year, month);
+  absl::TimeZone utc = absl::UTCTimeZone();
+  return TimeRange{absl::ToUnixMillis(absl::FromCivil(m, utc)),
+                   absl::ToUnixMillis(absl::FromCivil(m + 1, utc))};
+}
+
+absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog& catalog,
+                                                     TimeRange period) {
+  const int64_t from = AlignDown(period.from_ms, kMinute), to = AlignDown(period.to_ms, kMinute);
+  std::vector<HostUsage> out;
+  if (to <= from) return out;
+  const RateCard& card = *catalog.rate_card;
+
+  // Hours observed and cores, from host_cpu_count (one sample per tick).
+  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> counts,
+                   store.Aggregates({"host_cpu_count", {}}, from, to, kHour));
+  std::map<std::string, std::map<int64_t, std::pair<double, double>>> observed;  // hours, cores
+  for (const SeriesAggregates& s : counts) {
+    const std::string host = LabelOf(s.series.labels, "host");
+    if (host.empty()) continue;
+    for (const Aggregate& a : s.buckets) {
+      double span_ms = a.count >= 2 ? static_cast<double>(a.last_ms - a.first_ms) *
+                                          static_cast<double>(a.count) /
+                                          static_cast<double>(a.count - 1)
+                                    : static_cast<double>(kMinute);
+      const int64_t slice_end = std::min(a.start_ms + kHour, to);
+      span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
+      auto& [hours, cores] = observed[host][a.start_ms];
+      hours = std::max(hours, span_ms / static_cast<double>(kHour));
+      cores = std::max(cores, a.max);
+    }
+  }
+  using Op = LabelMatcher::Op;
+  ASSIGN_OR_RETURN(HostBuckets busy,
+                   PerHost(store,
+                           {"host_cpu_seconds_total",
+                            {{"mode", Op::kNotEqual, "idle"},
+                             {"mode", Op::kNotEqual, "iowait"},
+                             {"cpu", Op::kEqual, ""}}},
+                           from, to, Combine::kIncrease));
+  ASSIGN_OR_RETURN(HostBuckets memory,
+                   PerHost(store, {"host_memory_used_bytes", {}}, from, to, Combine::kMean));
+  ASSIGN_OR_RETURN(HostBuckets disk,
+                   PerHost(store, {"host_filesystem_used_bytes", {}}, from, to, Combine::kMean));
+  ASSIGN_OR_RETURN(HostBuckets rx, PerHost(store, {"host_network_receive_bytes_total", {}}, from,
+                                           to, Combine::kIncrease));
+  ASSIGN_OR_RETURN(HostBuckets tx, PerHost(store, {"host_network_transmit_bytes_total", {}}, from,
+                                           to, Combine::kIncrease));
+
+  for (const auto& [host, hours_by_bucket] : observed) {
+    HostUsage u;
+    u.host = host;
+    u.host_class = card.HostClass(host);
+    u.services = ClaimingServices(catalog, host);
+    for (const auto& [bucket, hc] : hours_by_bucket) {
+      const auto& [hours, cores] = hc;
+      u.cpu_cores = std::max(u.cpu_cores, cores);
+      UsageSlice slice;
+      slice.start_ms = bucket;
+      slice.end_ms = std::min(bucket + kHour, to);
+      slice.hours = hours;
+      slice.core_hours_used = At(busy, host, bucket) / 3600;
+      slice.memory_gb_hours = At(memory, host, bucket) / kGiB * hours;
+      slice.disk_gb_months = At(disk, host, bucket) / kGiB * hours / kHoursPerBillingMonth;
+      slice.network_gb = (At(rx, host, bucket) + At(tx, host, bucket)) / kGiB;
+      u.slices.push_back(slice);
+    }
+    // A measured driver per claiming service: the driver metric's increase
+    // on this host for the processes of the service's components.
+    const HostRule* rule = card.SplitFor(host);
+    if (rule != nullptr && rule->split == SplitRule::kDriver) {
+      for (const std::string& id : u.services) {
+        const Service* s = catalog.FindService(id);
+        if (s == nullptr) continue;
+        std::set<std::string> processes;
+        for (const Component& c : s->components) {
+          if (c.process.empty()) continue;
+          for (const std::string& glob : c.hosts) {
+            if (fnmatch(glob.c_str(), host.c_str(), 0) == 0) processes.insert(c.process);
+          }
+        }
+        double total = 0;
+        for (const std::string& p : processes) {
+          ASSIGN_OR_RETURN(std::vector<SeriesAggregates> d,
+                           store.Aggregates({rule->driver,
+                                             {{"host", Op::kEqual, host}, {"process", Op::kEqual, p}}},
+                                            from, to, to - from));
+          for (const SeriesAggregates& x : d) {
+            for (const Aggregate& a : x.buckets) {
+              total += x.series.type == v1::METRIC_TYPE_COUNTER ? a.increase : a.Mean();
+            }
+          }
+        }
+        u.driver[id] = total;
+      }
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catalog,
+                                              TimeRange period, int64_t now_ms) {
+  const RateCard& card = *catalog.rate_card;
+  if (!card.defined) {
+    return absl::FailedPreconditionError(
+        "the catalog has no costs: section (a rate card); see docs/cost.md");
+  }
+  // Whole minutes, as the rollups count.
+  TimeRange evaluated{AlignDown(period.from_ms, kMinute),
+                      std::min(AlignDown(period.to_ms, kMinute), AlignDown(now_ms, kMinute))};
+  if (evaluated.to_ms <= evaluated.from_ms) {
+    return absl::InvalidArgumentError("the period has not started yet");
+  }
+  ASSIGN_OR_RETURN(std::vector<HostUsage> usage, LoadHostUsage(store, catalog, evaluated));
+  Chargeback out;
+  ASSIGN_OR_RETURN(out.report, AllocateCosts(catalog, card, evaluated, usage));
+
+  // Unit cost and value: transactions from each service's request SLIs
+  // (the largest valid count among them), revenue from the catalog.
+  std::map<std::string, ServiceActivity> activity;
+  for (const Service& s : catalog.services) {
+    ServiceActivity a;
+    for (const Sli& sli : s.slis) {
+      if (sli.kind != Sli::Kind::kRatio && sli.kind != Sli::Kind::kLatency) continue;
+      ASSIGN_OR_RETURN(SliCounts c, EvaluateSli(store, sli, evaluated.from_ms, evaluated.to_ms));
+      a.transactions = std::max(a.transactions, c.valid);
+    }
+    if (s.value_per_transaction > 0) {
+      a.revenue = s.value_per_transaction * a.transactions;
+    } else if (s.revenue_per_hour > 0) {
+      double hours = 0;
+      for (int64_t m = AlignDown(evaluated.from_ms, kMinute); m < evaluated.to_ms; m += kMinute) {
+        if (s.business_hours.empty() || s.InBusinessHours(m)) hours += 1.0 / 60;
+      }
+      a.revenue = s.revenue_per_hour * hours;
+    }
+    if (a.transactions > 0 || a.revenue > 0) activity[s.id] = a;
+  }
+  out.unit_economics = ComputeUnitEconomics(out.report, activity);
+
+  if (IsCalendarMonth(period)) {
+    absl::CivilMonth month(absl::ToCivilSecond(absl::FromUnixMillis(period.from_ms),
+                                                absl::UTCTimeZone()));
+    const int days_in_month = static_cast<int>((period.to_ms - period.from_ms) / kDay);
+    // Budgets: daily spend per business unit so far, projected to month end.
+    std::map<std::string, std::vector<double>> daily;
+    for (int64_t day = period.from_ms; day < evaluated.to_ms; day += kDay) {
+      TimeRange d{day, std::min(day + kDay, evaluated.to_ms)};
+      std::vector<HostUsage> day_usage = usage;
+      for (HostUsage& h : day_usage) {
+        std::erase_if(h.slices, [&](const UsageSlice& s) { return s.start_ms < d.from_ms || s.start_ms >= d.to_ms; });
+      }
+      absl::StatusOr<CostReport> r = AllocateCosts(catalog, card, d, day_usage);
+      if (!r.ok()) return r.status();
+      for (const BusinessUnit& b : catalog.business_units) {
+        const BusinessUnitCost* c = r->FindBusinessUnit(b.id);
+        double units = c == nullptr ? 0 : static_cast<double>(c->cents);
+        for (int i = 0; i < r->minor_digits; ++i) units /= 10;
+        daily[b.id].push_back(units);
+      }
+    }
+    for (const BusinessUnit& b : catalog.business_units) {
+      const Budget* budget = card.FindBudget(b.id, static_cast<int>(month.year()), month.month());
+      if (budget == nullptr) continue;
+      out.budgets.push_back(
+          EvaluateBudget(*budget, ForecastSpend(daily[b.id], days_in_month), card.currency));
+    }
+    // Supplier credits: the supplier's first SLO's SLI over the month so far.
+    for (const SupplierTerms& terms : card.suppliers) {
+      const Service* s = catalog.FindService(terms.service);
+      double attainment = 1;
+      if (s != nullptr && !s->slos.empty()) {
+        if (const Sli* sli = s->FindSli(s->slos.front().sli)) {
+          ASSIGN_OR_RETURN(SliCounts c, EvaluateSliOutside(store, *sli, evaluated.from_ms,
+                                                           evaluated.to_ms, s->excluded));
+          if (c.has_data()) attainment = c.ratio();
+        }
+      }
+      out.suppliers.push_back(ComputeSupplierCredit(terms, attainment));
+    }
+    // Month over month, for a finished month only (like for like).
+    if (evaluated.to_ms == period.to_ms) {
+      absl::TimeZone utc = absl::UTCTimeZone();
+      TimeRange previous{absl::ToUnixMillis(absl::FromCivil(month - 1, utc)), period.from_ms};
+      ASSIGN_OR_RETURN(std::vector<HostUsage> prev_usage, LoadHostUsage(store, catalog, previous));
+      if (!prev_usage.empty()) {
+        absl::StatusOr<CostReport> prev = AllocateCosts(catalog, card, previous, prev_usage);
+        if (prev.ok()) out.month_over_month = CompareCosts(*prev, out.report);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace plumbline::collector
