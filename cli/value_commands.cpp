@@ -434,6 +434,99 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   return kOk;
 }
 
+// --- maturity ----------------------------------------------------------------
+
+int Maturity(const Global& g, const std::string& window) {
+  v1::GetMaturityRequest request;
+  if (!window.empty()) {
+    auto d = plumbline::ParseDuration(window);
+    if (!d.ok()) return Usage("--window: expected a duration like 7d");
+    request.set_window_ms(d->count());
+  }
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetMaturityResponse r;
+  grpc::Status status = stub->GetMaturity(&ctx, request, &r);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = {{"window_ms", r.window_ms()},
+                          {"mean_level", r.mean_level()},
+                          {"share_measurable", r.share_measurable()},
+                          {"services_per_level", r.services_per_level()},
+                          {"services", nlohmann::json::array()}};
+    for (const auto& m : r.services()) {
+      out["services"].push_back({{"service", m.service()},
+                                 {"business_unit", m.business_unit()},
+                                 {"level", m.level()},
+                                 {"component_data", m.component_data()},
+                                 {"slo_defined", m.slo_defined()},
+                                 {"usage_measured", m.usage_measured()},
+                                 {"cost_mapped", m.cost_mapped()},
+                                 {"completeness", m.completeness()},
+                                 {"next_step", m.next_step()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  Table table({"SERVICE", "UNIT", "LEVEL", "DATA", "SLO", "USAGE", "COST", "COMPLETE", "NEXT STEP"});
+  auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
+  for (const auto& m : r.services()) {
+    table.AddRow({m.service(), m.business_unit().empty() ? "-" : m.business_unit(),
+                  std::to_string(m.level()), yes(m.component_data()), yes(m.slo_defined()),
+                  yes(m.usage_measured()), yes(m.cost_mapped()),
+                  Fixed(m.completeness() * 100, 1) + "%", m.next_step().empty() ? "-" : m.next_step()});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  table.PrintText(std::cout);
+  std::cout << "\nfleet: " << r.services_size() << " services, mean level " << Fixed(r.mean_level(), 1)
+            << ", " << Fixed(r.share_measurable() * 100, 0) << "% measurable (level 3+); per level 0-5:";
+  for (int n : r.services_per_level()) std::cout << " " << n;
+  std::cout << "\n";
+  return kOk;
+}
+
+// --- capacity ----------------------------------------------------------------
+
+int Capacity(const Global& g, const std::string& lookback) {
+  v1::GetCapacityRequest request;
+  if (!lookback.empty()) {
+    auto d = plumbline::ParseDuration(lookback);
+    if (!d.ok()) return Usage("--lookback: expected a duration like 7d");
+    request.set_lookback_ms(d->count());
+  }
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetCapacityResponse r;
+  grpc::Status status = stub->GetCapacity(&ctx, request, &r);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& f : r.forecasts()) {
+      out.push_back({{"host", f.host()}, {"resource", f.resource()}, {"target", f.target()},
+                     {"current", f.current()}, {"capacity", f.capacity()},
+                     {"used_ratio", f.used_ratio()}, {"growth_per_day", f.growth_per_day()},
+                     {"days_to_full", f.has_days_to_full() ? nlohmann::json(f.days_to_full()) : nlohmann::json()},
+                     {"r2", f.r2()}, {"points", f.points()}, {"message", f.message()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  Table table({"HOST", "RESOURCE", "TARGET", "USED", "DAYS TO FULL", "FIT R2", "SAYS"});
+  for (const auto& f : r.forecasts()) {
+    table.AddRow({f.host(), f.resource(), f.target().empty() ? "-" : f.target(),
+                  Fixed(f.used_ratio() * 100, 1) + "%",
+                  f.has_days_to_full() ? Fixed(f.days_to_full(), 1) : "-", Fixed(f.r2(), 2),
+                  f.message()});
+  }
+  g.csv ? table.PrintCsv(std::cout) : table.PrintText(std::cout);
+  return kOk;
+}
+
 }  // namespace
 
 bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
@@ -454,6 +547,18 @@ bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
 }
 
 void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
+  auto capacity_lookback = std::make_shared<std::string>();
+  auto* capacity = app.add_subcommand(
+      "capacity", "days until filesystems fill and hosts' CPU or memory saturate, from the trend");
+  capacity->add_option("--lookback", *capacity_lookback, "trend window (default 7d, at most 35d)");
+  capacity->callback([=, &g] { *rc = Capacity(g, *capacity_lookback); });
+
+  auto maturity_window = std::make_shared<std::string>();
+  auto* maturity = app.add_subcommand(
+      "maturity", "how well each service is instrumented (levels 0-5) and what the next level needs");
+  maturity->add_option("--window", *maturity_window, "how far back to look (default 7d, at most 35d)");
+  maturity->callback([=, &g] { *rc = Maturity(g, *maturity_window); });
+
   auto cb_month = std::make_shared<std::string>();
   auto cb_from = std::make_shared<std::string>();
   auto cb_to = std::make_shared<std::string>();

@@ -1,5 +1,7 @@
 // The Query service's cost surface: chargeback and showback.
 #include "collector/engine/chargeback.h"
+#include "collector/engine/capacity.h"
+#include "collector/engine/maturity.h"
 #include "collector/query_service.h"
 #include "collector/status_convert.h"
 
@@ -126,6 +128,78 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
     x->set_credit(s.credit);
   }
   if (request->focus_csv()) response->set_focus_csv(FocusCsv(r));
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::GetMaturity(grpc::CallbackServerContext* context,
+                                                    const v1::GetMaturityRequest* request,
+                                                    v1::GetMaturityResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetMaturity"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetMaturity"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  const int64_t window = request->window_ms() == 0 ? 7LL * 24 * 3600 * 1000 : request->window_ms();
+  if (window < 60000 || window > 35LL * 24 * 3600 * 1000) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "the window must be between 1 minute and 35 days"));
+  }
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  absl::StatusOr<std::vector<ServiceMaturity>> all =
+      EvaluateMaturity(*store_, *catalog, clock_->NowMs(), window);
+  if (!all.ok()) return FinishUnary(context, ToGrpcStatus(all.status()));
+  for (const ServiceMaturity& m : *all) {
+    v1::ServiceMaturity* x = response->add_services();
+    x->set_service(m.service);
+    x->set_business_unit(m.business_unit);
+    x->set_level(m.level);
+    x->set_component_data(m.inputs.component_data);
+    x->set_slo_defined(m.inputs.slo_defined);
+    x->set_usage_measured(m.inputs.usage_measured);
+    x->set_cost_mapped(m.inputs.cost_mapped);
+    x->set_completeness(m.inputs.completeness);
+    x->set_next_step(m.next_step);
+  }
+  MaturitySummary summary = Summarize(*all);
+  for (int n : summary.per_level) response->add_services_per_level(n);
+  response->set_mean_level(summary.mean_level);
+  response->set_share_measurable(summary.share_measurable);
+  response->set_window_ms(window);
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::GetCapacity(grpc::CallbackServerContext* context,
+                                                    const v1::GetCapacityRequest* request,
+                                                    v1::GetCapacityResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetCapacity"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetCapacity"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  const int64_t lookback = request->lookback_ms() == 0 ? kDefaultCapacityLookbackMs : request->lookback_ms();
+  const double saturation = request->saturation() == 0 ? kDefaultSaturation : request->saturation();
+  if (lookback > 35LL * 24 * 3600 * 1000) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "the lookback must be at most 35 days"));
+  }
+  absl::StatusOr<std::vector<collector::CapacityForecast>> all =
+      ForecastCapacity(*store_, clock_->NowMs(), lookback, saturation);
+  if (!all.ok()) return FinishUnary(context, ToGrpcStatus(all.status()));
+  for (const collector::CapacityForecast& f : *all) {
+    v1::CapacityForecast* x = response->add_forecasts();
+    x->set_host(f.host);
+    x->set_resource(f.resource);
+    x->set_target(f.target);
+    x->set_current(f.current);
+    x->set_capacity(f.capacity);
+    x->set_used_ratio(f.used_ratio);
+    x->set_growth_per_day(f.growth_per_day);
+    x->set_has_days_to_full(f.days_to_full.has_value());
+    x->set_days_to_full(f.days_to_full.value_or(0));
+    x->set_r2(f.r2);
+    x->set_points(f.points);
+    x->set_message(f.message);
+  }
   return FinishUnary(context, grpc::Status::OK);
 }
 

@@ -406,6 +406,32 @@ void HttpServer::Routes() {
     }
     res.set_content(r.focus_csv(), "text/csv; charset=utf-8");
   });
+  s.Get("/api/v1/maturity", [stub](const httplib::Request& req, httplib::Response& res) {
+    v1::GetMaturityRequest q;
+    if (req.has_param("window")) {
+      auto d = ParseDuration(req.get_param_value("window"));
+      if (!d.ok()) {
+        SendError(res, 400, StrCat("window: ", ToStd(d.status().message())));
+        return;
+      }
+      q.set_window_ms(d->count());
+    }
+    Answer<v1::GetMaturityRequest, v1::GetMaturityResponse>(
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetMaturity(c, x, r); });
+  });
+  s.Get("/api/v1/capacity", [stub](const httplib::Request& req, httplib::Response& res) {
+    v1::GetCapacityRequest q;
+    if (req.has_param("lookback")) {
+      auto d = ParseDuration(req.get_param_value("lookback"));
+      if (!d.ok()) {
+        SendError(res, 400, StrCat("lookback: ", ToStd(d.status().message())));
+        return;
+      }
+      q.set_lookback_ms(d->count());
+    }
+    Answer<v1::GetCapacityRequest, v1::GetCapacityResponse>(
+        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetCapacity(c, x, r); });
+  });
   s.Get("/api/v1/series", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::QuerySeriesRequest q;
     q.set_name(req.get_param_value("name"));
@@ -575,6 +601,36 @@ std::string HttpServer::Metrics(const std::string& authorization) {
           AppendSample(&out, "plumbline_budget_projected_over", {{"business_unit", u.business_unit()}},
                        u.budget_alert() ? 1 : 0);
         }
+      }
+    }
+  }
+
+  {
+    v1::GetMaturityResponse maturity;
+    auto ctx = Context(authorization);
+    if (stub_->GetMaturity(ctx.get(), {}, &maturity).ok()) {
+      type("plumbline_service_maturity_level", "gauge",
+           "Measurement maturity 0-5 of a service over the last 7 days.");
+      for (const auto& m : maturity.services()) {
+        AppendSample(&out, "plumbline_service_maturity_level", {{"service", m.service()}}, m.level());
+      }
+      type("plumbline_services_measurable_ratio", "gauge",
+           "Share of services at maturity level 3 or above.");
+      AppendSample(&out, "plumbline_services_measurable_ratio", {}, maturity.share_measurable());
+    }
+  }
+
+  {
+    v1::GetCapacityResponse capacity;
+    auto ctx = Context(authorization);
+    if (stub_->GetCapacity(ctx.get(), {}, &capacity).ok()) {
+      type("plumbline_capacity_days_to_full", "gauge",
+           "Days until a filesystem is full or a host's CPU or memory reaches 90%, at the 7-day trend.");
+      for (const auto& f : capacity.forecasts()) {
+        if (!f.has_days_to_full()) continue;
+        AppendSample(&out, "plumbline_capacity_days_to_full",
+                     {{"host", f.host()}, {"resource", f.resource()}, {"target", f.target()}},
+                     f.days_to_full());
       }
     }
   }

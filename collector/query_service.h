@@ -45,6 +45,14 @@ class QueryService final : public v1::Query::CallbackService {
                                           const v1::GetChargebackRequest* request,
                                           v1::GetChargebackResponse* response) override;
 
+  grpc::ServerUnaryReactor* GetMaturity(grpc::CallbackServerContext* context,
+                                        const v1::GetMaturityRequest* request,
+                                        v1::GetMaturityResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetCapacity(grpc::CallbackServerContext* context,
+                                        const v1::GetCapacityRequest* request,
+                                        v1::GetCapacityResponse* response) override;
+
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;

@@ -221,6 +221,13 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["currency"], "EUR");
+  // Maturity: data arrives for web's hosts, but it has no SLO yet.
+  auto maturity = nlohmann::json::parse(Plumb("--collector " + address + " maturity --json", &rc), nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(maturity.is_discarded());
+  EXPECT_EQ(maturity["services"][0]["service"], "web");
+  EXPECT_EQ(maturity["services"][0]["level"], 1);
+  EXPECT_EQ(maturity["services"][0]["next_step"], "define an SLO");
   // Without a rate card, a clear error.
   EXPECT_NE(Plumb("--collector " + address + " chargeback --month 2026-13", &rc)
                 .find("\"2026-13\" is not a month (YYYY-MM)"),
