@@ -18,15 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "collector/auth_tokens.h"
 #include "common/counters.h"
 #include "common/status.h"
 
 namespace plumbline::collector {
-
-enum class Role { kViewer = 1, kSre = 2, kAdmin = 3 };
-
-std::string_view RoleName(Role role);
-absl::StatusOr<Role> ParseRole(std::string_view name);
 
 struct TokenEntry {
   std::string name;  // who holds it, for logs ("grafana", "oncall")
@@ -36,8 +32,6 @@ struct TokenEntry {
 
 // Lower-case hex SHA-256 of `text`.
 std::string Sha256Hex(std::string_view text);
-// Parses 64 hex digits.
-absl::StatusOr<std::array<uint8_t, 32>> ParseSha256(std::string_view hex);
 
 class Authorizer {
  public:

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include <set>
 
-#include "collector/auth.h"
+#include "collector/auth_tokens.h"
 #include "common/strings.h"
 #include "common/yaml_config.h"
 
