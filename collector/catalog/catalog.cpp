@@ -112,6 +112,16 @@ std::vector<const Service*> Catalog::Dependents(const std::string& id) const {
   return out;
 }
 
+bool IsValidCatalogId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRange>& excluded) {
   std::vector<TimeRange> out;
   int64_t at = window.from_ms;
@@ -127,20 +137,10 @@ std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRa
 
 namespace {
 
-bool ValidId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 void ReadId(ConfigMap& m, std::string* out) {
   m.Require("id");
   m.String("id", out);
-  if (m.Has("id") && !ValidId(*out)) {
+  if (m.Has("id") && !IsValidCatalogId(*out)) {
     m.Error("id", StrCat("\"", *out, "\" is not a valid id (letters, digits, - _ . ; at most 64)"));
   }
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collector/store/store.h"
@@ -171,6 +172,10 @@ struct Catalog {
 // "Mon-Fri 08:00-18:00", "Sat 09:00-13:00", "daily 00:00-24:00",
 // "Mon,Wed,Fri 10:00-12:00".
 absl::StatusOr<BusinessHours> ParseBusinessHours(std::string_view text);
+
+// Catalog ids (services, business units, SLOs, ...): letters, digits, - _ .
+// at most 64.
+bool IsValidCatalogId(std::string_view id);
 
 // [from, to) minus the ranges in `excluded` (sorted, non-overlapping).
 std::vector<TimeRange> SubtractRanges(TimeRange window, const std::vector<TimeRange>& excluded);

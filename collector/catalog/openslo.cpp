@@ -85,16 +85,6 @@ std::string FormatShorthand(int64_t ms) {
   return StrCat((ms + kSecondMs - 1) / kSecondMs, "s");
 }
 
-bool ValidId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // An OpenSLO name (RFC 1123 label: lowercase letters, digits and '-', at most
 // 63) for a catalog id; the id itself travels in a plumbline.dev/id annotation.
 std::string OpenSloName(const std::string& id) {
@@ -672,7 +662,7 @@ class Importer {
   }
 
   absl::StatusOr<OpenSloImport> Finish() {
-    if (!ValidId(options_.business_unit)) {
+    if (!IsValidCatalogId(options_.business_unit)) {
       errors_.push_back(StrCat("business unit \"", options_.business_unit,
                                "\" is not a valid id (letters, digits, - _ . ; at most 64)"));
     }
@@ -808,7 +798,7 @@ class Importer {
                    const std::string& name, std::string_view path) {
     auto it = annotations.find("plumbline.dev/id");
     std::string id = it != annotations.end() ? it->second : name;
-    if (!id.empty() && !ValidId(id)) {
+    if (!id.empty() && !IsValidCatalogId(id)) {
       Error(d, path,
             StrCat("\"", id, "\" is not a valid catalog id (letters, digits, - _ . ; at most 64)"));
     }
@@ -861,7 +851,7 @@ class Importer {
         s.metadata[key] = value;
       } else if (k == "plumbline.dev/id") {
       } else if (k == "plumbline.dev/business-unit") {
-        if (!ValidId(value)) Error(d, path, StrCat("\"", value, "\" is not a valid id"));
+        if (!IsValidCatalogId(value)) Error(d, path, StrCat("\"", value, "\" is not a valid id"));
         s.business_unit = value;
       } else if (k == "plumbline.dev/owner") {
         s.owner = value;
@@ -891,7 +881,7 @@ class Importer {
     if (s.business_unit.empty() && !s.external) {
       s.business_unit = options_.business_unit;
       needs_default_unit_ = true;
-    } else if (!s.business_unit.empty() && ValidId(s.business_unit)) {
+    } else if (!s.business_unit.empty() && IsValidCatalogId(s.business_unit)) {
       AddBusinessUnit(s.business_unit);
     }
     if (service_docs_.count(d.name) != 0 || FindService(s.id) >= 0) {
@@ -916,7 +906,7 @@ class Importer {
     if (it != service_docs_.end()) return static_cast<int>(it->second);
     int existing = FindService(name);
     if (existing >= 0) return existing;
-    if (!ValidId(name)) {
+    if (!IsValidCatalogId(name)) {
       Error(d, path, StrCat("\"", name, "\" is not a valid catalog id"));
       return -1;
     }

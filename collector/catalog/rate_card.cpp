@@ -58,16 +58,6 @@ bool GlobMatches(const std::string& glob, const std::string& name) {
   return fnmatch(glob.c_str(), name.c_str(), 0) == 0;
 }
 
-bool ValidName(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string FormatTime(int64_t ms) {
   if (ms == std::numeric_limits<int64_t>::max()) return "open-ended";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
@@ -150,7 +140,7 @@ void ReadRate(ConfigMap& m, Rate* rate, bool* valid_range) {
   ReadNonNegative(m, "host_hour", "a price", &rate->host_hour);
   ReadNumberMap(m, "host_classes", "a price", &rate->host_classes);
   for (const auto& entry : rate->host_classes) {
-    if (!ValidName(entry.first)) {
+    if (!IsValidCatalogId(entry.first)) {
       m.Error("host_classes", StrCat("\"", entry.first,
                                      "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
     }
@@ -163,7 +153,7 @@ void ReadHostRule(ConfigMap& m, const std::set<std::string>& service_ids,
   m.String("host", &rule->host);
   m.String("class", &rule->host_class);
   if (m.Has("class") && !rule->host_class.empty()) {
-    if (!ValidName(rule->host_class)) {
+    if (!IsValidCatalogId(rule->host_class)) {
       m.Error("class", StrCat("\"", rule->host_class,
                               "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
     } else if (known_classes.count(rule->host_class) == 0) {

@@ -13,17 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string Plumb(const std::string& args, int* rc) {
-  FILE* pipe = popen((std::string(PLUMB_BIN) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(Auth, RolesDecideOverGrpcAndHttpAlike) {
   TempDir dir("auth");
   WriteFile(dir.File("catalog.yaml"),

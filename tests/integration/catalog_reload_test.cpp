@@ -31,17 +31,6 @@ services:
     slos: [{id: availability, sli: up, target: 99.9, window: 30d}]
 )";
 
-std::string Plumb(const std::string& args, int* rc) {
-  FILE* pipe = popen((std::string(PLUMB_BIN) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(CatalogReload, ServesTheCatalogAndKeepsTheLastGoodOneOnABrokenReload) {
   TempDir dir("catalog");
   WriteFile(dir.File("catalog.yaml"), kCatalog);

@@ -44,23 +44,6 @@ costs:
     - {host: "*", split: weight, weights: {web: 0.75, batch: 0.25}}
 )";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string Plumb(const std::string& args, int* rc) {
-  FILE* pipe = popen((std::string(PLUMB_BIN) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   TempDir dir("chargeback");
   WriteFile(dir.File("catalog.yaml"), kCatalog);

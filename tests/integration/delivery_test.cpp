@@ -28,12 +28,6 @@ constexpr int64_t kIntervalMs = 200;
 // Scheduling slack on a busy machine (other builds and tests share the cores).
 constexpr int64_t kSlackMs = 600;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string AgentYaml(const TempDir& dir, const std::string& id, const std::string& address,
                       const std::string& fsync) {
   return "agent_id: " + id + "\ninterval: " + std::to_string(kIntervalMs) +

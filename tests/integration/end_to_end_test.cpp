@@ -58,15 +58,7 @@ std::optional<std::pair<int64_t, double>> NewestPoint(v1::Query::Stub& stub,
 std::string RunPlumb(const std::vector<std::string>& args, int* exit_code) {
   std::string cmd = PLUMB_BIN;
   for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  return RunShell(cmd, exit_code);
 }
 
 TEST(EndToEnd, AgentMeasurementsMatchProcAndPlumbShowsTheAgent) {

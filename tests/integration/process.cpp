@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -126,6 +128,31 @@ absl::StatusOr<Process> StartCollector(const TempDir& dir, std::string* address,
   }
   *address = nlohmann::json::parse(ReadFile(ready)).at("grpc").get<std::string>();
   return p;
+}
+
+std::string RunShell(const std::string& command, int* exit_code) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    *exit_code = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::string Plumb(const std::string& args, int* exit_code) {
+  return RunShell(std::string(PLUMB_BIN) + " " + args, exit_code);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace plumbline::testing

@@ -66,6 +66,14 @@ bool WaitFor(F ready, std::chrono::milliseconds timeout) {
   return ready();
 }
 
+// Runs a shell command; returns stdout and stderr together, and the exit
+// code in *exit_code (-1 when it did not exit normally).
+std::string RunShell(const std::string& command, int* exit_code);
+// Runs the plumb binary with `args` (shell syntax) the same way.
+std::string Plumb(const std::string& args, int* exit_code);
+// Wall-clock milliseconds since the epoch.
+int64_t NowMs();
+
 // Starts plumbline-collector on a free loopback port with its own database
 // in `dir`; returns the process and fills `address` with host:port.
 // `listen` may name a port to reuse one.

@@ -55,23 +55,6 @@ services:
     slos: [{id: availability, sli: up, target: 99}]
 )";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string Plumb(const std::string& args, int* rc) {
-  FILE* pipe = popen((std::string(PLUMB_BIN) + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = pclose(pipe);
-  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 nlohmann::json PlumbJson(const std::string& address, const std::string& args) {
   int rc = -1;
   std::string out = Plumb("--collector " + address + " " + args + " --json", &rc);

@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "collector/store/sqlite_store.h"
+#include "tests/unit/sqlite_store_fixture.h"
 
 namespace plumbline::collector {
 namespace {
@@ -59,48 +59,8 @@ TEST(Maturity, FleetSummary) {
   EXPECT_DOUBLE_EQ(s.share_measurable, 0.5);  // 2 of 4 at level 3+
 }
 
-class MaturityStore : public ::testing::Test {
+class MaturityStore : public SqliteStoreTest {
  protected:
-  void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("plumbline_maturity_" + std::to_string(::getpid()) + ".db"))
-                .string();
-    std::filesystem::remove(path_);
-    auto s = SqliteStore::Open(path_, Durability::kRelaxed);
-    ASSERT_TRUE(s.ok()) << s.status();
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    store_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
-  }
-  void Write(const std::string& name, v1::MetricType type, const LabelSet& labels,
-             const std::vector<std::pair<int64_t, double>>& points) {
-    v1::Batch b;
-    b.set_agent_id("a");
-    b.set_epoch(1);
-    b.set_sequence(++sequence_);
-    v1::Series* s = b.add_series();
-    s->set_name(name);
-    s->set_type(type);
-    for (const auto& [k, v] : labels) {
-      auto* l = s->add_labels();
-      l->set_name(k);
-      l->set_value(v);
-    }
-    for (const auto& [ts, value] : points) {
-      auto* p = s->add_points();
-      p->set_timestamp_ms(ts);
-      p->set_number(value);
-    }
-    std::vector<BatchWrite> w(1);
-    w[0].batch = &b;
-    w[0].series.push_back(0);
-    ASSERT_TRUE(store_->WriteBatches(w).ok());
-  }
-  std::string path_;
-  std::unique_ptr<SqliteStore> store_;
-  uint64_t sequence_ = 0;
 };
 
 TEST_F(MaturityStore, ReadsEveryCriterionFromWhatTheAgentsSent) {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "collector/store/sqlite_store.h"
+#include "tests/unit/sqlite_store_fixture.h"
 
 namespace plumbline::collector {
 namespace {
@@ -17,47 +17,8 @@ constexpr int64_t kHourMs = 60 * kMin;
 constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int64_t kNow = 1701302400000;  // 2023-11-30T00:00:00Z
 
-class SloEngineTest : public ::testing::Test {
+class SloEngineTest : public SqliteStoreTest {
  protected:
-  void SetUp() override {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("plumbline_slo_" + std::to_string(::getpid()) + "_" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db"))
-                .string();
-    std::filesystem::remove(path_);
-    auto s = SqliteStore::Open(path_, Durability::kRelaxed);
-    ASSERT_TRUE(s.ok()) << s.status();
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    store_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
-  }
-
-  void Write(const std::string& name, v1::MetricType type, const LabelSet& labels,
-             const std::vector<std::pair<int64_t, double>>& points) {
-    v1::Batch b;
-    b.set_agent_id(agent_);
-    b.set_epoch(1);
-    b.set_sequence(++sequence_);
-    v1::Series* s = b.add_series();
-    s->set_name(name);
-    s->set_type(type);
-    for (const auto& [k, v] : labels) {
-      auto* l = s->add_labels();
-      l->set_name(k);
-      l->set_value(v);
-    }
-    for (const auto& [ts, value] : points) {
-      auto* p = s->add_points();
-      p->set_timestamp_ms(ts);
-      p->set_number(value);
-    }
-    std::vector<BatchWrite> w(1);
-    w[0].batch = &b;
-    for (int i = 0; i < b.series_size(); ++i) w[0].series.push_back(i);
-    ASSERT_TRUE(store_->WriteBatches(w).ok());
-  }
 
   static Service CheckoutWith(Sli sli, Slo slo) {
     Service s;
@@ -95,10 +56,6 @@ class SloEngineTest : public ::testing::Test {
     Write("errors_total", v1::METRIC_TYPE_COUNTER, {}, bad);
   }
 
-  std::string path_;
-  std::unique_ptr<SqliteStore> store_;
-  uint64_t sequence_ = 0;
-  std::string agent_ = "a";
 };
 
 TEST_F(SloEngineTest, AttainmentAndBudgetForAnOccurrencesSlo) {
