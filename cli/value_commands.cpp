@@ -358,8 +358,52 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
 
 // --- chargeback --------------------------------------------------------------
 
+// One business unit's showback statement: its cost, budget and forecast,
+// its services and every line charged to it.
+int Statement(const v1::GetChargebackResponse& r, const std::string& unit) {
+  const v1::BusinessUnitCostLine* u = nullptr;
+  for (const auto& x : r.business_units()) {
+    if (x.business_unit() == unit) u = &x;
+  }
+  if (u == nullptr) {
+    std::cerr << "plumb: no cost for business unit \"" << unit << "\" in this period\n";
+    return kServerError;
+  }
+  std::cout << "showback statement: " << unit << ", " << Rfc3339(r.from_ms()) << " .. "
+            << Rfc3339(r.to_ms()) << " (" << r.currency() << ")\ncost " << u->cost() << "\n";
+  if (u->has_budget()) {
+    std::cout << "budget " << Fixed(u->budget(), 2) << ", spent " << Fixed(u->spend_to_date(), 2)
+              << ", projected " << Fixed(u->projected(), 2)
+              << (u->budget_alert() ? " -- " + u->budget_message() : "") << "\n";
+  }
+  if (u->forecast_backtests() > 0) {
+    std::cout << "forecast error on earlier months: mean " << Fixed(u->forecast_mean_absolute_percent_error(), 1)
+              << "%, worst " << Fixed(u->forecast_max_absolute_percent_error(), 1) << "% ("
+              << u->forecast_backtests() << " backtests)\n";
+  }
+  std::cout << "\n";
+  Table services({"SERVICE", "COST", "TRANSACTIONS", "PER 1000", "VALUE/COST", "MoM"});
+  for (const auto& x : r.services()) {
+    if (x.business_unit() != unit) continue;
+    services.AddRow({x.service(), x.cost(), Fixed(x.transactions(), 0),
+                     x.has_cost_per_1000() ? Fixed(x.cost_per_1000_transactions(), 4) : "-",
+                     x.has_value_per_cost() ? Fixed(x.value_per_cost(), 1) : "-",
+                     x.has_change() ? Fixed(x.change_percent(), 1) + "%" : "-"});
+  }
+  services.PrintText(std::cout);
+  std::cout << "\n";
+  Table lines({"SERVICE", "HOST", "CHARGE", "RESOURCE", "QUANTITY", "UNIT", "COST", "ALLOCATION"});
+  for (const auto& l : r.lines()) {
+    if (l.business_unit() != unit) continue;
+    lines.AddRow({l.service(), l.host(), l.category(), l.resource(), Fixed(l.quantity(), 4), l.unit(),
+                  l.cost(), l.allocation_method()});
+  }
+  lines.PrintText(std::cout);
+  return kOk;
+}
+
 int Chargeback(const Global& g, const std::string& month, const std::string& from_text,
-               const std::string& to_text) {
+               const std::string& to_text, const std::string& unit) {
   const int64_t now = NowMs();
   v1::GetChargebackRequest request;
   if (!month.empty()) {
@@ -380,6 +424,7 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   v1::GetChargebackResponse r;
   grpc::Status status = stub->GetChargeback(&ctx, request, &r);
   if (!status.ok()) return Fail(status, g);
+  if (!unit.empty() && !g.json && !g.csv) return Statement(r, unit);
   if (g.csv) {  // FOCUS-style, for finance
     std::cout << r.focus_csv();
     return kOk;
@@ -397,10 +442,11 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   std::cout << "chargeback " << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms()) << " ("
             << r.currency() << ")\ntotal " << r.total() << " = allocated " << r.allocated()
             << " + idle " << r.idle() << " + unallocated " << r.unallocated() << "\n\n";
-  Table units({"BUSINESS UNIT", "COST", "BUDGET", "PROJECTED", "ALERT"});
+  Table units({"BUSINESS UNIT", "COST", "BUDGET", "PROJECTED", "FORECAST ERR", "ALERT"});
   for (const auto& u : r.business_units()) {
     units.AddRow({u.business_unit(), u.cost(), u.has_budget() ? Fixed(u.budget(), 2) : "-",
                   u.has_budget() ? Fixed(u.projected(), 2) : "-",
+                  u.forecast_backtests() > 0 ? Fixed(u.forecast_mean_absolute_percent_error(), 1) + "%" : "-",
                   u.budget_alert() ? u.budget_message() : "-"});
   }
   units.PrintText(std::cout);
@@ -562,6 +608,7 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   auto cb_month = std::make_shared<std::string>();
   auto cb_from = std::make_shared<std::string>();
   auto cb_to = std::make_shared<std::string>();
+  auto cb_unit = std::make_shared<std::string>();
   auto* chargeback = app.add_subcommand(
       "chargeback", "what each service and business unit's measured IT usage cost, by the "
                     "catalog's rate card; --csv prints the FOCUS-style export for finance");
@@ -569,7 +616,9 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
                                                "supplier credits)");
   chargeback->add_option("--from", *cb_from, "window start: RFC 3339 time or a duration ago");
   chargeback->add_option("--to", *cb_to, "window end (default now)");
-  chargeback->callback([=, &g] { *rc = Chargeback(g, *cb_month, *cb_from, *cb_to); });
+  chargeback->add_option("--unit", *cb_unit,
+                         "print the showback statement of this business unit");
+  chargeback->callback([=, &g] { *rc = Chargeback(g, *cb_month, *cb_from, *cb_to, *cb_unit); });
 
   auto* health = app.add_subcommand(
       "health", "health score 0-100 per service, from its SLOs' burn rates over the last hour "

@@ -98,6 +98,11 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
     x->set_business_unit(b.business_unit);
     x->set_cost(Money(r, b.cents));
     x->set_cents(b.cents);
+    if (auto e = cb->forecast_error.find(b.business_unit); e != cb->forecast_error.end()) {
+      x->set_forecast_backtests(e->second.forecasts);
+      x->set_forecast_mean_absolute_percent_error(e->second.mean_absolute_percent_error);
+      x->set_forecast_max_absolute_percent_error(e->second.max_absolute_percent_error);
+    }
     for (const BudgetStatus& s : cb->budgets) {
       if (s.business_unit != b.business_unit) continue;
       x->set_has_budget(true);

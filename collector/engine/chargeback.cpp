@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -68,6 +69,27 @@ bool IsCalendarMonth(TimeRange r) {
 }
 
 }  // namespace
+
+// Spend per business unit and day over `range` (whole days from its start),
+// allocating each day's slices on their own.
+absl::StatusOr<std::map<std::string, std::vector<double>>> DailySpend(
+    const Catalog& catalog, const std::vector<HostUsage>& usage, TimeRange range) {
+  std::map<std::string, std::vector<double>> daily;
+  for (int64_t day = range.from_ms; day < range.to_ms; day += kDay) {
+    TimeRange d{day, std::min(day + kDay, range.to_ms)};
+    std::vector<HostUsage> day_usage = usage;
+    for (HostUsage& h : day_usage) {
+      std::erase_if(h.slices, [&](const UsageSlice& s) { return s.start_ms < d.from_ms || s.start_ms >= d.to_ms; });
+    }
+    ASSIGN_OR_RETURN(CostReport r, AllocateCosts(catalog, *catalog.rate_card, d, day_usage));
+    for (const BusinessUnit& b : catalog.business_units) {
+      const BusinessUnitCost* c = r.FindBusinessUnit(b.id);
+      const double cents = c == nullptr ? 0 : static_cast<double>(c->cents);
+      daily[b.id].push_back(cents / std::pow(10.0, r.minor_digits));
+    }
+  }
+  return daily;
+}
 
 absl::StatusOr<TimeRange> ParseMonth(std::string_view text) {
   int year = 0, month = 0;
@@ -223,20 +245,29 @@ absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catal
                                                 absl::UTCTimeZone()));
     const int days_in_month = static_cast<int>((period.to_ms - period.from_ms) / kDay);
     // Budgets: daily spend per business unit so far, projected to month end.
-    std::map<std::string, std::vector<double>> daily;
-    for (int64_t day = period.from_ms; day < evaluated.to_ms; day += kDay) {
-      TimeRange d{day, std::min(day + kDay, evaluated.to_ms)};
-      std::vector<HostUsage> day_usage = usage;
-      for (HostUsage& h : day_usage) {
-        std::erase_if(h.slices, [&](const UsageSlice& s) { return s.start_ms < d.from_ms || s.start_ms >= d.to_ms; });
-      }
-      absl::StatusOr<CostReport> r = AllocateCosts(catalog, card, d, day_usage);
-      if (!r.ok()) return r.status();
-      for (const BusinessUnit& b : catalog.business_units) {
-        const BusinessUnitCost* c = r->FindBusinessUnit(b.id);
-        double units = c == nullptr ? 0 : static_cast<double>(c->cents);
-        for (int i = 0; i < r->minor_digits; ++i) units /= 10;
-        daily[b.id].push_back(units);
+    ASSIGN_OR_RETURN(auto daily, DailySpend(catalog, usage, {period.from_ms, evaluated.to_ms}));
+    // The method's error on up to three earlier months of the same units.
+    {
+      absl::TimeZone utc = absl::UTCTimeZone();
+      TimeRange history{absl::ToUnixMillis(absl::FromCivil(month - 3, utc)), period.from_ms};
+      ASSIGN_OR_RETURN(std::vector<HostUsage> past, LoadHostUsage(store, catalog, history));
+      if (!past.empty()) {
+        std::map<std::string, std::vector<std::vector<double>>> months;
+        for (int back = 3; back >= 1; --back) {
+          TimeRange m{absl::ToUnixMillis(absl::FromCivil(month - back, utc)),
+                      absl::ToUnixMillis(absl::FromCivil(month - back + 1, utc))};
+          absl::StatusOr<std::map<std::string, std::vector<double>>> spend =
+              DailySpend(catalog, past, m);
+          if (!spend.ok()) continue;  // e.g. a month before the rate card starts
+          for (auto& [unit, days] : *spend) {
+            double total = 0;
+            for (double d : days) total += d;
+            if (total > 0) months[unit].push_back(std::move(days));
+          }
+        }
+        for (const auto& [unit, history_months] : months) {
+          out.forecast_error[unit] = BacktestForecast(history_months, 7);
+        }
       }
     }
     for (const BusinessUnit& b : catalog.business_units) {

@@ -35,6 +35,9 @@ struct Chargeback {
   CostReport report;
   std::vector<UnitEconomics> unit_economics;
   std::vector<BudgetStatus> budgets;        // business units with a budget for the month
+  // The forecast method's error on the business units' daily spend of up to
+  // three earlier months (BacktestForecast from day 7), per business unit.
+  std::map<std::string, ForecastAccuracy> forecast_error;
   std::vector<SupplierCredit> suppliers;    // suppliers with contracted terms
   // The same report for the month before, for month-over-month change
   // (absent when the period is not a calendar month or nothing was measured).
@@ -46,6 +49,10 @@ struct Chargeback {
 // credits and the change from the month before.
 absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catalog,
                                               TimeRange period, int64_t now_ms);
+
+// Spend per business unit and day over `range` (whole days from its start).
+absl::StatusOr<std::map<std::string, std::vector<double>>> DailySpend(
+    const Catalog& catalog, const std::vector<HostUsage>& usage, TimeRange range);
 
 // The calendar month "2026-11" as [first day 00:00Z, next month 00:00Z).
 absl::StatusOr<TimeRange> ParseMonth(std::string_view text);

@@ -204,6 +204,12 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   auto j = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["currency"], "EUR");
+  // The showback statement of one business unit: its services and lines only.
+  std::string statement = Plumb("--collector " + address + " chargeback --from 10m --unit retail", &rc);
+  EXPECT_EQ(rc, 0) << statement;
+  EXPECT_NE(statement.find("showback statement: retail"), std::string::npos) << statement;
+  EXPECT_NE(statement.find("web"), std::string::npos) << statement;
+  EXPECT_EQ(statement.find("batch"), std::string::npos) << statement;
   // Maturity: data arrives for web's hosts, but it has no SLO yet.
   auto maturity = nlohmann::json::parse(Plumb("--collector " + address + " maturity --json", &rc), nullptr, false);
   ASSERT_EQ(rc, 0);

@@ -13,6 +13,7 @@
 
 #include "collector/catalog/catalog.h"
 #include "collector/catalog/rate_card.h"
+#include "collector/engine/chargeback.h"
 #include "collector/engine/cost.h"
 #include "common/yaml_config.h"
 
@@ -810,6 +811,30 @@ TEST(Cost, FocusCsvHasOneRowPerLine) {
                          "\"{\"\"resource\"\":\"\"host\"\"}\"\r\n" +
                 period + ",,\"odd,host\",idle,1,core-hours,0.04,EUR,none,"
                          "\"{\"\"resource\"\":\"\"cpu\"\"}\"\r\n");
+}
+
+}  // namespace
+}  // namespace plumbline::collector
+
+namespace plumbline::collector {
+namespace {
+
+TEST(Cost, DailySpendAllocatesEachDayOnItsOwn) {
+  // web-1 as in SharedHostsSplitByWeightEvenlyAndByDriver, on Nov 1 and 2:
+  // each day checkout, search and reports get 1.32 each (even split), so
+  // retail (checkout + search) spends 2.64 a day and wholesale 1.32.
+  Catalog c = TestCatalog();
+  c.rate_card = std::make_shared<RateCard>(MustParseCard(kCard));
+  HostUsage web = Host("web-1", 4, 36, 144, 3, 30);
+  UsageSlice second = web.slices[0];
+  second.start_ms += kDay;
+  second.end_ms += kDay;
+  web.slices.push_back(second);
+  web.services = ClaimingServices(c, web.host);
+  auto daily = DailySpend(c, {web}, {kNov, kNov + 2 * kDay});
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  EXPECT_EQ((*daily)["retail"], std::vector<double>({2.64, 2.64}));
+  EXPECT_EQ((*daily)["wholesale"], std::vector<double>({1.32, 1.32}));
 }
 
 }  // namespace
