@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <random>
 
 #include "agent/spool.h"
@@ -33,9 +34,12 @@ std::string AgentYaml(const TempDir& dir, const std::string& id, const std::stri
   return "agent_id: " + id + "\ninterval: " + std::to_string(kIntervalMs) +
          "ms\nstate_dir: " + dir.File("state") +
          "\ncollector:\n"
-         "  addresses: [\"" + address + "\"]\n"
+         "  addresses: [\"" +
+         address +
+         "\"]\n"
          "  backoff_initial: 50ms\n  backoff_max: 300ms\n  shutdown_timeout: 10s\n"
-         "spool:\n  fsync: " + fsync + "\n  fsync_interval: 100ms\n";
+         "spool:\n  fsync: " +
+         fsync + "\n  fsync_interval: 100ms\n";
 }
 
 std::unique_ptr<v1::Query::Stub> QueryStub(const std::string& address) {
@@ -53,10 +57,10 @@ std::optional<v1::AgentStatus> FindAgent(v1::Query::Stub& stub, const std::strin
   return std::nullopt;
 }
 
-// Timestamps of the stored host_cpu_seconds_total{mode="user"} points: one
-// per batch. Empty if there are none (yet).
-std::vector<int64_t> TryUserCpuTimestamps(v1::Query::Stub& stub, int64_t from_ms,
-                                          int64_t to_ms) {
+// Timestamps of the stored host_cpu_seconds_total{mode="user"} points, one
+// per batch; none when the query fails or does not find exactly one series.
+std::optional<std::vector<int64_t>> QueryUserCpuTimestamps(v1::Query::Stub& stub, int64_t from_ms,
+                                                           int64_t to_ms) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   v1::QuerySeriesRequest request;
@@ -68,35 +72,29 @@ std::vector<int64_t> TryUserCpuTimestamps(v1::Query::Stub& stub, int64_t from_ms
   request.set_to_ms(to_ms);
   request.set_limit(100000);
   v1::QuerySeriesResponse response;
-  if (!stub.QuerySeries(&ctx, request, &response).ok() || response.series_size() != 1) return {};
+  if (!stub.QuerySeries(&ctx, request, &response).ok() || response.series_size() != 1) {
+    return std::nullopt;
+  }
   const auto& ts = response.series(0).timestamps_ms();
-  return {ts.begin(), ts.end()};
+  return std::vector<int64_t>(ts.begin(), ts.end());
 }
 
 // Waits until a batch taken at or after `since_ms` is stored: the agent is up.
 bool WaitForPointSince(v1::Query::Stub& stub, int64_t since_ms) {
-  return WaitFor([&] { return !TryUserCpuTimestamps(stub, since_ms, NowMs() + 1000).empty(); },
-                 30s);
+  return WaitFor(
+      [&] {
+        return !QueryUserCpuTimestamps(stub, since_ms, NowMs() + 1000)
+                    .value_or(std::vector<int64_t>{})
+                    .empty();
+      },
+      30s);
 }
 
+// The same, failing the test when there is no answer.
 std::vector<int64_t> UserCpuTimestamps(v1::Query::Stub& stub, int64_t from_ms, int64_t to_ms) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  v1::QuerySeriesRequest request;
-  request.set_name("host_cpu_seconds_total");
-  v1::Label* mode = request.add_match();
-  mode->set_name("mode");
-  mode->set_value("user");
-  request.set_from_ms(from_ms);
-  request.set_to_ms(to_ms);
-  request.set_limit(100000);
-  v1::QuerySeriesResponse response;
-  grpc::Status status = stub.QuerySeries(&ctx, request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.series_size(), 1);
-  if (response.series_size() != 1) return {};
-  const auto& ts = response.series(0).timestamps_ms();
-  return {ts.begin(), ts.end()};
+  std::optional<std::vector<int64_t>> ts = QueryUserCpuTimestamps(stub, from_ms, to_ms);
+  EXPECT_TRUE(ts.has_value()) << "no host_cpu_seconds_total{mode=\"user\"} series stored";
+  return ts.value_or(std::vector<int64_t>{});
 }
 
 double CollectorCounter(v1::Query::Stub& stub, const std::string& name,
@@ -178,7 +176,8 @@ TEST(Delivery, KillDashNineOfTheAgentLosesAtMostTheTickInProgressAndNothingIsSto
   EXPECT_EQ(left.corrupt_records, 0u);
   std::string log = agent->Log();
   EXPECT_NE(log.find("unacknowledged batches"), std::string::npos)
-      << "a restart replayed the spool\n" << log;
+      << "a restart replayed the spool\n"
+      << log;
 
   std::vector<int64_t> ts = UserCpuTimestamps(*stub, t0 - 1000, t_end + 1000);
   ASSERT_GT(ts.size(), 20u);
@@ -273,13 +272,14 @@ TEST(Delivery, EverySampleTakenWhileTheCollectorIsDownArrivesOnce) {
         << "gap " << ts[i - 1] << " .. " << ts[i] << " (collector down " << down << " .. " << up
         << ")";
   }
-  size_t during = static_cast<size_t>(std::count_if(
-      ts.begin(), ts.end(), [&](int64_t t) { return t >= down && t <= up; }));
+  size_t during = static_cast<size_t>(
+      std::count_if(ts.begin(), ts.end(), [&](int64_t t) { return t >= down && t <= up; }));
   EXPECT_GE(during, static_cast<size_t>((up - down) / kIntervalMs) - 3);
-  std::printf("outage: %zu batches taken while the collector was down for %lld ms, all stored "
-              "once; %zu in total, %.1f s\n",
-              during, static_cast<long long>(up - down), ts.size(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  std::printf(
+      "outage: %zu batches taken while the collector was down for %lld ms, all stored "
+      "once; %zu in total, %.1f s\n",
+      during, static_cast<long long>(up - down), ts.size(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   EXPECT_EQ(collector->Stop(SIGTERM, 10s), 0);
 }
 
