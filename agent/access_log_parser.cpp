@@ -13,8 +13,8 @@ constexpr std::string_view kCombined =
     R"($remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent )"
     R"("$http_referer" "$http_user_agent")";
 
-constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                         "PATCH",   "OPTIONS", "CONNECT", "TRACE"};
+constexpr std::string_view kMethods[] = {"GET",   "HEAD",    "POST",    "PUT",  "DELETE",
+                                         "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
 std::string_view NormalizeMethod(std::string_view m) {
   for (std::string_view known : kMethods) {
@@ -314,7 +314,9 @@ absl::StatusOr<AccessLogRecord> AccessLogFormat::ParseLine(std::string_view line
       case Field::kMilliseconds:
       case Field::kMicroseconds: {
         if (value == "-") break;
-        double divisor = e.field == Field::kSeconds ? 1 : e.field == Field::kMilliseconds ? 1e3 : 1e6;
+        double divisor = e.field == Field::kSeconds        ? 1
+                         : e.field == Field::kMilliseconds ? 1e3
+                                                           : 1e6;
         double seconds = 0;
         if (!ParseSeconds(value, divisor, &seconds)) {
           return absl::InvalidArgumentError(StrCat("bad request time ", Quote(value)));

@@ -20,8 +20,8 @@ struct AccessLogRecord {
   // for anything else (so hostile requests cannot grow the label set).
   // Points to static storage.
   std::string_view method = "OTHER";
-  int status = 0;          // 100..599
-  uint64_t bytes = 0;      // response body bytes ("-" counts as 0)
+  int status = 0;                              // 100..599
+  uint64_t bytes = 0;                          // response body bytes ("-" counts as 0)
   std::optional<double> request_time_seconds;  // when the format has one and it is not "-"
 };
 

@@ -38,8 +38,8 @@ Agent::Agent(AgentConfig config, std::string config_file)
   std::error_code ec;
   std::filesystem::create_directories(config_.state_dir, ec);
   if (ec) {
-    spdlog::warn("state_dir {}: {}; sources that keep state will not start",
-                 config_.state_dir, ec.message());
+    spdlog::warn("state_dir {}: {}; sources that keep state will not start", config_.state_dir,
+                 ec.message());
   }
   queue_ = MakeQueue();
   BuildSources();
@@ -74,15 +74,15 @@ void Agent::BuildSources() {
   std::vector<std::unique_ptr<Source>> wanted;
   if (config_.host.enabled) {
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    wanted.push_back(std::make_unique<HostSource>(context.proc, config_.host,
-                                                  ticks > 0 ? ticks : 100));
+    wanted.push_back(
+        std::make_unique<HostSource>(context.proc, config_.host, ticks > 0 ? ticks : 100));
   }
   if (!config_.processes.match.empty()) {
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     long page_size = sysconf(_SC_PAGESIZE);
-    wanted.push_back(std::make_unique<ProcessSource>(
-        context.proc, config_.processes, ticks > 0 ? ticks : 100,
-        page_size > 0 ? static_cast<uint64_t>(page_size) : 4096));
+    wanted.push_back(
+        std::make_unique<ProcessSource>(context.proc, config_.processes, ticks > 0 ? ticks : 100,
+                                        page_size > 0 ? static_cast<uint64_t>(page_size) : 4096));
   }
   if (!config_.probes.probes.empty()) {
     wanted.push_back(std::make_unique<ProbeSource>(context, config_.probes));
@@ -184,10 +184,11 @@ void Agent::PublishSpoolStats() {
   set("plumbline_agent_spool_segments", s.segments);
   set("plumbline_agent_spool_disk_bytes", s.disk_bytes);
   int64_t now = SystemClock::Instance().NowMs();
-  counters_.Set("plumbline_agent_spool_oldest_age_seconds", {},
-                s.oldest_created_ms == 0 ? 0.0
-                                         : static_cast<double>(std::max<int64_t>(
-                                               0, now - s.oldest_created_ms)) / 1000.0);
+  counters_.Set(
+      "plumbline_agent_spool_oldest_age_seconds", {},
+      s.oldest_created_ms == 0
+          ? 0.0
+          : static_cast<double>(std::max<int64_t>(0, now - s.oldest_created_ms)) / 1000.0);
   set("plumbline_agent_spool_spooled_total", s.spooled);
   set("plumbline_agent_spool_replayed_total", s.replayed);
   set("plumbline_agent_spool_acked_total", s.acked);
@@ -224,8 +225,7 @@ void Agent::PublishDeliveryStats() {
   set("plumbline_agent_batches_retried_total", static_cast<double>(s.retry_acks));
   set("plumbline_agent_series_rejected_total", static_cast<double>(s.rejected_series));
   set("plumbline_agent_collector_connects_total", static_cast<double>(s.connects));
-  set("plumbline_agent_collector_connect_failures_total",
-      static_cast<double>(s.connect_failures));
+  set("plumbline_agent_collector_connect_failures_total", static_cast<double>(s.connect_failures));
   set("plumbline_agent_collector_connected", s.connected ? 1 : 0);
 }
 
@@ -243,7 +243,8 @@ v1::Batch Agent::CollectOnce() {
     absl::Status s = source->Collect(writer);
     if (!s.ok()) {
       ++collect_errors_;
-      counters_.Add("plumbline_agent_collect_errors_total", {{"source", std::string(source->name())}});
+      counters_.Add("plumbline_agent_collect_errors_total",
+                    {{"source", std::string(source->name())}});
       spdlog::warn("source {}: {}", source->name(), s.message());
     }
   }
@@ -304,18 +305,18 @@ int Agent::Run() {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.add(SIGHUP);
-  std::function<void(const asio::error_code&, int)> on_signal =
-      [&](const asio::error_code& ec, int signo) {
-        if (ec) return;
-        if (signo == SIGHUP) {
-          Reload();
-          signals_.async_wait(on_signal);
-          return;
-        }
-        spdlog::info("signal {} received, shutting down", signo);
-        timer_.cancel();
-        io_.stop();
-      };
+  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
+                                                                    int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      Reload();
+      signals_.async_wait(on_signal);
+      return;
+    }
+    spdlog::info("signal {} received, shutting down", signo);
+    timer_.cancel();
+    io_.stop();
+  };
   signals_.async_wait(on_signal);
 
   shipper_ = std::make_unique<Shipper>(MakeShipperOptions(), queue_.get(), Describe());

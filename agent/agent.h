@@ -12,8 +12,8 @@
 #include "agent/config.h"
 #include "agent/metric_writer.h"
 #include "agent/shipper.h"
-#include "agent/spool.h"
 #include "agent/sources/source.h"
+#include "agent/spool.h"
 #include "common/counters.h"
 
 namespace plumbline::agent {

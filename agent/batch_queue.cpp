@@ -10,8 +10,8 @@ void MemoryBatchQueue::Push(v1::Batch batch) {
   // Drop oldest first; a batch in flight may still be acknowledged, so it is
   // dropped last.
   while (!entries_.empty() && stats_.bytes + bytes > max_bytes_) {
-    auto victim = std::find_if(entries_.begin(), entries_.end(),
-                               [](const Entry& e) { return !e.in_flight; });
+    auto victim =
+        std::find_if(entries_.begin(), entries_.end(), [](const Entry& e) { return !e.in_flight; });
     if (victim == entries_.end()) victim = entries_.begin();
     if (victim->in_flight) --stats_.in_flight;
     stats_.bytes -= victim->bytes;

@@ -18,12 +18,12 @@
 namespace plumbline::agent {
 
 struct QueueStats {
-  uint64_t batches = 0;         // waiting or in flight
-  uint64_t bytes = 0;           // serialized size of those batches
+  uint64_t batches = 0;  // waiting or in flight
+  uint64_t bytes = 0;    // serialized size of those batches
   uint64_t in_flight = 0;
-  uint64_t pushed = 0;          // total since start
+  uint64_t pushed = 0;  // total since start
   uint64_t acked = 0;
-  uint64_t dropped_full = 0;    // batches dropped because the bound was reached
+  uint64_t dropped_full = 0;      // batches dropped because the bound was reached
   int64_t oldest_created_ms = 0;  // 0 when empty
 };
 

@@ -11,10 +11,10 @@
 #include "agent/sources/log_source.h"
 #include "agent/sources/probe_source.h"
 #include "agent/sources/process_source.h"
-#include "agent/spool.h"
 #include "agent/sources/prometheus_source.h"
 #include "agent/sources/self_source.h"
 #include "agent/sources/statsd_source.h"
+#include "agent/spool.h"
 #include "common/status.h"
 
 namespace plumbline::agent {

@@ -42,10 +42,10 @@ std::string UnescapeOctal(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-        s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
-                                      (s[i + 3] - '0')));
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -58,8 +58,8 @@ std::string_view TrimSpace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -95,8 +95,7 @@ absl::StatusOr<ProcStat> ParseProcStat(std::string_view text, double ticks_per_s
     if (f[0].rfind("cpu", 0) == 0) {
       // user nice system idle [iowait irq softirq steal guest guest_nice]
       if (f.size() < 5) {
-        return error(StrCat(f[0], " line has ", f.size() - 1,
-                                  " fields, expected at least 4"));
+        return error(StrCat(f[0], " line has ", f.size() - 1, " fields, expected at least 4"));
       }
       double v[8] = {};
       for (size_t i = 1; i < f.size() && i <= 8; ++i) {
@@ -155,8 +154,7 @@ absl::StatusOr<MemInfo> ParseMemInfo(std::string_view text) {
     std::vector<std::string_view> f = Fields(line.substr(colon + 1));
     uint64_t value = 0;
     if (f.empty() || !ParseU64(f[0], &value)) {
-      return absl::InvalidArgumentError(
-          StrCat("/proc/meminfo:", line_no, ": bad value for ", key));
+      return absl::InvalidArgumentError(StrCat("/proc/meminfo:", line_no, ": bad value for ", key));
     }
     if (f.size() > 1) {
       if (f[1] != "kB") {
@@ -235,8 +233,8 @@ absl::StatusOr<std::vector<MountEntry>> ParseMounts(std::string_view text) {
     std::vector<std::string_view> f = Fields(line);
     if (f.empty()) continue;
     if (f.size() < 4) {
-      return absl::InvalidArgumentError(StrCat("/proc/mounts:", line_no, ": has ", f.size(),
-                                               " fields, expected at least 4"));
+      return absl::InvalidArgumentError(
+          StrCat("/proc/mounts:", line_no, ": has ", f.size(), " fields, expected at least 4"));
     }
     MountEntry m;
     m.device = UnescapeOctal(f[0]);
@@ -274,10 +272,10 @@ absl::StatusOr<std::vector<DiskStats>> ParseDiskStats(std::string_view text) {
     d.major = static_cast<uint32_t>(major);
     d.minor = static_cast<uint32_t>(minor);
     d.device = std::string(f[2]);
-    uint64_t* targets[] = {&d.reads_completed,  &d.reads_merged,    &d.sectors_read,
-                           &d.read_time_ms,     &d.writes_completed, &d.writes_merged,
-                           &d.sectors_written,  &d.write_time_ms,    &d.ios_in_progress,
-                           &d.io_time_ms,       &d.weighted_io_time_ms};
+    uint64_t* targets[] = {&d.reads_completed, &d.reads_merged,       &d.sectors_read,
+                           &d.read_time_ms,    &d.writes_completed,   &d.writes_merged,
+                           &d.sectors_written, &d.write_time_ms,      &d.ios_in_progress,
+                           &d.io_time_ms,      &d.weighted_io_time_ms};
     uint64_t discards_merged = 0, discard_time_ms = 0;
     uint64_t* discard_targets[] = {&d.discards_completed, &discards_merged, &d.sectors_discarded,
                                    &discard_time_ms};
@@ -346,9 +344,8 @@ absl::StatusOr<PidStat> ParsePidStat(std::string_view text, double ticks_per_sec
   }
   auto number = [&](int field, uint64_t* out) { return ParseU64(f[field - 3], out); };
   uint64_t utime = 0, stime = 0;
-  if (f[0].size() != 1 || !ParseI64(f[1], &p.ppid) || !number(14, &utime) ||
-      !number(15, &stime) || !number(20, &p.num_threads) || !number(22, &p.start_ticks) ||
-      !number(24, &p.rss_pages)) {
+  if (f[0].size() != 1 || !ParseI64(f[1], &p.ppid) || !number(14, &utime) || !number(15, &stime) ||
+      !number(20, &p.num_threads) || !number(22, &p.start_ticks) || !number(24, &p.rss_pages)) {
     return absl::InvalidArgumentError(StrCat("stat: bad field for pid ", p.pid));
   }
   p.state = f[0][0];

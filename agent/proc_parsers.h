@@ -21,10 +21,10 @@ struct CpuTimes {
 };
 
 struct ProcStat {
-  CpuTimes total;                // the "cpu" line: all CPUs together
+  CpuTimes total;                 // the "cpu" line: all CPUs together
   std::vector<CpuTimes> per_cpu;  // "cpu0", "cpu1", ... in order
   uint64_t context_switches = 0;
-  int64_t boot_time_s = 0;       // Unix seconds
+  int64_t boot_time_s = 0;  // Unix seconds
   uint64_t processes_forked = 0;
   uint64_t procs_running = 0;
   uint64_t procs_blocked = 0;
@@ -95,10 +95,10 @@ struct PidStat {
   std::string comm;
   char state = '?';
   int64_t ppid = 0;
-  double utime_s = 0, stime_s = 0;   // user and system CPU seconds
+  double utime_s = 0, stime_s = 0;  // user and system CPU seconds
   uint64_t num_threads = 0;
-  uint64_t start_ticks = 0;          // clock ticks after boot
-  uint64_t rss_pages = 0;            // resident set, in pages
+  uint64_t start_ticks = 0;  // clock ticks after boot
+  uint64_t rss_pages = 0;    // resident set, in pages
 };
 absl::StatusOr<PidStat> ParsePidStat(std::string_view text, double ticks_per_second);
 

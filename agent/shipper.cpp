@@ -122,10 +122,18 @@ bool Shipper::Session(const std::string& address) {
         std::lock_guard lock(stats_mu_);
         stats_.rejected_series += ack.rejected_series();
         switch (ack.result()) {
-          case v1::ACK_STORED: ++stats_.stored; break;
-          case v1::ACK_DUPLICATE: ++stats_.duplicates; break;
-          case v1::ACK_REJECTED: ++stats_.rejected; break;
-          default: ++stats_.retry_acks; break;
+          case v1::ACK_STORED:
+            ++stats_.stored;
+            break;
+          case v1::ACK_DUPLICATE:
+            ++stats_.duplicates;
+            break;
+          case v1::ACK_REJECTED:
+            ++stats_.rejected;
+            break;
+          default:
+            ++stats_.retry_acks;
+            break;
         }
       }
       if (ack.result() == v1::ACK_STORED || ack.result() == v1::ACK_DUPLICATE ||

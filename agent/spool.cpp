@@ -61,9 +61,12 @@ std::string JoinPath(const std::string& dir, std::string_view name) {
 
 std::string_view FsyncPolicyName(FsyncPolicy policy) {
   switch (policy) {
-    case FsyncPolicy::kAlways: return "always";
-    case FsyncPolicy::kInterval: return "interval";
-    case FsyncPolicy::kNever: return "never";
+    case FsyncPolicy::kAlways:
+      return "always";
+    case FsyncPolicy::kInterval:
+      return "interval";
+    case FsyncPolicy::kNever:
+      return "never";
   }
   return "interval";
 }
@@ -535,10 +538,9 @@ void DiskSpool::MaintainImpl(bool force) {
   const int64_t now = clock_->NowMs();
 
   // 1. The interval fsync, outside the lock so Push never waits for it.
-  bool sync_due = options_.fsync == FsyncPolicy::kInterval &&
-                  (unsynced_bytes_ > 0 || !to_sync_.empty()) &&
-                  (force || now - last_sync_ms_ >= options_.fsync_interval.count() ||
-                   now < last_sync_ms_);
+  bool sync_due =
+      options_.fsync == FsyncPolicy::kInterval && (unsynced_bytes_ > 0 || !to_sync_.empty()) &&
+      (force || now - last_sync_ms_ >= options_.fsync_interval.count() || now < last_sync_ms_);
   if (sync_due) {
     std::vector<std::shared_ptr<AppendFile>> files = std::move(to_sync_);
     to_sync_.clear();
@@ -581,10 +583,10 @@ void DiskSpool::MaintainImpl(bool force) {
   }
 
   // 5. The manifest, then the files it no longer lists.
-  bool manifest_due = manifest_dirty_ &&
-                      (force || !to_unlink_.empty() ||
-                       now - last_manifest_ms_ >= options_.checkpoint_interval.count() ||
-                       now < last_manifest_ms_);
+  bool manifest_due =
+      manifest_dirty_ &&
+      (force || !to_unlink_.empty() ||
+       now - last_manifest_ms_ >= options_.checkpoint_interval.count() || now < last_manifest_ms_);
   if (!manifest_due) return;
   spool::Manifest manifest = BuildManifestLocked();
   std::vector<uint64_t> unlink = to_unlink_;
@@ -674,9 +676,8 @@ std::optional<v1::Batch> DiskSpool::NextToSend(std::chrono::milliseconds timeout
     bool in_memory = false;
     {
       std::unique_lock lock(mu_);
-      bool ready = cv_.wait_until(lock, deadline, [&] {
-        return woken_ || OldestWaitingLocked().has_value();
-      });
+      bool ready = cv_.wait_until(lock, deadline,
+                                  [&] { return woken_ || OldestWaitingLocked().has_value(); });
       if (woken_) {
         woken_ = false;
         return std::nullopt;

@@ -98,13 +98,13 @@ void ParseSpoolOptions(ConfigMap section, SpoolOptions* out);
 
 struct SpoolStats {
   // Right now.
-  uint64_t batches = 0;         // not yet acknowledged: waiting or in flight
-  uint64_t bytes = 0;           // framed size of those
+  uint64_t batches = 0;  // not yet acknowledged: waiting or in flight
+  uint64_t bytes = 0;    // framed size of those
   uint64_t in_flight = 0;
   uint64_t memory_batches = 0;  // of those, held in memory because the disk failed
   uint64_t memory_bytes = 0;
   uint64_t segments = 0;
-  uint64_t disk_bytes = 0;       // size of the live segment files
+  uint64_t disk_bytes = 0;        // size of the live segment files
   int64_t oldest_created_ms = 0;  // 0 when empty
   // Since the spool was opened.
   uint64_t spooled = 0;   // batches pushed
@@ -167,8 +167,7 @@ class DiskSpool final : public BatchQueue {
     bool held = false;  // unreadable at open: kept, never deleted
   };
 
-  DiskSpool(SpoolOptions options, SpoolFs* fs, const Clock* clock,
-            std::unique_ptr<DirLock> lock);
+  DiskSpool(SpoolOptions options, SpoolFs* fs, const Clock* clock, std::unique_ptr<DirLock> lock);
   absl::Status Recover();
   void RecoverSegment(uint64_t id, const spool::ManifestSegment* known);
   // `force`: sync and write the manifest now (open, close).

@@ -155,8 +155,7 @@ SegmentScan ScanSegment(std::string_view data) {
     if (HeaderIntact(rest, &meta, &length, &crc)) {
       close_garbage(pos);
       uint64_t framed = FramedSize(length);
-      if (rest.size() >= framed &&
-          Crc32c(rest.substr(kRecordHeaderSize, length)) == crc) {
+      if (rest.size() >= framed && Crc32c(rest.substr(kRecordHeaderSize, length)) == crc) {
         scan.records.push_back({pos, framed, meta, rest.substr(kRecordHeaderSize, length)});
         pos += framed;
       } else {
@@ -221,8 +220,8 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view data) {
   for (uint32_t i = 0; i < count; ++i) {
     ManifestSegment s;
     uint32_t ranges = 0;
-    if (!in.U64(&s.id) || !in.U64(&s.size) || !in.U64(&s.records) ||
-        !in.U64(&s.done_records) || !in.U32(&ranges)) {
+    if (!in.U64(&s.id) || !in.U64(&s.size) || !in.U64(&s.records) || !in.U64(&s.done_records) ||
+        !in.U32(&ranges)) {
       return absl::DataLossError(StrCat("manifest segment ", i, " truncated"));
     }
     if (s.id == 0 || s.id <= previous_id || s.id > m.last_segment_id) {

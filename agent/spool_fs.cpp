@@ -15,14 +15,20 @@ namespace plumbline::agent {
 absl::Status ErrnoStatus(int err, std::string_view what, std::string_view path) {
   std::string message = StrCat(what, " ", path, ": ", std::strerror(err));
   switch (err) {
-    case ENOENT: return absl::NotFoundError(message);
-    case EEXIST: return absl::AlreadyExistsError(message);
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
     case EACCES:
-    case EPERM: return absl::PermissionDeniedError(message);
+    case EPERM:
+      return absl::PermissionDeniedError(message);
     case ENOSPC:
-    case EDQUOT: return absl::ResourceExhaustedError(message);
-    case EWOULDBLOCK: return absl::FailedPreconditionError(message);
-    default: return absl::InternalError(message);
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case EWOULDBLOCK:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::InternalError(message);
   }
 }
 
@@ -84,8 +90,8 @@ class PosixReadableFile final : public ReadableFile {
     out->resize(n);
     size_t done = 0;
     while (done < n) {
-      ssize_t r = ::pread(fd_.get(), out->data() + done, n - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t r =
+          ::pread(fd_.get(), out->data() + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus(errno, "read", path_);

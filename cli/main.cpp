@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/time/time.h"
 #include "cli/client.h"
@@ -25,11 +25,11 @@ namespace {
 using plumbline::cli::Connect;
 using plumbline::cli::Fail;
 using plumbline::cli::Global;
-using plumbline::cli::Rfc3339;
-using plumbline::cli::SetDeadline;
 using plumbline::cli::kOk;
 using plumbline::cli::kServerError;
 using plumbline::cli::kUsage;
+using plumbline::cli::Rfc3339;
+using plumbline::cli::SetDeadline;
 
 const plumbline::v1::LatestValue* Find(const plumbline::v1::AgentStatus& a, const char* name) {
   for (const auto& v : a.latest()) {
@@ -65,7 +65,8 @@ int Agents(const Global& g) {
                           {"latest", nlohmann::json::object()}};
       for (const auto& l : a.labels()) j["labels"][l.name()] = l.value();
       for (const auto& v : a.latest()) {
-        j["latest"][v.name()] = {{"value", v.value()}, {"timestamp", Rfc3339(v.timestamp_ms())},
+        j["latest"][v.name()] = {{"value", v.value()},
+                                 {"timestamp", Rfc3339(v.timestamp_ms())},
                                  {"timestamp_ms", v.timestamp_ms()}};
       }
       out.push_back(std::move(j));
@@ -92,8 +93,8 @@ int Agents(const Global& g) {
     return kOk;
   }
 
-  plumbline::cli::Table table({"AGENT", "HOST", "VERSION", "STATUS", "LAST SEEN", "CPU", "MEMORY",
-                               "MEM USED"});
+  plumbline::cli::Table table(
+      {"AGENT", "HOST", "VERSION", "STATUS", "LAST SEEN", "CPU", "MEMORY", "MEM USED"});
   for (const auto& a : response.agents()) {
     char cpu[32] = "-", mem_ratio[32] = "-";
     if (const auto* v = Find(a, "host_cpu_utilization")) {
@@ -265,8 +266,8 @@ int Slo(const Global& g, const std::string& service) {
     std::cout << out.dump(2) << "\n";
     return kOk;
   }
-  plumbline::cli::Table table({"SERVICE", "SLO", "TARGET", "ATTAINED", "BUDGET LEFT",
-                               "MINUTES LEFT", "BURN", "STATUS"});
+  plumbline::cli::Table table(
+      {"SERVICE", "SLO", "TARGET", "ATTAINED", "BUDGET LEFT", "MINUTES LEFT", "BURN", "STATUS"});
   std::vector<std::string> messages;
   for (const auto& s : response.slos()) {
     std::string state = !s.has_data() ? "no data" : s.breached() ? "BREACHED" : "ok";
@@ -303,9 +304,11 @@ int CatalogCheck(const Global& g, const std::string& file) {
   size_t slos = 0;
   for (const auto& s : catalog->services) slos += s.slos.size();
   if (g.json) {
-    std::cout << nlohmann::json{{"file", file}, {"valid", true},
+    std::cout << nlohmann::json{{"file", file},
+                                {"valid", true},
                                 {"business_units", catalog->business_units.size()},
-                                {"services", catalog->services.size()}, {"slos", slos}}
+                                {"services", catalog->services.size()},
+                                {"slos", slos}}
                      .dump(2)
               << "\n";
   } else {
@@ -363,8 +366,8 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("PLUMB_COLLECTOR")) g.collector = env;
   app.add_option("--collector", g.collector,
                  "collector gRPC address host:port (default $PLUMB_COLLECTOR or 127.0.0.1:7070)");
-  app.add_option("--timeout", g.timeout_s, "seconds to wait for an answer")->check(
-      CLI::Range(0.1, 3600.0));
+  app.add_option("--timeout", g.timeout_s, "seconds to wait for an answer")
+      ->check(CLI::Range(0.1, 3600.0));
   if (const char* env = std::getenv("PLUMB_TOKEN")) g.token = env;
   app.add_option("--token", g.token,
                  "bearer token for the collector's query API (default $PLUMB_TOKEN)");

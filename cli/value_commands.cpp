@@ -1,11 +1,11 @@
 #include "cli/value_commands.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "cli/table.h"
 #include "common/yaml_config.h"
@@ -70,23 +70,28 @@ int Health(const Global& g, const std::string& service, bool explain) {
                           {"window_ms", response.window_ms()},
                           {"services", nlohmann::json::array()}};
     for (const auto& h : response.services()) {
-      nlohmann::json j = {{"service", h.service()},
-                          {"score", h.has_score() ? nlohmann::json(h.score()) : nlohmann::json()},
-                          {"status", h.status()},
-                          {"own_score", h.has_own_score() ? nlohmann::json(h.own_score())
-                                                          : nlohmann::json()},
-                          {"explanation", h.explanation()},
-                          {"indicators", nlohmann::json::array()},
-                          {"dependencies", nlohmann::json::array()}};
+      nlohmann::json j = {
+          {"service", h.service()},
+          {"score", h.has_score() ? nlohmann::json(h.score()) : nlohmann::json()},
+          {"status", h.status()},
+          {"own_score", h.has_own_score() ? nlohmann::json(h.own_score()) : nlohmann::json()},
+          {"explanation", h.explanation()},
+          {"indicators", nlohmann::json::array()},
+          {"dependencies", nlohmann::json::array()}};
       for (const auto& i : h.indicators()) {
-        j["indicators"].push_back({{"slo", i.slo()}, {"sli", i.sli()},
-                                   {"importance", i.importance()}, {"critical", i.critical()},
-                                   {"has_data", i.has_data()}, {"valid", i.valid()},
-                                   {"burn_rate", i.burn_rate()}, {"score", i.score()}});
+        j["indicators"].push_back({{"slo", i.slo()},
+                                   {"sli", i.sli()},
+                                   {"importance", i.importance()},
+                                   {"critical", i.critical()},
+                                   {"has_data", i.has_data()},
+                                   {"valid", i.valid()},
+                                   {"burn_rate", i.burn_rate()},
+                                   {"score", i.score()}});
       }
       for (const auto& d : h.dependencies()) {
         j["dependencies"].push_back(
-            {{"service", d.service()}, {"kind", d.hard() ? "hard" : "soft"},
+            {{"service", d.service()},
+             {"kind", d.hard() ? "hard" : "soft"},
              {"weight", d.weight()},
              {"health", d.has_health() ? nlohmann::json(d.health()) : nlohmann::json()},
              {"effect", d.effect()}});
@@ -116,7 +121,8 @@ int Health(const Global& g, const std::string& service, bool explain) {
   }
   table.PrintText(std::cout);
   if (explain) {
-    for (const auto& h : response.services()) std::cout << "\n" << h.service() << ": " << h.explanation() << "\n";
+    for (const auto& h : response.services())
+      std::cout << "\n" << h.service() << ": " << h.explanation() << "\n";
   }
   return kOk;
 }
@@ -141,8 +147,10 @@ nlohmann::json IncidentJson(const v1::Incident& inc) {
     j["declared_at"] = Rfc3339(inc.declared_ms());
   }
   for (const auto& b : inc.breaches()) {
-    j["breaches"].push_back({{"service", b.service()}, {"slo", b.slo()},
-                             {"from", Rfc3339(b.from_ms())}, {"to", Rfc3339(b.to_ms())},
+    j["breaches"].push_back({{"service", b.service()},
+                             {"slo", b.slo()},
+                             {"from", Rfc3339(b.from_ms())},
+                             {"to", Rfc3339(b.to_ms())},
                              {"breaching_minutes", b.breaching_minutes()},
                              {"worst_ratio", b.worst_ratio()}});
   }
@@ -155,8 +163,10 @@ nlohmann::json IncidentJson(const v1::Incident& inc) {
 int Incidents(const Global& g, const std::string& from_text, const std::string& to_text) {
   const int64_t now = NowMs();
   int64_t from = 0, to = 0;
-  if (!ParseWhen(from_text, now, &from)) return Usage("--since: expected RFC 3339 time or a duration like 7d");
-  if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--until: expected RFC 3339 time or a duration");
+  if (!ParseWhen(from_text, now, &from))
+    return Usage("--since: expected RFC 3339 time or a duration like 7d");
+  if (!to_text.empty() && !ParseWhen(to_text, now, &to))
+    return Usage("--until: expected RFC 3339 time or a duration");
   auto stub = Connect(g);
   grpc::ClientContext ctx;
   SetDeadline(&ctx, g);
@@ -174,8 +184,8 @@ int Incidents(const Global& g, const std::string& from_text, const std::string& 
   }
   Table table({"ID", "KIND", "STATE", "START", "DURATION", "DETECTED ON", "AFFECTED", "TITLE"});
   for (const auto& inc : response.incidents()) {
-    table.AddRow({inc.id(), inc.declared() ? "declared" : "detected", inc.open() ? "open" : "closed",
-                  Rfc3339(inc.from_ms()),
+    table.AddRow({inc.id(), inc.declared() ? "declared" : "detected",
+                  inc.open() ? "open" : "closed", Rfc3339(inc.from_ms()),
                   Minutes(static_cast<double>(inc.to_ms() - inc.from_ms()) / 60000),
                   Join(inc.detected_services()), Join(inc.affected_services()), inc.title()});
   }
@@ -202,8 +212,10 @@ int Declare(const Global& g, const DeclareArgs& a) {
   const int64_t now = NowMs();
   v1::DeclareIncidentRequest request;
   int64_t from = 0, to = 0;
-  if (!ParseWhen(a.from, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 30m");
-  if (!a.to.empty() && !ParseWhen(a.to, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+  if (!ParseWhen(a.from, now, &from))
+    return Usage("--from: expected RFC 3339 time or a duration like 30m");
+  if (!a.to.empty() && !ParseWhen(a.to, now, &to))
+    return Usage("--to: expected RFC 3339 time or a duration");
   request.set_id(a.id);
   request.set_title(a.title);
   request.set_from_ms(from);
@@ -236,7 +248,8 @@ int Note(const Global& g, const std::string& id, const std::string& text, const 
   grpc::Status status = stub->AnnotateIncident(&ctx, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
-    std::cout << nlohmann::json{{"incident", id}, {"at", Rfc3339(response.note().at_ms())},
+    std::cout << nlohmann::json{{"incident", id},
+                                {"at", Rfc3339(response.note().at_ms())},
                                 {"author", response.note().author()}}
                      .dump(2)
               << "\n";
@@ -258,8 +271,10 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
   } else {
     int64_t from = 0, to = 0;
     if (from_text.empty()) return Usage("give an incident id or --from");
-    if (!ParseWhen(from_text, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 2h");
-    if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+    if (!ParseWhen(from_text, now, &from))
+      return Usage("--from: expected RFC 3339 time or a duration like 2h");
+    if (!to_text.empty() && !ParseWhen(to_text, now, &to))
+      return Usage("--to: expected RFC 3339 time or a duration");
     request.set_from_ms(from);
     request.set_to_ms(to);
     for (const std::string& s : services) request.add_services(s);
@@ -297,19 +312,25 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
                           {"revenue_at_risk_propagated", x.revenue_at_risk_propagated()},
                           {"slos", nlohmann::json::array()}};
       for (const auto& s : x.slos()) {
-        j["slos"].push_back({{"slo", s.slo()}, {"bad", s.bad()}, {"budget_burned", s.budget_burned()},
+        j["slos"].push_back({{"slo", s.slo()},
+                             {"bad", s.bad()},
+                             {"budget_burned", s.budget_burned()},
                              {"budget_burned_minutes", s.budget_burned_minutes()},
-                             {"attainment", s.attainment()}, {"target", s.target()},
+                             {"attainment", s.attainment()},
+                             {"target", s.target()},
                              {"sla_breached", s.sla_breached()}});
       }
       out["services"].push_back(std::move(j));
     }
     for (const auto& u : r.business_units()) {
       out["business_units"].push_back(
-          {{"business_unit", u.business_unit()}, {"failed_requests", u.failed_requests()},
-           {"users_affected", u.users_affected()}, {"revenue_at_risk", u.revenue_at_risk()},
+          {{"business_unit", u.business_unit()},
+           {"failed_requests", u.failed_requests()},
+           {"users_affected", u.users_affected()},
+           {"revenue_at_risk", u.revenue_at_risk()},
            {"revenue_at_risk_propagated", u.revenue_at_risk_propagated()},
-           {"degraded_minutes", u.degraded_minutes()}, {"services", u.services()}});
+           {"degraded_minutes", u.degraded_minutes()},
+           {"services", u.services()}});
     }
     std::cout << out.dump(2) << "\n";
     return kOk;
@@ -320,7 +341,8 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
   for (const auto& x : r.services()) {
     std::string budget = "-", sla = "-";
     for (const auto& s : x.slos()) {
-      budget = (budget == "-" ? "" : budget + " ") + s.slo() + "=" + Fixed(s.budget_burned() * 100, 1) + "%";
+      budget = (budget == "-" ? "" : budget + " ") + s.slo() + "=" +
+               Fixed(s.budget_burned() * 100, 1) + "%";
       if (s.sla_breached()) {
         sla = "breached";
       } else if (sla == "-") {
@@ -377,8 +399,9 @@ int Statement(const v1::GetChargebackResponse& r, const std::string& unit) {
               << (u->budget_alert() ? " -- " + u->budget_message() : "") << "\n";
   }
   if (u->forecast_backtests() > 0) {
-    std::cout << "forecast error on earlier months: mean " << Fixed(u->forecast_mean_absolute_percent_error(), 1)
-              << "%, worst " << Fixed(u->forecast_max_absolute_percent_error(), 1) << "% ("
+    std::cout << "forecast error on earlier months: mean "
+              << Fixed(u->forecast_mean_absolute_percent_error(), 1) << "%, worst "
+              << Fixed(u->forecast_max_absolute_percent_error(), 1) << "% ("
               << u->forecast_backtests() << " backtests)\n";
   }
   std::cout << "\n";
@@ -395,8 +418,8 @@ int Statement(const v1::GetChargebackResponse& r, const std::string& unit) {
   Table lines({"SERVICE", "HOST", "CHARGE", "RESOURCE", "QUANTITY", "UNIT", "COST", "ALLOCATION"});
   for (const auto& l : r.lines()) {
     if (l.business_unit() != unit) continue;
-    lines.AddRow({l.service(), l.host(), l.category(), l.resource(), Fixed(l.quantity(), 4), l.unit(),
-                  l.cost(), l.allocation_method()});
+    lines.AddRow({l.service(), l.host(), l.category(), l.resource(), Fixed(l.quantity(), 4),
+                  l.unit(), l.cost(), l.allocation_method()});
   }
   lines.PrintText(std::cout);
   return kOk;
@@ -407,13 +430,16 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   const int64_t now = NowMs();
   v1::GetChargebackRequest request;
   if (!month.empty()) {
-    if (!from_text.empty() || !to_text.empty()) return Usage("give --month or --from/--to, not both");
+    if (!from_text.empty() || !to_text.empty())
+      return Usage("give --month or --from/--to, not both");
     request.set_month(month);
   } else {
     int64_t from = 0, to = 0;
     if (from_text.empty()) return Usage("give --month YYYY-MM or --from");
-    if (!ParseWhen(from_text, now, &from)) return Usage("--from: expected RFC 3339 time or a duration like 7d");
-    if (!to_text.empty() && !ParseWhen(to_text, now, &to)) return Usage("--to: expected RFC 3339 time or a duration");
+    if (!ParseWhen(from_text, now, &from))
+      return Usage("--from: expected RFC 3339 time or a duration like 7d");
+    if (!to_text.empty() && !ParseWhen(to_text, now, &to))
+      return Usage("--to: expected RFC 3339 time or a duration");
     request.set_from_ms(from);
     request.set_to_ms(to);
   }
@@ -446,7 +472,9 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   for (const auto& u : r.business_units()) {
     units.AddRow({u.business_unit(), u.cost(), u.has_budget() ? Fixed(u.budget(), 2) : "-",
                   u.has_budget() ? Fixed(u.projected(), 2) : "-",
-                  u.forecast_backtests() > 0 ? Fixed(u.forecast_mean_absolute_percent_error(), 1) + "%" : "-",
+                  u.forecast_backtests() > 0
+                      ? Fixed(u.forecast_mean_absolute_percent_error(), 1) + "%"
+                      : "-",
                   u.budget_alert() ? u.budget_message() : "-"});
   }
   units.PrintText(std::cout);
@@ -472,8 +500,9 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
     std::cout << "\n";
     Table suppliers({"SUPPLIER", "ATTAINMENT", "SLA", "BREACHED", "CREDIT OWED"});
     for (const auto& x : r.suppliers()) {
-      suppliers.AddRow({x.service(), Fixed(x.attainment() * 100, 3) + "%", Fixed(x.sla_percent(), 3) + "%",
-                        x.breached() ? "yes" : "no", Fixed(x.credit(), 2)});
+      suppliers.AddRow({x.service(), Fixed(x.attainment() * 100, 3) + "%",
+                        Fixed(x.sla_percent(), 3) + "%", x.breached() ? "yes" : "no",
+                        Fixed(x.credit(), 2)});
     }
     suppliers.PrintText(std::cout);
   }
@@ -515,21 +544,24 @@ int Maturity(const Global& g, const std::string& window) {
     std::cout << out.dump(2) << "\n";
     return kOk;
   }
-  Table table({"SERVICE", "UNIT", "LEVEL", "DATA", "SLO", "USAGE", "COST", "COMPLETE", "NEXT STEP"});
+  Table table(
+      {"SERVICE", "UNIT", "LEVEL", "DATA", "SLO", "USAGE", "COST", "COMPLETE", "NEXT STEP"});
   auto yes = [](bool b) { return std::string(b ? "yes" : "no"); };
   for (const auto& m : r.services()) {
     table.AddRow({m.service(), m.business_unit().empty() ? "-" : m.business_unit(),
                   std::to_string(m.level()), yes(m.component_data()), yes(m.slo_defined()),
                   yes(m.usage_measured()), yes(m.cost_mapped()),
-                  Fixed(m.completeness() * 100, 1) + "%", m.next_step().empty() ? "-" : m.next_step()});
+                  Fixed(m.completeness() * 100, 1) + "%",
+                  m.next_step().empty() ? "-" : m.next_step()});
   }
   if (g.csv) {
     table.PrintCsv(std::cout);
     return kOk;
   }
   table.PrintText(std::cout);
-  std::cout << "\nfleet: " << r.services_size() << " services, mean level " << Fixed(r.mean_level(), 1)
-            << ", " << Fixed(r.share_measurable() * 100, 0) << "% measurable (level 3+); per level 0-5:";
+  std::cout << "\nfleet: " << r.services_size() << " services, mean level "
+            << Fixed(r.mean_level(), 1) << ", " << Fixed(r.share_measurable() * 100, 0)
+            << "% measurable (level 3+); per level 0-5:";
   for (int n : r.services_per_level()) std::cout << " " << n;
   std::cout << "\n";
   return kOk;
@@ -553,11 +585,18 @@ int Capacity(const Global& g, const std::string& lookback) {
   if (g.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& f : r.forecasts()) {
-      out.push_back({{"host", f.host()}, {"resource", f.resource()}, {"target", f.target()},
-                     {"current", f.current()}, {"capacity", f.capacity()},
-                     {"used_ratio", f.used_ratio()}, {"growth_per_day", f.growth_per_day()},
-                     {"days_to_full", f.has_days_to_full() ? nlohmann::json(f.days_to_full()) : nlohmann::json()},
-                     {"r2", f.r2()}, {"points", f.points()}, {"message", f.message()}});
+      out.push_back({{"host", f.host()},
+                     {"resource", f.resource()},
+                     {"target", f.target()},
+                     {"current", f.current()},
+                     {"capacity", f.capacity()},
+                     {"used_ratio", f.used_ratio()},
+                     {"growth_per_day", f.growth_per_day()},
+                     {"days_to_full",
+                      f.has_days_to_full() ? nlohmann::json(f.days_to_full()) : nlohmann::json()},
+                     {"r2", f.r2()},
+                     {"points", f.points()},
+                     {"message", f.message()}});
     }
     std::cout << out.dump(2) << "\n";
     return kOk;
@@ -601,28 +640,32 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
 
   auto maturity_window = std::make_shared<std::string>();
   auto* maturity = app.add_subcommand(
-      "maturity", "how well each service is instrumented (levels 0-5) and what the next level needs");
-  maturity->add_option("--window", *maturity_window, "how far back to look (default 7d, at most 35d)");
+      "maturity",
+      "how well each service is instrumented (levels 0-5) and what the next level needs");
+  maturity->add_option("--window", *maturity_window,
+                       "how far back to look (default 7d, at most 35d)");
   maturity->callback([=, &g] { *rc = Maturity(g, *maturity_window); });
 
   auto cb_month = std::make_shared<std::string>();
   auto cb_from = std::make_shared<std::string>();
   auto cb_to = std::make_shared<std::string>();
   auto cb_unit = std::make_shared<std::string>();
-  auto* chargeback = app.add_subcommand(
-      "chargeback", "what each service and business unit's measured IT usage cost, by the "
-                    "catalog's rate card; --csv prints the FOCUS-style export for finance");
-  chargeback->add_option("--month", *cb_month, "calendar month YYYY-MM (with budgets, forecasts, "
-                                               "supplier credits)");
+  auto* chargeback =
+      app.add_subcommand("chargeback",
+                         "what each service and business unit's measured IT usage cost, by the "
+                         "catalog's rate card; --csv prints the FOCUS-style export for finance");
+  chargeback->add_option("--month", *cb_month,
+                         "calendar month YYYY-MM (with budgets, forecasts, "
+                         "supplier credits)");
   chargeback->add_option("--from", *cb_from, "window start: RFC 3339 time or a duration ago");
   chargeback->add_option("--to", *cb_to, "window end (default now)");
-  chargeback->add_option("--unit", *cb_unit,
-                         "print the showback statement of this business unit");
+  chargeback->add_option("--unit", *cb_unit, "print the showback statement of this business unit");
   chargeback->callback([=, &g] { *rc = Chargeback(g, *cb_month, *cb_from, *cb_to, *cb_unit); });
 
   auto* health = app.add_subcommand(
-      "health", "health score 0-100 per service, from its SLOs' burn rates over the last hour "
-                "and its dependencies");
+      "health",
+      "health score 0-100 per service, from its SLOs' burn rates over the last hour "
+      "and its dependencies");
   auto service = std::make_shared<std::string>();
   auto explain = std::make_shared<bool>(false);
   health->add_option("SERVICE", *service, "service id (default: all)");
@@ -641,14 +684,15 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   auto* incident = app.add_subcommand("incident", "declare an incident or add a note to one");
   incident->require_subcommand(1);
   auto declare_args = std::make_shared<DeclareArgs>();
-  auto* declare = incident->add_subcommand(
-      "declare", "declare an incident for a time window; prints its id");
+  auto* declare =
+      incident->add_subcommand("declare", "declare an incident for a time window; prints its id");
   declare->add_option("--title", declare_args->title, "what happened")->required();
   declare->add_option("--service", declare_args->services, "affected service id (repeatable)")
       ->required();
   declare->add_option("--from", declare_args->from, "start: RFC 3339 time or a duration ago")
       ->required();
-  declare->add_option("--to", declare_args->to, "end: RFC 3339 time or a duration ago (default: open)");
+  declare->add_option("--to", declare_args->to,
+                      "end: RFC 3339 time or a duration ago (default: open)");
   declare->add_option("--id", declare_args->id, "incident id (default decl-<service>-<start>)");
   declare->add_option("--by", declare_args->by, "who declares it (default $USER)");
   declare->callback([=, &g] { *rc = Declare(g, *declare_args); });
@@ -667,15 +711,15 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   auto impact_to = std::make_shared<std::string>();
   auto impact_services = std::make_shared<std::vector<std::string>>();
   auto* impact = app.add_subcommand(
-      "impact", "what an incident (or a window) cost: failed requests, users, revenue at risk, "
-                "error budget, per service and business unit");
+      "impact",
+      "what an incident (or a window) cost: failed requests, users, revenue at risk, "
+      "error budget, per service and business unit");
   impact->add_option("INCIDENT", *impact_id, "incident id");
   impact->add_option("--from", *impact_from, "window start: RFC 3339 time or a duration ago");
   impact->add_option("--to", *impact_to, "window end (default now)");
   impact->add_option("--service", *impact_services, "report on these services (repeatable)");
-  impact->callback([=, &g] {
-    *rc = Impact(g, *impact_id, *impact_from, *impact_to, *impact_services);
-  });
+  impact->callback(
+      [=, &g] { *rc = Impact(g, *impact_id, *impact_from, *impact_to, *impact_services); });
 }
 
 }  // namespace plumbline::cli

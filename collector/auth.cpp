@@ -48,7 +48,8 @@ grpc::Status Authorizer::CheckHeader(std::string_view authorization, Role needed
     return grpc::Status(code, std::move(message));
   };
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.substr(0, kBearer.size()) != kBearer || authorization.size() == kBearer.size()) {
+  if (authorization.substr(0, kBearer.size()) != kBearer ||
+      authorization.size() == kBearer.size()) {
     return deny(grpc::StatusCode::UNAUTHENTICATED, "missing",
                 "a bearer token is required (plumb --token, or the Authorization header)", "");
   }

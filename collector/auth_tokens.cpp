@@ -6,9 +6,12 @@ namespace plumbline::collector {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kViewer: return "viewer";
-    case Role::kSre: return "sre";
-    case Role::kAdmin: return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kSre:
+      return "sre";
+    case Role::kAdmin:
+      return "admin";
   }
   return "viewer";
 }
@@ -17,8 +20,7 @@ absl::StatusOr<Role> ParseRole(std::string_view name) {
   if (name == "viewer") return Role::kViewer;
   if (name == "sre") return Role::kSre;
   if (name == "admin") return Role::kAdmin;
-  return absl::InvalidArgumentError(
-      StrCat("expected viewer, sre or admin, got \"", name, "\""));
+  return absl::InvalidArgumentError(StrCat("expected viewer, sre or admin, got \"", name, "\""));
 }
 
 absl::StatusOr<std::array<uint8_t, 32>> ParseSha256(std::string_view hex) {

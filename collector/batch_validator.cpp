@@ -24,8 +24,8 @@ struct SeriesFault {
 
 absl::Status CheckPoint(const v1::Series& s, const v1::Point& p, const ValidationLimits& limits) {
   if (p.timestamp_ms() < kMinTimestampMs || p.timestamp_ms() > kMaxTimestampMs) {
-    return absl::InvalidArgumentError(StrCat("timestamp ", p.timestamp_ms(),
-                                                   " ms is out of range"));
+    return absl::InvalidArgumentError(
+        StrCat("timestamp ", p.timestamp_ms(), " ms is out of range"));
   }
   switch (s.type()) {
     case v1::METRIC_TYPE_COUNTER:
@@ -33,8 +33,8 @@ absl::Status CheckPoint(const v1::Series& s, const v1::Point& p, const Validatio
         return absl::InvalidArgumentError("counter point without a number");
       }
       if (!(p.number() >= 0) || std::isinf(p.number())) {
-        return absl::InvalidArgumentError(StrCat("counter value ", p.number(),
-                                                       " is not a finite non-negative number"));
+        return absl::InvalidArgumentError(
+            StrCat("counter value ", p.number(), " is not a finite non-negative number"));
       }
       return absl::OkStatus();
     case v1::METRIC_TYPE_GAUGE:
@@ -51,9 +51,9 @@ absl::Status CheckPoint(const v1::Series& s, const v1::Point& p, const Validatio
         return absl::InvalidArgumentError("too many histogram buckets");
       }
       if (h.bucket_counts_size() != h.bounds_size() + 1) {
-        return absl::InvalidArgumentError(
-            StrCat("histogram has ", h.bounds_size(), " bounds but ",
-                         h.bucket_counts_size(), " bucket counts (expected bounds + 1)"));
+        return absl::InvalidArgumentError(StrCat("histogram has ", h.bounds_size(), " bounds but ",
+                                                 h.bucket_counts_size(),
+                                                 " bucket counts (expected bounds + 1)"));
       }
       uint64_t total = 0;
       for (int i = 0; i < h.bounds_size(); ++i) {
@@ -92,9 +92,9 @@ std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimi
     return SeriesFault{"invalid_type", StrCat(s.name(), ": metric type not set")};
   }
   if (s.labels_size() > limits.max_labels_per_series) {
-    return SeriesFault{"too_many_labels", StrCat(s.name(), ": ", s.labels_size(),
-                                                       " labels, at most ",
-                                                       limits.max_labels_per_series)};
+    return SeriesFault{
+        "too_many_labels",
+        StrCat(s.name(), ": ", s.labels_size(), " labels, at most ", limits.max_labels_per_series)};
   }
   std::set<std::string_view> names;
   for (const v1::Label& l : s.labels()) {
@@ -102,15 +102,14 @@ std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimi
     if (st.ok()) st = ValidateLabelValue(l.value());
     if (!st.ok()) return SeriesFault{"invalid_label", StrCat(s.name(), ": ", st.message())};
     if (!names.insert(l.name()).second) {
-      return SeriesFault{"invalid_label",
-                         StrCat(s.name(), ": duplicate label \"", l.name(), "\"")};
+      return SeriesFault{"invalid_label", StrCat(s.name(), ": duplicate label \"", l.name(), "\"")};
     }
   }
   if (s.points_size() == 0) return SeriesFault{"no_points", StrCat(s.name(), ": no points")};
   if (s.points_size() > limits.max_points_per_series) {
-    return SeriesFault{"too_many_points", StrCat(s.name(), ": ", s.points_size(),
-                                                       " points, at most ",
-                                                       limits.max_points_per_series)};
+    return SeriesFault{
+        "too_many_points",
+        StrCat(s.name(), ": ", s.points_size(), " points, at most ", limits.max_points_per_series)};
   }
   for (const v1::Point& p : s.points()) {
     if (absl::Status st = CheckPoint(s, p, limits); !st.ok()) {

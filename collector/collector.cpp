@@ -54,15 +54,15 @@ absl::StatusOr<std::string> Collector::Start() {
     tokens.push_back({t.name, role, digest});
   }
   if (tokens.empty()) {
-    spdlog::warn("no auth.tokens configured: the query API (gRPC and HTTP) is open to anyone "
-                 "who can reach it");
+    spdlog::warn(
+        "no auth.tokens configured: the query API (gRPC and HTTP) is open to anyone "
+        "who can reach it");
   }
   auth_ = std::make_unique<Authorizer>(std::move(tokens), &counters_);
   query_ = std::make_unique<QueryService>(store_.get(), &counters_, &agents_, clock, &catalog_);
   query_->SetAuthorizer(auth_.get());
-  query_->SetIncidentOptions(
-      {static_cast<int>(config_.incidents.open_after.count() / 60000),
-       static_cast<int>(config_.incidents.close_after.count() / 60000)});
+  query_->SetIncidentOptions({static_cast<int>(config_.incidents.open_after.count() / 60000),
+                              static_cast<int>(config_.incidents.close_after.count() / 60000)});
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -104,7 +104,8 @@ void Collector::MaintenanceLoop() {
     auto started = std::chrono::steady_clock::now();
     absl::StatusOr<MaintenanceReport> report =
         store_->RunMaintenance(SystemClock::Instance().NowMs(), retention);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     counters_.Add("plumbline_store_maintenance_runs_total");
     counters_.Add("plumbline_store_maintenance_seconds_total", {}, seconds);
     if (!report.ok()) {

@@ -6,18 +6,18 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "collector/agent_registry.h"
 #include "collector/catalog/catalog_holder.h"
 #include "collector/config.h"
 #include "collector/http_server.h"
-#include "common/counters.h"
 #include "collector/ingest_pipeline.h"
 #include "collector/ingest_service.h"
 #include "collector/query_service.h"
 #include "collector/store/store.h"
+#include "common/counters.h"
 
 namespace plumbline::collector {
 
@@ -40,7 +40,6 @@ class Collector {
   void MaintenanceLoop();
 
  public:
-
  private:
   CollectorConfig config_;
   Counters counters_;

@@ -1,8 +1,8 @@
 #include "collector/config.h"
 
-#include "absl/strings/str_cat.h"
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "collector/auth_tokens.h"
 #include "common/strings.h"
 #include "common/yaml_config.h"
@@ -37,8 +37,7 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   storage.String("path", &c.storage.path);
   if (c.storage.path.empty()) storage.Error("path", "must not be empty");
   storage.String("dsn", &c.storage.dsn);
-  if (c.storage.backend == CollectorConfig::Storage::Backend::kPostgres &&
-      c.storage.dsn.empty()) {
+  if (c.storage.backend == CollectorConfig::Storage::Backend::kPostgres && c.storage.dsn.empty()) {
     if (storage.Has("dsn")) {
       storage.Error("dsn", "must not be empty");
     } else {
@@ -100,7 +99,8 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
       if (auto r = ParseRole(token.role); !r.ok()) t.Error("role", ToStd(r.status().message()));
     }
     if (t.Has("sha256")) {
-      if (auto h = ParseSha256(token.sha256); !h.ok()) t.Error("sha256", ToStd(h.status().message()));
+      if (auto h = ParseSha256(token.sha256); !h.ok())
+        t.Error("sha256", ToStd(h.status().message()));
     }
     if (!token.name.empty() && !names.insert(token.name).second) {
       t.Error("name", StrCat("duplicate token name \"", token.name, "\""));

@@ -21,7 +21,7 @@ struct CollectorConfig {
 
   struct Storage {
     enum class Backend { kSqlite, kPostgres };
-    Backend backend = Backend::kSqlite;  // "backend: sqlite|postgres"
+    Backend backend = Backend::kSqlite;                    // "backend: sqlite|postgres"
     std::string path = "/var/lib/plumbline/collector.db";  // sqlite
     // postgres: a libpq connection string ("host=db dbname=plumbline") or
     // postgresql:// URI.

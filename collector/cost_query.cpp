@@ -1,6 +1,6 @@
 // The Query service's cost surface: chargeback and showback.
-#include "collector/engine/chargeback.h"
 #include "collector/engine/capacity.h"
+#include "collector/engine/chargeback.h"
 #include "collector/engine/maturity.h"
 #include "collector/query_service.h"
 #include "collector/status_convert.h"
@@ -24,7 +24,8 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
   }
   auto invalid = [&](std::string message) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
-    return FinishUnary(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+    return FinishUnary(context,
+                       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
   const int64_t now = clock_->NowMs();
   TimeRange period;
@@ -39,7 +40,8 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
     if (request->from_ms() == 0) return invalid("give a month (YYYY-MM) or from");
     period = {request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
     if (period.to_ms <= period.from_ms) return invalid("to must be after from");
-    if (period.to_ms - period.from_ms > kMaxCostWindowMs) return invalid("the window must be at most 92 days");
+    if (period.to_ms - period.from_ms > kMaxCostWindowMs)
+      return invalid("the window must be at most 92 days");
   }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   absl::StatusOr<Chargeback> cb = EvaluateChargeback(*store_, *catalog, period, now);
@@ -180,7 +182,8 @@ grpc::ServerUnaryReactor* QueryService::GetCapacity(grpc::CallbackServerContext*
   if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetCapacity"); !denied.ok()) {
     return FinishUnary(context, denied);
   }
-  const int64_t lookback = request->lookback_ms() == 0 ? kDefaultCapacityLookbackMs : request->lookback_ms();
+  const int64_t lookback =
+      request->lookback_ms() == 0 ? kDefaultCapacityLookbackMs : request->lookback_ms();
   const double saturation = request->saturation() == 0 ? kDefaultSaturation : request->saturation();
   if (lookback > 35LL * 24 * 3600 * 1000) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});

@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -30,34 +30,55 @@ int64_t NowMs() {
 
 int HttpStatus(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return 200;
+    case grpc::StatusCode::OK:
+      return 200;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::FAILED_PRECONDITION: return 400;
-    case grpc::StatusCode::UNAUTHENTICATED: return 401;
-    case grpc::StatusCode::PERMISSION_DENIED: return 403;
-    case grpc::StatusCode::NOT_FOUND: return 404;
-    case grpc::StatusCode::ALREADY_EXISTS: return 409;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return 429;
-    case grpc::StatusCode::UNAVAILABLE: return 503;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return 504;
-    default: return 500;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 400;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::NOT_FOUND:
+      return 404;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return 409;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
   }
 }
 
 const char* CodeName(int http) {
   switch (http) {
-    case 400: return "invalid_argument";
-    case 401: return "unauthenticated";
-    case 403: return "permission_denied";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 409: return "already_exists";
-    case 413: return "too_large";
-    case 429: return "resource_exhausted";
-    case 503: return "unavailable";
-    case 504: return "deadline_exceeded";
-    default: return "internal";
+    case 400:
+      return "invalid_argument";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "permission_denied";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 409:
+      return "already_exists";
+    case 413:
+      return "too_large";
+    case 429:
+      return "resource_exhausted";
+    case 503:
+      return "unavailable";
+    case 504:
+      return "deadline_exceeded";
+    default:
+      return "internal";
   }
 }
 
@@ -91,7 +112,8 @@ std::unique_ptr<grpc::ClientContext> Context(const std::string& authorization) {
 
 // Calls one Query method and answers with its response as JSON, or the error.
 template <typename Request, typename Response, typename Call>
-void Answer(const httplib::Request& http, httplib::Response& res, const Request& request, Call call) {
+void Answer(const httplib::Request& http, httplib::Response& res, const Request& request,
+            Call call) {
   Response response;
   auto ctx = Context(http.get_header_value("Authorization"));
   grpc::Status status = call(ctx.get(), request, &response);
@@ -109,9 +131,10 @@ bool TimeParam(const httplib::Request& req, httplib::Response& res, const char* 
   if (!req.has_param(name)) return true;
   const std::string text = req.get_param_value(name);
   if (!ParseQueryTime(text, now_ms, out)) {
-    SendError(res, 400,
-              StrCat(name, ": \"", text,
-                     "\" is not a time (RFC 3339, \"now\", \"-2h\" or milliseconds since the epoch)"));
+    SendError(
+        res, 400,
+        StrCat(name, ": \"", text,
+               "\" is not a time (RFC 3339, \"now\", \"-2h\" or milliseconds since the epoch)"));
     return false;
   }
   return true;
@@ -193,9 +216,11 @@ HttpServer::~HttpServer() { Stop(); }
 
 absl::StatusOr<int> HttpServer::Start(const std::string& listen) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError("http listen: expected host:port");
+  if (colon == std::string::npos)
+    return absl::InvalidArgumentError("http listen: expected host:port");
   std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int port = 0;
   try {
     port = std::stoi(listen.substr(colon + 1));
@@ -208,7 +233,8 @@ absl::StatusOr<int> HttpServer::Start(const std::string& listen) {
   server_->set_write_timeout(10, 0);
   server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
   Routes();
-  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  int bound =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0) return absl::UnavailableError(StrCat("cannot listen for HTTP on ", listen));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;
@@ -235,9 +261,10 @@ void HttpServer::Routes() {
   });
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {
-      SendError(res, res.status, res.status == 404 ? StrCat("no such endpoint: ", req.path)
-                                 : res.status == 413 ? "request body too large"
-                                                     : StrCat("HTTP ", res.status));
+      SendError(res, res.status,
+                res.status == 404   ? StrCat("no such endpoint: ", req.path)
+                : res.status == 413 ? "request body too large"
+                                    : StrCat("HTTP ", res.status));
     }
   });
 
@@ -265,11 +292,13 @@ void HttpServer::Routes() {
 
   s.Get("/api/v1/services", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::ListServicesRequest, v1::ListServicesResponse>(
-        req, res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListServices(c, q, r); });
+        req, res, {},
+        [stub](auto* c, const auto& q, auto* r) { return stub->ListServices(c, q, r); });
   });
   s.Get("/api/v1/agents", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::ListAgentsRequest, v1::ListAgentsResponse>(
-        req, res, {}, [stub](auto* c, const auto& q, auto* r) { return stub->ListAgents(c, q, r); });
+        req, res, {},
+        [stub](auto* c, const auto& q, auto* r) { return stub->ListAgents(c, q, r); });
   });
   s.Get("/api/v1/stats", [stub](const httplib::Request& req, httplib::Response& res) {
     Answer<v1::GetStatsRequest, v1::GetStatsResponse>(
@@ -282,7 +311,8 @@ void HttpServer::Routes() {
     if (!TimeParam(req, res, "at", NowMs(), &at)) return;
     q.set_at_ms(at);
     Answer<v1::GetSloStatusRequest, v1::GetSloStatusResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetSloStatus(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->GetSloStatus(c, x, r); });
   });
   s.Get("/api/v1/health", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetHealthRequest q;
@@ -301,7 +331,8 @@ void HttpServer::Routes() {
     q.set_from_ms(from);
     q.set_to_ms(to);
     Answer<v1::ListIncidentsRequest, v1::ListIncidentsResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->ListIncidents(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->ListIncidents(c, x, r); });
   });
   s.Post("/api/v1/incidents", [stub](const httplib::Request& req, httplib::Response& res) {
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
@@ -334,16 +365,19 @@ void HttpServer::Routes() {
         }
       }
     } catch (const nlohmann::json::exception&) {
-      SendError(res, 400, "id, title, declared_by, from and to are strings; services a list of strings");
+      SendError(res, 400,
+                "id, title, declared_by, from and to are strings; services a list of strings");
       return;
     }
     Answer<v1::DeclareIncidentRequest, v1::DeclareIncidentResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->DeclareIncident(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->DeclareIncident(c, x, r); });
   });
   s.Post(R"(/api/v1/incidents/([A-Za-z0-9._-]+)/notes)",
          [stub](const httplib::Request& req, httplib::Response& res) {
            nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-           if (body.is_discarded() || !body.is_object() || !body.value("text", nlohmann::json()).is_string() ||
+           if (body.is_discarded() || !body.is_object() ||
+               !body.value("text", nlohmann::json()).is_string() ||
                !body.value("author", nlohmann::json()).is_string()) {
              SendError(res, 400, "the body must be a JSON object with text and author strings");
              return;
@@ -394,7 +428,8 @@ void HttpServer::Routes() {
     q.set_focus_csv(focus);
     if (!focus) {
       Answer<v1::GetChargebackRequest, v1::GetChargebackResponse>(
-          req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetChargeback(c, x, r); });
+          req, res, q,
+          [stub](auto* c, const auto& x, auto* r) { return stub->GetChargeback(c, x, r); });
       return;
     }
     v1::GetChargebackResponse r;
@@ -417,7 +452,8 @@ void HttpServer::Routes() {
       q.set_window_ms(d->count());
     }
     Answer<v1::GetMaturityRequest, v1::GetMaturityResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetMaturity(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->GetMaturity(c, x, r); });
   });
   s.Get("/api/v1/capacity", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetCapacityRequest q;
@@ -430,7 +466,8 @@ void HttpServer::Routes() {
       q.set_lookback_ms(d->count());
     }
     Answer<v1::GetCapacityRequest, v1::GetCapacityResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->GetCapacity(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->GetCapacity(c, x, r); });
   });
   s.Get("/api/v1/series", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::QuerySeriesRequest q;
@@ -465,7 +502,8 @@ void HttpServer::Routes() {
       q.set_limit(static_cast<uint32_t>(std::stoul(limit)));
     }
     Answer<v1::QuerySeriesRequest, v1::QuerySeriesResponse>(
-        req, res, q, [stub](auto* c, const auto& x, auto* r) { return stub->QuerySeries(c, x, r); });
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->QuerySeries(c, x, r); });
   });
 }
 
@@ -484,7 +522,9 @@ std::string HttpServer::Metrics(const std::string& authorization) {
     if (stub_->GetHealth(ctx.get(), {}, &health).ok()) {
       type("plumbline_service_health_score", "gauge", "Health score 0-100 of a business service.");
       for (const auto& h : health.services()) {
-        if (h.has_score()) AppendSample(&out, "plumbline_service_health_score", {{"service", h.service()}}, h.score());
+        if (h.has_score())
+          AppendSample(&out, "plumbline_service_health_score", {{"service", h.service()}},
+                       h.score());
       }
       type("plumbline_service_health_status", "gauge",
            "1 for the service's current status (healthy, degraded, critical, no data).");
@@ -525,12 +565,13 @@ std::string HttpServer::Metrics(const std::string& authorization) {
       type("plumbline_slo_alert_firing", "gauge", "1 while a multi-window burn-rate alert fires.");
       for (const auto& s : slos.slos()) {
         for (const auto& a : s.alerts()) {
-          AppendSample(&out, "plumbline_slo_alert_firing",
-                       {{"service", s.service()},
-                        {"slo", s.slo()},
-                        {"severity", a.severity()},
-                        {"long_window", FormatDuration(std::chrono::milliseconds(a.long_window_ms()))}},
-                       a.firing() ? 1 : 0);
+          AppendSample(
+              &out, "plumbline_slo_alert_firing",
+              {{"service", s.service()},
+               {"slo", s.slo()},
+               {"severity", a.severity()},
+               {"long_window", FormatDuration(std::chrono::milliseconds(a.long_window_ms()))}},
+              a.firing() ? 1 : 0);
         }
       }
     }
@@ -552,8 +593,10 @@ std::string HttpServer::Metrics(const std::string& authorization) {
           for (const auto& x : impact.services()) revenue[x.service()] += x.revenue_at_risk();
         }
       }
-      type("plumbline_incidents_open", "gauge", "Open incidents affecting a service (last 7 days).");
-      for (const auto& [svc, n] : open) AppendSample(&out, "plumbline_incidents_open", {{"service", svc}}, n);
+      type("plumbline_incidents_open", "gauge",
+           "Open incidents affecting a service (last 7 days).");
+      for (const auto& [svc, n] : open)
+        AppendSample(&out, "plumbline_incidents_open", {{"service", svc}}, n);
       type("plumbline_open_incidents_revenue_at_risk", "gauge",
            "Revenue at risk so far in the open incidents affecting a service.");
       for (const auto& [svc, r] : revenue) {
@@ -569,13 +612,15 @@ std::string HttpServer::Metrics(const std::string& authorization) {
     v1::GetChargebackResponse cb;
     auto ctx = Context(authorization);
     if (stub_->GetChargeback(ctx.get(), q, &cb).ok()) {
-      const std::vector<std::pair<std::string, std::string>> currency = {{"currency", cb.currency()}};
+      const std::vector<std::pair<std::string, std::string>> currency = {
+          {"currency", cb.currency()}};
       type("plumbline_cost_month_to_date", "gauge",
            "IT cost of the calendar month so far, by the rate card (currency units).");
       auto money = [](const std::string& text) { return std::strtod(text.c_str(), nullptr); };
       for (const auto& u : cb.business_units()) {
         AppendSample(&out, "plumbline_cost_month_to_date",
-                     {{"business_unit", u.business_unit()}, {"currency", cb.currency()}}, money(u.cost()));
+                     {{"business_unit", u.business_unit()}, {"currency", cb.currency()}},
+                     money(u.cost()));
       }
       type("plumbline_service_cost_month_to_date", "gauge",
            "A service's IT cost of the calendar month so far (currency units).");
@@ -592,14 +637,16 @@ std::string HttpServer::Metrics(const std::string& authorization) {
       }
       type("plumbline_cost_idle_month_to_date", "gauge", "Unused CPU capacity this month.");
       AppendSample(&out, "plumbline_cost_idle_month_to_date", currency, money(cb.idle()));
-      type("plumbline_cost_unallocated_month_to_date", "gauge", "Hosts no service claims, this month.");
-      AppendSample(&out, "plumbline_cost_unallocated_month_to_date", currency, money(cb.unallocated()));
+      type("plumbline_cost_unallocated_month_to_date", "gauge",
+           "Hosts no service claims, this month.");
+      AppendSample(&out, "plumbline_cost_unallocated_month_to_date", currency,
+                   money(cb.unallocated()));
       type("plumbline_budget_projected_over", "gauge",
            "1 when a business unit's spend is projected above its monthly budget.");
       for (const auto& u : cb.business_units()) {
         if (u.has_budget()) {
-          AppendSample(&out, "plumbline_budget_projected_over", {{"business_unit", u.business_unit()}},
-                       u.budget_alert() ? 1 : 0);
+          AppendSample(&out, "plumbline_budget_projected_over",
+                       {{"business_unit", u.business_unit()}}, u.budget_alert() ? 1 : 0);
         }
       }
     }
@@ -612,7 +659,8 @@ std::string HttpServer::Metrics(const std::string& authorization) {
       type("plumbline_service_maturity_level", "gauge",
            "Measurement maturity 0-5 of a service over the last 7 days.");
       for (const auto& m : maturity.services()) {
-        AppendSample(&out, "plumbline_service_maturity_level", {{"service", m.service()}}, m.level());
+        AppendSample(&out, "plumbline_service_maturity_level", {{"service", m.service()}},
+                     m.level());
       }
       type("plumbline_services_measurable_ratio", "gauge",
            "Share of services at maturity level 3 or above.");
@@ -625,7 +673,8 @@ std::string HttpServer::Metrics(const std::string& authorization) {
     auto ctx = Context(authorization);
     if (stub_->GetCapacity(ctx.get(), {}, &capacity).ok()) {
       type("plumbline_capacity_days_to_full", "gauge",
-           "Days until a filesystem is full or a host's CPU or memory reaches 90%, at the 7-day trend.");
+           "Days until a filesystem is full or a host's CPU or memory reaches 90%, at the 7-day "
+           "trend.");
       for (const auto& f : capacity.forecasts()) {
         if (!f.has_days_to_full()) continue;
         AppendSample(&out, "plumbline_capacity_days_to_full",

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
+#include "common/counters.h"
 #include "plumbline/v1/ingest.pb.h"
 
 namespace plumbline::collector {
@@ -34,7 +34,7 @@ struct IngestItem {
   std::shared_ptr<const v1::IngestRequest> request;
   std::vector<int> series;  // validated series indices
   uint32_t rejected_series = 0;
-  std::string message;      // validation errors to pass back with the ack
+  std::string message;  // validation errors to pass back with the ack
   // Refused series by reason; counted only if the batch is stored (not for
   // a duplicate), so a retry never double-counts.
   std::vector<std::pair<std::string, uint32_t>> rejected_reasons;

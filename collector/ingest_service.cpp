@@ -103,9 +103,9 @@ class IngestReactor final : public RawReactor {
     absl::Status valid = ValidateLabelValue(info.agent_id());
     if (info.agent_id().empty() || !valid.ok()) {
       service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "invalid_hello"}});
-      FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                StrCat("hello: invalid agent_id: ",
-                                             valid.ok() ? "empty" : valid.message())));
+      FinishLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          StrCat("hello: invalid agent_id: ", valid.ok() ? "empty" : valid.message())));
       return false;
     }
     if (!agent_id_.empty() && agent_id_ != info.agent_id()) {
@@ -138,9 +138,8 @@ class IngestReactor final : public RawReactor {
     if (batch.agent_id() != agent_id_) {
       counters.Add("plumbline_ingest_rejected_total", {{"reason", "identity"}});
       ack.set_result(v1::ACK_REJECTED);
-      ack.set_message(StrCat("batch for agent \"", batch.agent_id(),
-                                   "\" on the stream of agent \"", agent_id_,
-                                   "\": an agent may write only as itself"));
+      ack.set_message(StrCat("batch for agent \"", batch.agent_id(), "\" on the stream of agent \"",
+                             agent_id_, "\": an agent may write only as itself"));
       EnqueueAckLocked(ack, false);
       return true;
     }
@@ -166,8 +165,7 @@ class IngestReactor final : public RawReactor {
     item.rejected_series = v.rejected_series;
     item.rejected_reasons = std::move(v.reasons);
     if (!v.errors.empty()) {
-      item.message = StrCat(v.rejected_series, " series refused: ",
-                                  absl::StrJoin(v.errors, "; "));
+      item.message = StrCat(v.rejected_series, " series refused: ", absl::StrJoin(v.errors, "; "));
     }
     std::weak_ptr<Shared> weak = shared_;
     item.done = [weak](const v1::BatchAck& done_ack) {
@@ -196,8 +194,8 @@ class IngestReactor final : public RawReactor {
     *response.mutable_ack() = ack;
     grpc::ByteBuffer buffer;
     bool own = false;
-    grpc::Status s = grpc::SerializationTraits<v1::IngestResponse>::Serialize(response, &buffer,
-                                                                                &own);
+    grpc::Status s =
+        grpc::SerializationTraits<v1::IngestResponse>::Serialize(response, &buffer, &own);
     if (!s.ok()) return FinishLocked(s);
     writes_.push_back(std::move(buffer));
     StartNextWriteLocked();

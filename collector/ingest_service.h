@@ -9,9 +9,9 @@
 
 #include "collector/agent_registry.h"
 #include "collector/batch_validator.h"
-#include "common/counters.h"
 #include "collector/ingest_pipeline.h"
 #include "common/clock.h"
+#include "common/counters.h"
 #include "plumbline/v1/ingest.grpc.pb.h"
 
 namespace plumbline::collector {

@@ -17,8 +17,7 @@ int main(int argc, char** argv) {
       "them (embedded SQLite) and answers queries."};
   app.set_version_flag("--version", std::string("plumbline-collector ") + plumbline::kVersion);
   std::string config_file, log_level, listen, db, ready_file, catalog;
-  app.add_option("-c,--config", config_file,
-                 "YAML config file (see /etc/plumbline/collector.yaml)")
+  app.add_option("-c,--config", config_file, "YAML config file (see /etc/plumbline/collector.yaml)")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error (overrides config)");
   app.add_option("--listen", listen, "gRPC host:port for ingest and query (overrides config)");
@@ -34,9 +33,8 @@ int main(int argc, char** argv) {
                  "write the bound address as JSON to this file once serving");
   CLI11_PARSE(app, argc, argv);
 
-  auto config = config_file.empty()
-                    ? plumbline::collector::ParseCollectorConfig("", "<defaults>")
-                    : plumbline::collector::LoadCollectorConfig(config_file);
+  auto config = config_file.empty() ? plumbline::collector::ParseCollectorConfig("", "<defaults>")
+                                    : plumbline::collector::LoadCollectorConfig(config_file);
   if (!config.ok()) {
     std::cerr << "plumbline-collector: " << config.status().message() << "\n";
     return 2;
@@ -66,12 +64,12 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", address.status().message());
     return 1;
   }
-  spdlog::info("plumbline-collector {} serving gRPC on {}, store {}", plumbline::kVersion,
-               *address, config->storage.path);
+  spdlog::info("plumbline-collector {} serving gRPC on {}, store {}", plumbline::kVersion, *address,
+               config->storage.path);
   std::string http_address;
   if (collector.http_port() != 0) {
-    http_address = plumbline::StrCat(config->http_listen.substr(0, config->http_listen.rfind(':')), ":",
-                          collector.http_port());
+    http_address = plumbline::StrCat(config->http_listen.substr(0, config->http_listen.rfind(':')),
+                                     ":", collector.http_port());
     spdlog::info("HTTP (API, /metrics, /healthz, /readyz) on {}", http_address);
   }
   if (!ready_file.empty()) {

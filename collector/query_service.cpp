@@ -27,8 +27,8 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc:
 
 const std::vector<std::string>& QueryService::HeadlineSeries() {
   static const std::vector<std::string> names = {
-      "host_cpu_utilization", "host_cpu_count", "host_memory_total_bytes",
-      "host_memory_used_bytes", "host_memory_used_ratio"};
+      "host_cpu_utilization", "host_cpu_count", "host_memory_total_bytes", "host_memory_used_bytes",
+      "host_memory_used_ratio"};
   return names;
 }
 

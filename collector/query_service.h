@@ -5,9 +5,9 @@
 #include "collector/auth.h"
 #include "collector/catalog/catalog_holder.h"
 #include "collector/engine/incidents.h"
-#include "common/counters.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
+#include "common/counters.h"
 #include "plumbline/v1/query.grpc.pb.h"
 
 namespace plumbline::collector {

@@ -30,8 +30,8 @@ grpc::Status Invalid(std::string message) {
 bool ValidIncidentId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -115,7 +115,8 @@ absl::StatusOr<Incident> FindIncident(Store& store, const Catalog& catalog, cons
     from = it->from_ms;
     to = it->to_ms == 0 ? now_ms : it->to_ms;
   }
-  ASSIGN_OR_RETURN(std::vector<Incident> all, ListIncidents(store, catalog, from, to + 1, now_ms, options));
+  ASSIGN_OR_RETURN(std::vector<Incident> all,
+                   ListIncidents(store, catalog, from, to + 1, now_ms, options));
   for (Incident& inc : all) {
     if (inc.id == id) return std::move(inc);
   }
@@ -134,8 +135,9 @@ grpc::ServerUnaryReactor* QueryService::GetHealth(grpc::CallbackServerContext* c
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   if (!request->service().empty() && catalog->FindService(request->service()) == nullptr) {
     counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
-    return FinishUnary(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                             StrCat("unknown service \"", request->service(), "\"")));
+    return FinishUnary(context,
+                       grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                    StrCat("unknown service \"", request->service(), "\"")));
   }
   const int64_t at = request->at_ms() == 0 ? clock_->NowMs() : request->at_ms();
   absl::StatusOr<std::vector<ServiceHealth>> health = EvaluateHealth(*store_, *catalog, at);
@@ -270,14 +272,16 @@ grpc::ServerUnaryReactor* QueryService::AnnotateIncident(grpc::CallbackServerCon
     return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid incident id");
   }
   if (request->text().empty() || !CleanText(request->text(), kMaxNote)) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the note must be 1 to 4096 printable characters");
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  "the note must be 1 to 4096 printable characters");
   }
   if (request->author().empty() || !CleanText(request->author(), kMaxAuthor)) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "say who writes it (1 to 128 printable characters)");
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  "say who writes it (1 to 128 printable characters)");
   }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
-  absl::StatusOr<Incident> inc = FindIncident(*store_, *catalog, request->incident_id(), clock_->NowMs(),
-                                             incident_options_);
+  absl::StatusOr<Incident> inc =
+      FindIncident(*store_, *catalog, request->incident_id(), clock_->NowMs(), incident_options_);
   if (!inc.ok()) return FinishUnary(context, ToGrpcStatus(inc.status()));
   IncidentNote note{request->incident_id(), clock_->NowMs(), request->author(), request->text()};
   if (absl::Status s = store_->AddIncidentNote(note); !s.ok()) {
@@ -301,7 +305,8 @@ grpc::ServerUnaryReactor* QueryService::GetImpact(grpc::CallbackServerContext* c
   TimeRange range{request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
   std::vector<std::string> scope(request->services().begin(), request->services().end());
   if (!request->incident_id().empty()) {
-    absl::StatusOr<Incident> inc = FindIncident(*store_, *catalog, request->incident_id(), now, incident_options_);
+    absl::StatusOr<Incident> inc =
+        FindIncident(*store_, *catalog, request->incident_id(), now, incident_options_);
     if (!inc.ok()) return FinishUnary(context, ToGrpcStatus(inc.status()));
     range = inc->range;
     if (range.to_ms - range.from_ms < kMinute) range.to_ms = range.from_ms + kMinute;

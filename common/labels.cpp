@@ -11,7 +11,9 @@ namespace {
 bool IsNameStart(char c, bool colon_ok) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon_ok && c == ':');
 }
-bool IsNameChar(char c, bool colon_ok) { return IsNameStart(c, colon_ok) || (c >= '0' && c <= '9'); }
+bool IsNameChar(char c, bool colon_ok) {
+  return IsNameStart(c, colon_ok) || (c >= '0' && c <= '9');
+}
 
 // Shows a hostile value safely in an error message.
 std::string Quote(std::string_view s) {
@@ -28,12 +30,10 @@ std::string Quote(std::string_view s) {
   return out + "\"";
 }
 
-absl::Status ValidateName(std::string_view what, std::string_view name, size_t max,
-                          bool colon_ok) {
+absl::Status ValidateName(std::string_view what, std::string_view name, size_t max, bool colon_ok) {
   if (name.empty()) return absl::InvalidArgumentError(StrCat("empty ", what));
   if (name.size() > max) {
-    return absl::InvalidArgumentError(
-        StrCat(what, " longer than ", max, " bytes: ", Quote(name)));
+    return absl::InvalidArgumentError(StrCat(what, " longer than ", max, " bytes: ", Quote(name)));
   }
   if (!IsNameStart(name[0], colon_ok)) {
     return absl::InvalidArgumentError(StrCat("invalid ", what, " ", Quote(name)));
@@ -107,8 +107,7 @@ absl::Status ValidateLabelValue(std::string_view value) {
   }
   for (char c : value) {
     if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-      return absl::InvalidArgumentError(
-          StrCat("control character in label value ", Quote(value)));
+      return absl::InvalidArgumentError(StrCat("control character in label value ", Quote(value)));
     }
   }
   return absl::OkStatus();
@@ -118,8 +117,7 @@ absl::Status SortLabels(LabelSet* labels) {
   std::sort(labels->begin(), labels->end());
   for (size_t i = 1; i < labels->size(); ++i) {
     if ((*labels)[i].first == (*labels)[i - 1].first) {
-      return absl::InvalidArgumentError(
-          StrCat("duplicate label name ", Quote((*labels)[i].first)));
+      return absl::InvalidArgumentError(StrCat("duplicate label name ", Quote((*labels)[i].first)));
     }
   }
   return absl::OkStatus();
@@ -187,7 +185,8 @@ std::string SanitizeLabelName(std::string_view name) {
   for (size_t i = 0; i < out.size(); ++i) {
     if (!IsNameChar(out[i], false) || (i == 0 && !IsNameStart(out[i], false))) out[i] = '_';
   }
-  if (out.empty()) out.push_back('_');  // not out = "_": GCC 12 -Wrestrict false positive (PR 105651)
+  if (out.empty())
+    out.push_back('_');  // not out = "_": GCC 12 -Wrestrict false positive (PR 105651)
   return out;
 }
 

@@ -36,8 +36,8 @@ absl::Status SetUpLogging(const std::string& program, const std::string& level) 
     return absl::InvalidArgumentError(StrCat(
         "unknown log level \"", level, "\" (trace, debug, info, warn, error, critical, off)"));
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      program, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>(program, std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (std::getenv("JOURNAL_STREAM") != nullptr) {
     formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");

@@ -11,9 +11,9 @@
 #define PLUMBLINE_CONCAT(a, b) PLUMBLINE_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` yields a non-OK status.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status _plumbline_status = (expr); \
+#define RETURN_IF_ERROR(expr)                              \
+  do {                                                     \
+    ::absl::Status _plumbline_status = (expr);             \
     if (!_plumbline_status.ok()) return _plumbline_status; \
   } while (0)
 

@@ -50,8 +50,8 @@ std::string Describe(const YAML::Node& node) {
 }  // namespace
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  static constexpr Unit kUnits[] = {{"ms", 1},          {"s", 1000},        {"m", 60000},
-                                    {"h", 3600000},     {"d", 86400000},    {"w", 604800000}};
+  static constexpr Unit kUnits[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+                                    {"h", 3600000}, {"d", 86400000}, {"w", 604800000}};
   double number = 0;
   std::string_view suffix;
   if (!SplitNumber(text, &number, &suffix) || number < 0) {
@@ -65,8 +65,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
     }
   }
-  return absl::InvalidArgumentError(StrCat(
-      "expected a duration with a unit (ms, s, m, h, d, w), got \"", text, "\""));
+  return absl::InvalidArgumentError(
+      StrCat("expected a duration with a unit (ms, s, m, h, d, w), got \"", text, "\""));
 }
 
 absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
@@ -174,10 +174,8 @@ void ConfigMap::Require(std::string_view key) {
   if (!Has(key)) Error("", StrCat("missing required key \"", key, "\""));
 }
 
-void ConfigMap::TypeError(std::string_view key, const YAML::Node& node,
-                          std::string_view expected) {
-  doc_->Add(node.Mark(),
-            StrCat(KeyPath(key), ": expected ", expected, ", got ", Describe(node)));
+void ConfigMap::TypeError(std::string_view key, const YAML::Node& node, std::string_view expected) {
+  doc_->Add(node.Mark(), StrCat(KeyPath(key), ": expected ", expected, ", got ", Describe(node)));
 }
 
 void ConfigMap::String(std::string_view key, std::string* out) {
@@ -205,8 +203,8 @@ void ConfigMap::Int(std::string_view key, int64_t* out, int64_t min, int64_t max
     return TypeError(key, n, "an integer");
   }
   if (value < min || value > max) {
-    return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": must be between ", min, " and ",
-                                            max, ", got ", value));
+    return doc_->Add(
+        n.Mark(), StrCat(KeyPath(key), ": must be between ", min, " and ", max, ", got ", value));
   }
   *out = value;
 }
@@ -219,8 +217,8 @@ void ConfigMap::Double(std::string_view key, double* out, double min, double max
     return TypeError(key, n, "a number");
   }
   if (value < min || value > max) {
-    return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": must be between ", min, " and ",
-                                            max, ", got ", n.Scalar()));
+    return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": must be between ", min, " and ", max,
+                                      ", got ", n.Scalar()));
   }
   *out = value;
 }
@@ -233,8 +231,8 @@ void ConfigMap::Duration(std::string_view key, std::chrono::milliseconds* out,
   absl::StatusOr<std::chrono::milliseconds> d = ParseDuration(n.Scalar());
   if (!d.ok()) return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": ", d.status().message()));
   if (*d < min) {
-    return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": must be at least ",
-                                            FormatDuration(min), ", got ", n.Scalar()));
+    return doc_->Add(n.Mark(), StrCat(KeyPath(key), ": must be at least ", FormatDuration(min),
+                                      ", got ", n.Scalar()));
   }
   *out = *d;
 }
@@ -321,17 +319,15 @@ absl::StatusOr<YamlDocument> YamlDocument::Parse(std::string_view text, const st
   try {
     state->root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(StrCat(name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": YAML syntax error: ",
-                                                   e.msg));
+    return absl::InvalidArgumentError(
+        StrCat(name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg));
   }
   if (!state->root.IsDefined() || state->root.IsNull()) {
     state->root = YAML::Node(YAML::NodeType::Map);
   } else if (!state->root.IsMap()) {
     int line = state->root.Mark().is_null() ? 1 : state->root.Mark().line + 1;
-    return absl::InvalidArgumentError(
-        StrCat(name, ":", line, ": expected a mapping at the top level, got ",
-                     Describe(state->root)));
+    return absl::InvalidArgumentError(StrCat(
+        name, ":", line, ": expected a mapping at the top level, got ", Describe(state->root)));
   }
   return YamlDocument(std::move(state));
 }

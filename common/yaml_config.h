@@ -63,7 +63,7 @@ class ConfigMap {
   void Error(std::string_view key, std::string_view message);
   // Records an error if the key is absent.
   void Require(std::string_view key);
-  int Line() const;                         // 1-based line of this map
+  int Line() const;                                  // 1-based line of this map
   const std::string& path() const { return path_; }  // e.g. "collector"
 
  private:

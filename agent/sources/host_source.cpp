@@ -14,8 +14,8 @@ namespace {
 
 void WriteCpuModes(MetricWriter& out, const CpuTimes& t, const Labels& extra) {
   const std::pair<const char*, double> modes[] = {
-      {"user", t.user},       {"nice", t.nice}, {"system", t.system},   {"idle", t.idle},
-      {"iowait", t.iowait},   {"irq", t.irq},   {"softirq", t.softirq}, {"steal", t.steal}};
+      {"user", t.user},     {"nice", t.nice}, {"system", t.system},   {"idle", t.idle},
+      {"iowait", t.iowait}, {"irq", t.irq},   {"softirq", t.softirq}, {"steal", t.steal}};
   for (const auto& [mode, seconds] : modes) {
     Labels labels = extra;
     labels.emplace_back("mode", mode);
@@ -103,8 +103,9 @@ absl::Status HostSource::Collect(MetricWriter& out) {
   // These files may be missing where /proc is restricted (some containers
   // and sandboxes): that reading is then unavailable, said once in the log,
   // not an error every interval. Garbled content is an error.
-  absl::Status optional[] = {CollectLoad(out),   CollectProcessCount(out), CollectUptime(out),
-                             CollectFilesystems(out), CollectDisks(out),   CollectNetwork(out)};
+  absl::Status optional[] = {CollectLoad(out),   CollectProcessCount(out),
+                             CollectUptime(out), CollectFilesystems(out),
+                             CollectDisks(out),  CollectNetwork(out)};
   std::vector<absl::Status> results(std::begin(required), std::end(required));
   for (absl::Status& s : optional) {
     if (s.code() == absl::StatusCode::kNotFound) {
@@ -164,7 +165,8 @@ absl::Status HostSource::CollectMemory(MetricWriter& out) {
   out.Gauge("host_memory_free_bytes", bytes(m.free), {}, "bytes");
   out.Gauge("host_memory_buffers_bytes", bytes(m.buffers), {}, "bytes");
   out.Gauge("host_memory_cached_bytes", bytes(m.cached), {}, "bytes");
-  if (m.total > 0) out.Gauge("host_memory_used_ratio", bytes(m.Used()) / bytes(m.total), {}, "ratio");
+  if (m.total > 0)
+    out.Gauge("host_memory_used_ratio", bytes(m.Used()) / bytes(m.total), {}, "ratio");
   out.Gauge("host_swap_total_bytes", bytes(m.swap_total), {}, "bytes");
   out.Gauge("host_swap_free_bytes", bytes(m.swap_free), {}, "bytes");
   return absl::OkStatus();
@@ -185,7 +187,8 @@ absl::Status HostSource::CollectProcessCount(MetricWriter& out) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.List("/proc"));
   uint64_t processes = 0;
   for (const std::string& n : names) {
-    if (!n.empty() && std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!n.empty() &&
+        std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       ++processes;
     }
   }
@@ -224,11 +227,13 @@ absl::Status HostSource::CollectFilesystems(MetricWriter& out) {
     out.Gauge("host_filesystem_size_bytes", Num(usage->size_bytes), labels, "bytes");
     out.Gauge("host_filesystem_free_bytes", Num(usage->free_bytes), labels, "bytes");
     out.Gauge("host_filesystem_available_bytes", Num(usage->available_bytes), labels, "bytes");
-    uint64_t used = usage->size_bytes > usage->free_bytes ? usage->size_bytes - usage->free_bytes : 0;
+    uint64_t used =
+        usage->size_bytes > usage->free_bytes ? usage->size_bytes - usage->free_bytes : 0;
     out.Gauge("host_filesystem_used_bytes", Num(used), labels, "bytes");
     // Used share as df shows it: of the space non-root users can have.
     uint64_t usable = used + usage->available_bytes;
-    if (usable > 0) out.Gauge("host_filesystem_used_ratio", Num(used) / Num(usable), labels, "ratio");
+    if (usable > 0)
+      out.Gauge("host_filesystem_used_ratio", Num(used) / Num(usable), labels, "ratio");
     out.Gauge("host_filesystem_files", Num(usage->files), labels);
     out.Gauge("host_filesystem_files_free", Num(usage->files_free), labels);
     out.Gauge("host_filesystem_readonly", m.read_only ? 1 : 0, labels);

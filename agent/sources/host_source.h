@@ -23,17 +23,16 @@ struct HostSourceOptions {
   // filesystems, and network filesystems, whose statvfs can hang on a dead
   // server and with it the agent's loop.
   std::vector<std::string> fs_types_exclude = {
-      "autofs",  "binfmt_misc", "bpf",       "cgroup",     "cgroup2",    "configfs",
-      "debugfs", "devpts",      "devtmpfs",  "efivarfs",   "fusectl",    "hugetlbfs",
-      "mqueue",  "nsfs",        "overlay",   "proc",       "pstore",     "ramfs",
-      "rootfs",  "rpc_pipefs",  "securityfs", "selinuxfs", "squashfs",   "sysfs",
-      "tmpfs",   "tracefs",     "fuse.lxcfs", "fuse.portal", "nfs",      "nfs4",
-      "cifs",    "smb3",        "ceph",      "fuse.sshfs", "9p"};
+      "autofs",    "binfmt_misc", "bpf",      "cgroup",  "cgroup2",   "configfs",   "debugfs",
+      "devpts",    "devtmpfs",    "efivarfs", "fusectl", "hugetlbfs", "mqueue",     "nsfs",
+      "overlay",   "proc",        "pstore",   "ramfs",   "rootfs",    "rpc_pipefs", "securityfs",
+      "selinuxfs", "squashfs",    "sysfs",    "tmpfs",   "tracefs",   "fuse.lxcfs", "fuse.portal",
+      "nfs",       "nfs4",        "cifs",     "smb3",    "ceph",      "fuse.sshfs", "9p"};
   // Mount points never measured: regular expressions that must match the
   // whole mount point.
-  std::vector<std::string> mounts_exclude = {
-      "/(dev|proc|sys)(/.*)?", "/run/credentials/.+", "/var/lib/docker/.+",
-      "/var/lib/containers/storage/.+", "/var/lib/kubelet/pods/.+"};
+  std::vector<std::string> mounts_exclude = {"/(dev|proc|sys)(/.*)?", "/run/credentials/.+",
+                                             "/var/lib/docker/.+", "/var/lib/containers/storage/.+",
+                                             "/var/lib/kubelet/pods/.+"};
   // Block devices left out of disk I/O (whole-name regular expressions):
   // partitions (their disk is counted), loop and RAM disks.
   std::vector<std::string> disk_devices_exclude = {
@@ -87,7 +86,7 @@ class HostSource final : public Source {
   StatFsFunction statfs_;
   absl::Status patterns_status_;
   std::vector<std::regex> mounts_exclude_, disks_exclude_, network_exclude_;
-  std::optional<CpuTimes> previous_;  // for utilisation over the last interval
+  std::optional<CpuTimes> previous_;          // for utilisation over the last interval
   std::set<std::string> unavailable_logged_;  // missing files already reported
 };
 

@@ -337,9 +337,9 @@ struct LogSource::Log {
     if (record->request_time_seconds) {
       double t = *record->request_time_seconds;
       // Bucket i counts t <= bounds[i]; the last one is +Inf.
-      size_t i = static_cast<size_t>(
-          std::lower_bound(options.buckets.begin(), options.buckets.end(), t) -
-          options.buckets.begin());
+      size_t i =
+          static_cast<size_t>(std::lower_bound(options.buckets.begin(), options.buckets.end(), t) -
+                              options.buckets.begin());
       ++bucket_counts[i];
       latency_sum += t;
       ++latency_count;
@@ -367,7 +367,8 @@ struct LogSource::Log {
     absl::StatusOr<std::string> text = ProcFs().Read(position_path);
     if (!text.ok()) return std::nullopt;
     std::optional<SavedPosition> p = ParsePosition(*text);
-    if (!p) spdlog::warn("log {}: ignoring unreadable position file {}", options.name, position_path);
+    if (!p)
+      spdlog::warn("log {}: ignoring unreadable position file {}", options.name, position_path);
     return p;
   }
 
@@ -379,7 +380,8 @@ struct LogSource::Log {
     if (content == saved_content) return;
     absl::Status s = WriteAtomically(position_path, content);
     if (!s.ok()) {
-      if (!save_error_logged) spdlog::warn("log {}: position not saved: {}", options.name, s.message());
+      if (!save_error_logged)
+        spdlog::warn("log {}: position not saved: {}", options.name, s.message());
       save_error_logged = true;
       return;
     }
@@ -493,7 +495,8 @@ LogSource::~LogSource() { Stop(); }
 absl::Status LogSource::Start() {
   for (const AccessLogOptions& log : options_.logs) {
     absl::StatusOr<AccessLogFormat> format = AccessLogFormat::Parse(log.format);
-    if (!format.ok()) return absl::InvalidArgumentError(StrCat("log ", log.name, ": ", format.status().message()));
+    if (!format.ok())
+      return absl::InvalidArgumentError(StrCat("log ", log.name, ": ", format.status().message()));
     if (!std::is_sorted(log.buckets.begin(), log.buckets.end())) {
       return absl::InvalidArgumentError(StrCat("log ", log.name, ": buckets must ascend"));
     }

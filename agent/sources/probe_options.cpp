@@ -72,8 +72,7 @@ bool ParseUrl(std::string_view url, ProbeOptions* p, std::string* error) {
 bool ParseStatusRange(std::string_view s, std::pair<int, int>* out) {
   auto number = [](std::string_view t, int* v) {
     auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
-    return !t.empty() && ec == std::errc() && ptr == t.data() + t.size() && *v >= 100 &&
-           *v <= 599;
+    return !t.empty() && ec == std::errc() && ptr == t.data() + t.size() && *v >= 100 && *v <= 599;
   };
   if (s.size() == 3 && s[0] >= '1' && s[0] <= '5' && (s[1] == 'x' || s[1] == 'X') &&
       (s[2] == 'x' || s[2] == 'X')) {

@@ -106,14 +106,15 @@ class ProbeSource::Runner : public std::enable_shared_from_this<Runner> {
     in_progress_ = true;
     started_ = Steady::now();
     deadline_.expires_after(options_.timeout);
-    deadline_.async_wait([self = shared_from_this(), attempt = attempt_](const asio::error_code& ec) {
-      if (ec || self->stopped_ || attempt != self->attempt_ || !self->in_progress_) return;
-      self->CancelAttempt();
-      ProbeResult r;
-      r.duration_seconds = Seconds(Steady::now() - self->started_);
-      r.error = StrCat("timed out after ", FormatDuration(self->options_.timeout));
-      self->Finish(attempt, std::move(r));
-    });
+    deadline_.async_wait(
+        [self = shared_from_this(), attempt = attempt_](const asio::error_code& ec) {
+          if (ec || self->stopped_ || attempt != self->attempt_ || !self->in_progress_) return;
+          self->CancelAttempt();
+          ProbeResult r;
+          r.duration_seconds = Seconds(Steady::now() - self->started_);
+          r.error = StrCat("timed out after ", FormatDuration(self->options_.timeout));
+          self->Finish(attempt, std::move(r));
+        });
     if (options_.kind == ProbeOptions::Kind::kTcp) {
       RunTcp();
     } else {
@@ -147,18 +148,16 @@ class ProbeSource::Runner : public std::enable_shared_from_this<Runner> {
             self->FinishNow(attempt, StrCat("resolve ", self->options_.host, ": ", ec.message()));
             return;
           }
-          asio::async_connect(tcp->socket, endpoints,
-                              [self, tcp, attempt](const asio::error_code& ec2,
-                                                   const asio::ip::tcp::endpoint&) {
-                                if (self->stopped_ || attempt != self->attempt_ ||
-                                    !self->in_progress_) {
-                                  return;
-                                }
-                                asio::error_code ignored;
-                                tcp->socket.close(ignored);
-                                self->FinishNow(attempt, ec2 ? StrCat("connect: ", ec2.message())
-                                                             : std::string());
-                              });
+          asio::async_connect(
+              tcp->socket, endpoints,
+              [self, tcp, attempt](const asio::error_code& ec2, const asio::ip::tcp::endpoint&) {
+                if (self->stopped_ || attempt != self->attempt_ || !self->in_progress_) {
+                  return;
+                }
+                asio::error_code ignored;
+                tcp->socket.close(ignored);
+                self->FinishNow(attempt, ec2 ? StrCat("connect: ", ec2.message()) : std::string());
+              });
         });
   }
 
@@ -233,8 +232,8 @@ class ProbeSource::Runner : public std::enable_shared_from_this<Runner> {
     r.duration_seconds = Seconds(Steady::now() - start);
     if (ctx != nullptr) SSL_CTX_set_app_data(ctx, nullptr);
     r.cert_expiry_days = tls.expiry_days;
-    bool have_response = static_cast<bool>(res) ||
-                         (res.error() == httplib::Error::Canceled && stopped_reading && status != 0);
+    bool have_response = static_cast<bool>(res) || (res.error() == httplib::Error::Canceled &&
+                                                    stopped_reading && status != 0);
     if (res) status = res->status;
     if (!have_response) {
       r.error = httplib::to_string(res.error());
@@ -244,10 +243,9 @@ class ProbeSource::Runner : public std::enable_shared_from_this<Runner> {
       return r;
     }
     r.http_status = status;
-    bool status_ok = std::any_of(options_.expect_status.begin(), options_.expect_status.end(),
-                                 [&](const auto& range) {
-                                   return status >= range.first && status <= range.second;
-                                 });
+    bool status_ok = std::any_of(
+        options_.expect_status.begin(), options_.expect_status.end(),
+        [&](const auto& range) { return status >= range.first && status <= range.second; });
     if (!status_ok) {
       r.error = StrCat("unexpected status ", status);
     } else if (!found) {
@@ -290,7 +288,7 @@ class ProbeSource::Runner : public std::enable_shared_from_this<Runner> {
   bool in_progress_ = false;
   bool stopped_ = false;
   std::shared_ptr<TcpAttempt> tcp_;  // the TCP attempt in progress
-  std::shared_ptr<HttpCall> call_;  // the request on the pool, until it comes back
+  std::shared_ptr<HttpCall> call_;   // the request on the pool, until it comes back
   std::optional<ProbeResult> latest_;
 };
 
@@ -300,7 +298,8 @@ ProbeSource::ProbeSource(SourceContext context, ProbeSourceOptions options)
 ProbeSource::~ProbeSource() { Stop(); }
 
 absl::Status ProbeSource::Start() {
-  if (context_.io == nullptr) return absl::FailedPreconditionError("probe source needs an event loop");
+  if (context_.io == nullptr)
+    return absl::FailedPreconditionError("probe source needs an event loop");
   size_t http = 0;
   for (const ProbeOptions& p : options_.probes) http += p.kind == ProbeOptions::Kind::kHttp ? 1 : 0;
   if (http > 0) pool_ = std::make_unique<asio::thread_pool>(std::min(http, kMaxPoolThreads));
@@ -322,7 +321,8 @@ absl::Status ProbeSource::Collect(MetricWriter& out) {
     out.Gauge("probe_success", r->success ? 1 : 0, labels);
     out.Gauge("probe_duration_seconds", r->duration_seconds, labels, "seconds");
     if (r->http_status) out.Gauge("probe_http_status_code", *r->http_status, labels);
-    if (r->cert_expiry_days) out.Gauge("probe_tls_cert_expiry_days", *r->cert_expiry_days, labels, "days");
+    if (r->cert_expiry_days)
+      out.Gauge("probe_tls_cert_expiry_days", *r->cert_expiry_days, labels, "days");
   }
   return absl::OkStatus();
 }

@@ -9,7 +9,7 @@ namespace plumbline::agent {
 
 namespace {
 
-constexpr size_t kCommMax = 15;           // TASK_COMM_LEN - 1
+constexpr size_t kCommMax = 15;            // TASK_COMM_LEN - 1
 constexpr size_t kCmdlineMatchMax = 4096;  // bytes of the command line a pattern sees
 
 bool IsPid(std::string_view s) {
@@ -18,8 +18,8 @@ bool IsPid(std::string_view s) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == ' ' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

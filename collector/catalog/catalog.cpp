@@ -1,7 +1,5 @@
 #include "collector/catalog/catalog.h"
 
-#include "collector/catalog/rate_card.h"
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -9,8 +7,9 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "common/strings.h"
+#include "collector/catalog/rate_card.h"
 #include "common/labels.h"
+#include "common/strings.h"
 #include "common/yaml_config.h"
 
 namespace plumbline::collector {
@@ -28,7 +27,8 @@ bool Service::InBusinessHours(int64_t ms) const {
   if (!absl::LoadTimeZone(timezone, &tz)) tz = absl::UTCTimeZone();  // validated at load
   absl::CivilMinute local = absl::ToCivilMinute(absl::FromUnixMillis(ms), tz);
   int weekday = (static_cast<int>(absl::GetWeekday(absl::CivilDay(local))) -
-                 static_cast<int>(absl::Weekday::monday) + 7) % 7;
+                 static_cast<int>(absl::Weekday::monday) + 7) %
+                7;
   int minute = local.hour() * 60 + local.minute();
   for (const BusinessHours& b : business_hours) {
     if ((b.days >> weekday & 1) != 0 && minute >= b.start_minute && minute < b.end_minute) {
@@ -265,7 +265,8 @@ void ReadTime(ConfigMap& m, std::string_view key, int64_t* out_ms) {
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    m.Error(key, StrCat("expected an RFC 3339 time such as 2026-11-20T22:00:00Z, got \"", text, "\""));
+    m.Error(key,
+            StrCat("expected an RFC 3339 time such as 2026-11-20T22:00:00Z, got \"", text, "\""));
     return;
   }
   *out_ms = absl::ToUnixMillis(t);
@@ -350,7 +351,8 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
     m.Double("users", &s.users, 0, 1e12);
     m.String("timezone", &s.timezone);
     if (absl::TimeZone tz; !absl::LoadTimeZone(s.timezone, &tz)) {
-      m.Error("timezone", StrCat("unknown time zone \"", s.timezone, "\" (an IANA name such as Europe/Amsterdam)"));
+      m.Error("timezone", StrCat("unknown time zone \"", s.timezone,
+                                 "\" (an IANA name such as Europe/Amsterdam)"));
     }
     std::vector<std::string> hours;
     if (m.Has("business_hours")) m.StringList("business_hours", &hours);
@@ -477,7 +479,8 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
         // Whole minutes, as the rollups count: outward to minute bounds.
         constexpr int64_t kMinute = 60000;
         int64_t from = e.range.from_ms - ((e.range.from_ms % kMinute) + kMinute) % kMinute;
-        int64_t to = e.range.to_ms + (kMinute - ((e.range.to_ms % kMinute) + kMinute) % kMinute) % kMinute;
+        int64_t to =
+            e.range.to_ms + (kMinute - ((e.range.to_ms % kMinute) + kMinute) % kMinute) % kMinute;
         ranges.push_back({from, to});
       }
     }

@@ -30,10 +30,10 @@ struct BusinessUnit {
 // Which measurements belong to a service: label matchers applied to series.
 struct Component {
   std::string id;
-  std::vector<std::string> hosts;  // globs on the `host` label ("web-*")
-  std::string process;             // process matcher name (process source)
-  std::string probe;               // probe name (probe source)
-  std::string log;                 // access log name (log source)
+  std::vector<std::string> hosts;    // globs on the `host` label ("web-*")
+  std::string process;               // process matcher name (process source)
+  std::string probe;                 // probe name (probe source)
+  std::string log;                   // access log name (log source)
   std::vector<std::string> metrics;  // metric name globs (StatsD, scraped)
 };
 
@@ -68,7 +68,7 @@ struct Sli {
 
 struct Slo {
   std::string id;
-  std::string sli;  // id of an Sli of the same service
+  std::string sli;               // id of an Sli of the same service
   double target_percent = 99.9;  // in (0, 100]
   // Rolling window length, or a calendar period.
   enum class Period { kRolling, kWeek, kMonth, kQuarter };
@@ -91,8 +91,8 @@ struct Slo {
 
 struct Dependency {
   std::string service;
-  bool hard = true;    // hard: its failure is this service's failure
-  double weight = 1;   // 0..1, share of the dependency's impact inherited
+  bool hard = true;   // hard: its failure is this service's failure
+  double weight = 1;  // 0..1, share of the dependency's impact inherited
 };
 
 // A time range [from_ms, to_ms).
@@ -130,7 +130,7 @@ struct Service {
   std::string name;
   std::string business_unit;
   std::string owner;
-  int tier = 2;  // 1 = most critical
+  int tier = 2;           // 1 = most critical
   bool external = false;  // a supplier (payment provider, SaaS) measured by probes
   double revenue_per_hour = 0;
   double value_per_transaction = 0;

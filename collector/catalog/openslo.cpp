@@ -55,12 +55,18 @@ struct Shorthand {
   // Length in milliseconds; 0 for M, Q and Y, which have no fixed length.
   int64_t Ms() const {
     switch (unit) {
-      case 's': return count * kSecondMs;
-      case 'm': return count * kMinuteMs;
-      case 'h': return count * kHourMs;
-      case 'd': return count * kDayMs;
-      case 'w': return count * 7 * kDayMs;
-      default: return 0;
+      case 's':
+        return count * kSecondMs;
+      case 'm':
+        return count * kMinuteMs;
+      case 'h':
+        return count * kHourMs;
+      case 'd':
+        return count * kDayMs;
+      case 'w':
+        return count * 7 * kDayMs;
+      default:
+        return 0;
     }
   }
 };
@@ -349,9 +355,9 @@ class QueryParser {
     return out;
   }
   absl::Status Fail(std::string_view what) const {
-    return absl::InvalidArgumentError(StrCat(
-        what, " at offset ", pos_, " in \"", text_,
-        "\"; expected a series selector such as http_requests_total{code=\"200\"}"));
+    return absl::InvalidArgumentError(
+        StrCat(what, " at offset ", pos_, " in \"", text_,
+               "\"; expected a series selector such as http_requests_total{code=\"200\"}"));
   }
 
   const std::string& text_;
@@ -383,9 +389,15 @@ std::string FormatSelector(const std::string& metric, const std::vector<LabelMat
     const LabelMatcher& m = match[i];
     if (i > 0) out += ",";
     switch (m.op) {
-      case LabelMatcher::Op::kEqual: out += m.name + "=" + QuoteValue(m.value); break;
-      case LabelMatcher::Op::kNotEqual: out += m.name + "!=" + QuoteValue(m.value); break;
-      case LabelMatcher::Op::kGlob: out += m.name + "=~" + QuoteValue(GlobToRegex(m.value)); break;
+      case LabelMatcher::Op::kEqual:
+        out += m.name + "=" + QuoteValue(m.value);
+        break;
+      case LabelMatcher::Op::kNotEqual:
+        out += m.name + "!=" + QuoteValue(m.value);
+        break;
+      case LabelMatcher::Op::kGlob:
+        out += m.name + "=~" + QuoteValue(GlobToRegex(m.value));
+        break;
     }
   }
   return out + "}";
@@ -405,8 +417,8 @@ absl::StatusOr<MetricSelector> ToSelector(const Query& q) {
   for (const QueryMatcher& m : q.matchers) {
     RETURN_IF_ERROR(ValidateLabelName(m.name));
     if (!seen.insert(m.name).second) {
-      return absl::InvalidArgumentError(
-          StrCat("label \"", m.name, "\" is matched twice; the catalog takes one matcher per label"));
+      return absl::InvalidArgumentError(StrCat(
+          "label \"", m.name, "\" is matched twice; the catalog takes one matcher per label"));
     }
     LabelMatcher lm;
     lm.name = m.name;
@@ -422,8 +434,9 @@ absl::StatusOr<MetricSelector> ToSelector(const Query& q) {
       RETURN_IF_ERROR(RegexToGlob(m.value, &glob, &literal, &wild));
       if (wild) {
         if (!glob.empty() && glob[0] == '!') {
-          return absl::InvalidArgumentError(StrCat(
-              "label \"", m.name, "\": a pattern starting with \"!\" reads as not-equal in the catalog"));
+          return absl::InvalidArgumentError(
+              StrCat("label \"", m.name,
+                     "\": a pattern starting with \"!\" reads as not-equal in the catalog"));
         }
         lm.op = LabelMatcher::Op::kGlob;
         lm.value = glob;
@@ -431,8 +444,8 @@ absl::StatusOr<MetricSelector> ToSelector(const Query& q) {
         exact = literal;
       }
     } else {
-      return absl::InvalidArgumentError(
-          StrCat("label \"", m.name, "\": negative regex matchers (!~) have no catalog equivalent"));
+      return absl::InvalidArgumentError(StrCat(
+          "label \"", m.name, "\": negative regex matchers (!~) have no catalog equivalent"));
     }
     if (lm.op == LabelMatcher::Op::kEqual) {
       if ((!exact.empty() && exact[0] == '!') ||
@@ -549,10 +562,18 @@ void EmitSlo(YAML::Emitter& out, const Slo& slo) {
   EmitNumber(out, "target", slo.target_percent);
   out << YAML::Key << "window" << YAML::Value;
   switch (slo.period) {
-    case Slo::Period::kWeek: out << "week"; break;
-    case Slo::Period::kMonth: out << "month"; break;
-    case Slo::Period::kQuarter: out << "quarter"; break;
-    case Slo::Period::kRolling: out << FormatDuration(slo.window); break;
+    case Slo::Period::kWeek:
+      out << "week";
+      break;
+    case Slo::Period::kMonth:
+      out << "month";
+      break;
+    case Slo::Period::kQuarter:
+      out << "quarter";
+      break;
+    case Slo::Period::kRolling:
+      out << FormatDuration(slo.window);
+      break;
   }
   if (slo.timeslices) {
     out << YAML::Key << "budgeting" << YAML::Value << "timeslices";
@@ -604,8 +625,8 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep) {
 // What an indicator (inline, or an SLI document) says.
 struct Indicator {
   bool ok = false;
-  Sli sli;             // id set; a threshold SLI's op and bound come from the objective
-  std::string service;  // plumbline.dev/service (standalone SLI documents)
+  Sli sli;                        // id set; a threshold SLI's op and bound come from the objective
+  std::string service;            // plumbline.dev/service (standalone SLI documents)
   std::optional<std::string> op;  // plumbline.dev/op and /bound (standalone threshold SLIs)
   std::optional<double> bound;
   bool used = false;
@@ -653,8 +674,9 @@ class Importer {
         policies_.push_back(d);
       } else if (d.kind == "DataSource" || d.kind == "AlertCondition" ||
                  d.kind == "AlertNotificationTarget") {
-        Warn(d, "", StrCat(d.kind, " documents are not imported: Plumbline reads its own store ",
-                           "and alerts with its standard burn-rate rules"));
+        Warn(d, "",
+             StrCat(d.kind, " documents are not imported: Plumbline reads its own store ",
+                    "and alerts with its standard burn-rate rules"));
       } else if (!d.kind.empty()) {
         Error(d, "kind", StrCat("expected Service, SLI, SLO or AlertPolicy, got \"", d.kind, "\""));
       }
@@ -722,7 +744,8 @@ class Importer {
     std::optional<double> v = n->IsScalar() ? ParseNumber(n->Scalar()) : std::nullopt;
     if (!v) {
       Error(d, StrCat(prefix, key),
-            StrCat("expected a number, got \"", n->IsScalar() ? n->Scalar() : "(not a scalar)", "\""));
+            StrCat("expected a number, got \"", n->IsScalar() ? n->Scalar() : "(not a scalar)",
+                   "\""));
     }
     return v;
   }
@@ -737,8 +760,8 @@ class Importer {
     }
     return v;
   }
-  YAML::Node MapAt(const Doc& d, const YAML::Node& map, std::string_view key,
-                   std::string_view path, bool required) {
+  YAML::Node MapAt(const Doc& d, const YAML::Node& map, std::string_view key, std::string_view path,
+                   bool required) {
     std::optional<YAML::Node> n = Find(map, key);
     if (!n) {
       if (required) Error(d, path, "required");
@@ -831,7 +854,8 @@ class Importer {
     std::string description = Scalar(d, spec, "description", false, "spec.");
     if (!description.empty()) s.metadata["description"] = description;
     // Labels and foreign annotations become service metadata.
-    for (const auto& [k, v] : StringMap(d, metadata, "labels", "metadata.labels")) s.metadata[k] = v;
+    for (const auto& [k, v] : StringMap(d, metadata, "labels", "metadata.labels"))
+      s.metadata[k] = v;
     for (const auto& annotation : annotations) {
       const std::string& key = annotation.first;
       const std::string& value = annotation.second;
@@ -840,7 +864,8 @@ class Importer {
       auto number = [&](double* out, double min, double max) {
         std::optional<double> v = ParseNumber(value);
         if (!v || *v < min || *v > max) {
-          Error(d, path, StrCat("expected a number in [", min, ", ", max, "], got \"", value, "\""));
+          Error(d, path,
+                StrCat("expected a number in [", min, ", ", max, "], got \"", value, "\""));
         } else {
           *out = *v;
         }
@@ -968,7 +993,8 @@ class Importer {
     } else {
       WarnUnknown(d, node, prefix, {"metadata", "spec"});
     }
-    WarnUnknown(d, metadata, prefix + "metadata.", {"name", "displayName", "labels", "annotations"});
+    WarnUnknown(d, metadata, prefix + "metadata.",
+                {"name", "displayName", "labels", "annotations"});
     WarnUnknown(d, spec, prefix + "spec.", {"description", "ratioMetric", "thresholdMetric"});
     for (const char* dropped : {"displayName", "labels"}) {
       if (Find(metadata, dropped)) Warn(d, StrCat(prefix, "metadata.", dropped), "not imported");
@@ -1035,9 +1061,8 @@ class Importer {
       return ind;
     }
     const std::string part = good ? "good" : "bad";
-    std::optional<Query> part_query =
-        ReadMetricSource(d, MapAt(d, metric, part, path + "." + part, true),
-                         path + "." + part + ".metricSource");
+    std::optional<Query> part_query = ReadMetricSource(
+        d, MapAt(d, metric, part, path + "." + part, true), path + "." + part + ".metricSource");
     std::optional<Query> total_query = ReadMetricSource(
         d, MapAt(d, metric, "total", path + ".total", true), path + ".total.metricSource");
     if (!part_query || !total_query) return ind;
@@ -1118,9 +1143,9 @@ class Importer {
     for (const Sli& existing : s.slis) {
       if (existing.id != sli.id) continue;
       if (SameSli(existing, sli)) return true;
-      Error(d, path,
-            StrCat("SLI \"", sli.id, "\" of service \"", s.id,
-                   "\" is already defined differently"));
+      Error(
+          d, path,
+          StrCat("SLI \"", sli.id, "\" of service \"", s.id, "\" is already defined differently"));
       return false;
     }
     s.slis.push_back(sli);
@@ -1178,8 +1203,8 @@ class Importer {
     if (inline_indicator == !ref.empty()) {
       Error(d, "spec", "needs exactly one of indicator and indicatorRef");
     } else if (inline_indicator) {
-      ind = ReadIndicator(d, MapAt(d, spec, "indicator", "spec.indicator", true),
-                          "spec.indicator.", d.name);
+      ind = ReadIndicator(d, MapAt(d, spec, "indicator", "spec.indicator", true), "spec.indicator.",
+                          d.name);
     } else {
       auto it = indicators_.find(ref);
       if (it == indicators_.end()) {
@@ -1313,7 +1338,8 @@ class Importer {
       auto it = kUnits.find(unit);
       std::optional<double> n = Number(d, w, "count", path + ".");
       if (it == kUnits.end()) {
-        Error(d, path + ".unit", StrCat("expected Day, Week, Month, Quarter ..., got \"", unit, "\""));
+        Error(d, path + ".unit",
+              StrCat("expected Day, Week, Month, Quarter ..., got \"", unit, "\""));
         return;
       }
       if (!n || *n < 1 || *n > 1e6 || *n != std::floor(*n)) {
@@ -1359,7 +1385,8 @@ class Importer {
     std::string start = Scalar(d, calendar, "startTime", false, path + ".calendar.");
     if (!start.empty() && !AlignedStart(start, slo->period)) {
       Warn(d, path + ".calendar.startTime",
-           StrCat("\"", start, "\" ignored: Plumbline periods start on a Monday (week), the 1st "
+           StrCat("\"", start,
+                  "\" ignored: Plumbline periods start on a Monday (week), the 1st "
                   "(month) or 1 January/April/July/October (quarter) at 00:00"));
     }
     std::string zone = Scalar(d, calendar, "timeZone", false, path + ".calendar.");
@@ -1400,8 +1427,9 @@ class Importer {
   void ReadBudgeting(const Doc& d, const YAML::Node& spec, Slo* slo) {
     std::string method = Scalar(d, spec, "budgetingMethod", false, "spec.");
     std::string lower = method;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
     if (lower.empty() || lower == "occurrences") {
       slo->timeslices = false;
     } else if (lower == "timeslices") {
@@ -1471,7 +1499,8 @@ class Importer {
                         path + ".metadata.");
           if (!name.empty()) {
             Warn(d, path,
-                 StrCat("inline AlertPolicy \"", name, "\": its conditions and notification "
+                 StrCat("inline AlertPolicy \"", name,
+                        "\": its conditions and notification "
                         "targets are not imported; Plumbline alerts with its standard "
                         "multi-window burn rates"));
           }
@@ -1545,8 +1574,7 @@ class Importer {
             fields.size() == 3 ? ParseNumber(std::string(fields[2])) : std::nullopt;
         if (fields.size() != 3 || (fields[1] != "hard" && fields[1] != "soft") || !weight ||
             *weight < 0 || *weight > 1) {
-          Error(p.doc, path,
-                StrCat("expected service:hard|soft:weight, got \"", item, "\""));
+          Error(p.doc, path, StrCat("expected service:hard|soft:weight, got \"", item, "\""));
           continue;
         }
         Dependency dep;
@@ -1573,7 +1601,7 @@ class Importer {
   Catalog catalog_;
   std::vector<std::string> errors_, warnings_;
   std::vector<Doc> services_, slis_, slos_, policies_;
-  std::map<std::string, size_t> service_docs_;  // Service name -> index in catalog_.services
+  std::map<std::string, size_t> service_docs_;   // Service name -> index in catalog_.services
   std::map<std::string, Indicator> indicators_;  // SLI documents by name
   std::set<std::string> referenced_policies_;
   std::set<std::string> timezone_set_;  // services whose timezone came from the input
@@ -1591,15 +1619,15 @@ class Exporter {
   OpenSloExport Run() {
     for (const BusinessUnit& bu : catalog_.business_units) {
       if (bu.name != bu.id || !bu.owner.empty() || !bu.metadata.empty()) {
-        result_.warnings.push_back(
-            StrCat("business unit \"", bu.id, "\": name, owner and metadata are not exported ",
-                   "(OpenSLO has no business units; services keep its id)"));
+        result_.warnings.push_back(StrCat("business unit \"", bu.id,
+                                          "\": name, owner and metadata are not exported ",
+                                          "(OpenSLO has no business units; services keep its id)"));
       }
     }
     if (!catalog_.exclusions.empty()) {
-      result_.warnings.push_back(
-          StrCat(catalog_.exclusions.size(), " maintenance window(s) and correction(s) not ",
-                 "exported (OpenSLO has no planned downtime)"));
+      result_.warnings.push_back(StrCat(catalog_.exclusions.size(),
+                                        " maintenance window(s) and correction(s) not ",
+                                        "exported (OpenSLO has no planned downtime)"));
     }
     for (const Service& s : catalog_.services) {
       if (!s.components.empty()) {
@@ -1661,7 +1689,8 @@ class Exporter {
     if (!s.owner.empty()) a["plumbline.dev/owner"] = s.owner;
     if (s.tier != defaults.tier) a["plumbline.dev/tier"] = StrCat(s.tier);
     if (s.external) a["plumbline.dev/external"] = "true";
-    if (s.revenue_per_hour != 0) a["plumbline.dev/revenue-per-hour"] = FormatNumber(s.revenue_per_hour);
+    if (s.revenue_per_hour != 0)
+      a["plumbline.dev/revenue-per-hour"] = FormatNumber(s.revenue_per_hour);
     if (s.value_per_transaction != 0) {
       a["plumbline.dev/value-per-transaction"] = FormatNumber(s.value_per_transaction);
     }
@@ -1755,8 +1784,10 @@ class Exporter {
   void EmitSlo(const Service& s, const Slo& slo, const Sli& sli) {
     const Slo defaults;
     std::map<std::string, std::string> a = {{"plumbline.dev/id", slo.id}};
-    if (slo.min_events != defaults.min_events) a["plumbline.dev/min-events"] = FormatNumber(slo.min_events);
-    if (slo.importance != defaults.importance) a["plumbline.dev/importance"] = FormatNumber(slo.importance);
+    if (slo.min_events != defaults.min_events)
+      a["plumbline.dev/min-events"] = FormatNumber(slo.min_events);
+    if (slo.importance != defaults.importance)
+      a["plumbline.dev/importance"] = FormatNumber(slo.importance);
     if (slo.critical) a["plumbline.dev/critical"] = "true";
     Header("SLO");
     out_ << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
@@ -1808,7 +1839,8 @@ class Exporter {
     out_ << YAML::Key << "target" << YAML::Value << target;
     if (slo.timeslices) {
       out_ << YAML::Key << "timeSliceTarget" << YAML::Value << target;
-      out_ << YAML::Key << "timeSliceWindow" << YAML::Value << FormatShorthand(slo.timeslice.count());
+      out_ << YAML::Key << "timeSliceWindow" << YAML::Value
+           << FormatShorthand(slo.timeslice.count());
     }
     out_ << YAML::EndMap << YAML::EndSeq;
     out_ << YAML::EndMap << YAML::EndMap;

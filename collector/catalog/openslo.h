@@ -39,8 +39,8 @@ struct OpenSloImportOptions {
 };
 
 struct OpenSloImport {
-  Catalog catalog;           // as ParseCatalog reads catalog_yaml
-  std::string catalog_yaml;  // Plumbline catalog YAML
+  Catalog catalog;                    // as ParseCatalog reads catalog_yaml
+  std::string catalog_yaml;           // Plumbline catalog YAML
   std::vector<std::string> warnings;  // what was dropped, one sentence each
 };
 
@@ -50,7 +50,7 @@ absl::StatusOr<OpenSloImport> ImportOpenSlo(const std::vector<OpenSloFile>& file
                                             const OpenSloImportOptions& options = {});
 
 struct OpenSloExport {
-  std::string yaml;  // multi-document OpenSLO v1 stream
+  std::string yaml;                   // multi-document OpenSLO v1 stream
   std::vector<std::string> warnings;  // catalog content OpenSLO does not carry
 };
 

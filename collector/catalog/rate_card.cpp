@@ -22,29 +22,26 @@ struct Currency {
 
 // Active ISO 4217 codes (funds codes and precious metals left out).
 constexpr Currency kCurrencies[] = {
-    {"AED", 2}, {"AFN", 2}, {"ALL", 2}, {"AMD", 2}, {"ANG", 2}, {"AOA", 2}, {"ARS", 2},
-    {"AUD", 2}, {"AWG", 2}, {"AZN", 2}, {"BAM", 2}, {"BBD", 2}, {"BDT", 2}, {"BGN", 2},
-    {"BHD", 3}, {"BIF", 0}, {"BMD", 2}, {"BND", 2}, {"BOB", 2}, {"BRL", 2}, {"BSD", 2},
-    {"BTN", 2}, {"BWP", 2}, {"BYN", 2}, {"BZD", 2}, {"CAD", 2}, {"CDF", 2}, {"CHF", 2},
-    {"CLP", 0}, {"CNY", 2}, {"COP", 2}, {"CRC", 2}, {"CUP", 2}, {"CVE", 2}, {"CZK", 2},
-    {"DJF", 0}, {"DKK", 2}, {"DOP", 2}, {"DZD", 2}, {"EGP", 2}, {"ERN", 2}, {"ETB", 2},
-    {"EUR", 2}, {"FJD", 2}, {"FKP", 2}, {"GBP", 2}, {"GEL", 2}, {"GHS", 2}, {"GIP", 2},
-    {"GMD", 2}, {"GNF", 0}, {"GTQ", 2}, {"GYD", 2}, {"HKD", 2}, {"HNL", 2}, {"HTG", 2},
-    {"HUF", 2}, {"IDR", 2}, {"ILS", 2}, {"INR", 2}, {"IQD", 3}, {"IRR", 2}, {"ISK", 0},
-    {"JMD", 2}, {"JOD", 3}, {"JPY", 0}, {"KES", 2}, {"KGS", 2}, {"KHR", 2}, {"KMF", 0},
-    {"KPW", 2}, {"KRW", 0}, {"KWD", 3}, {"KYD", 2}, {"KZT", 2}, {"LAK", 2}, {"LBP", 2},
-    {"LKR", 2}, {"LRD", 2}, {"LSL", 2}, {"LYD", 3}, {"MAD", 2}, {"MDL", 2}, {"MGA", 2},
-    {"MKD", 2}, {"MMK", 2}, {"MNT", 2}, {"MOP", 2}, {"MRU", 2}, {"MUR", 2}, {"MVR", 2},
-    {"MWK", 2}, {"MXN", 2}, {"MYR", 2}, {"MZN", 2}, {"NAD", 2}, {"NGN", 2}, {"NIO", 2},
-    {"NOK", 2}, {"NPR", 2}, {"NZD", 2}, {"OMR", 3}, {"PAB", 2}, {"PEN", 2}, {"PGK", 2},
-    {"PHP", 2}, {"PKR", 2}, {"PLN", 2}, {"PYG", 0}, {"QAR", 2}, {"RON", 2}, {"RSD", 2},
-    {"RUB", 2}, {"RWF", 0}, {"SAR", 2}, {"SBD", 2}, {"SCR", 2}, {"SDG", 2}, {"SEK", 2},
-    {"SGD", 2}, {"SHP", 2}, {"SLE", 2}, {"SOS", 2}, {"SRD", 2}, {"SSP", 2}, {"STN", 2},
-    {"SVC", 2}, {"SYP", 2}, {"SZL", 2}, {"THB", 2}, {"TJS", 2}, {"TMT", 2}, {"TND", 3},
-    {"TOP", 2}, {"TRY", 2}, {"TTD", 2}, {"TWD", 2}, {"TZS", 2}, {"UAH", 2}, {"UGX", 0},
-    {"USD", 2}, {"UYU", 2}, {"UZS", 2}, {"VES", 2}, {"VND", 0}, {"VUV", 0}, {"WST", 2},
-    {"XAF", 0}, {"XCD", 2}, {"XOF", 0}, {"XPF", 0}, {"YER", 2}, {"ZAR", 2}, {"ZMW", 2},
-    {"ZWL", 2},
+    {"AED", 2}, {"AFN", 2}, {"ALL", 2}, {"AMD", 2}, {"ANG", 2}, {"AOA", 2}, {"ARS", 2}, {"AUD", 2},
+    {"AWG", 2}, {"AZN", 2}, {"BAM", 2}, {"BBD", 2}, {"BDT", 2}, {"BGN", 2}, {"BHD", 3}, {"BIF", 0},
+    {"BMD", 2}, {"BND", 2}, {"BOB", 2}, {"BRL", 2}, {"BSD", 2}, {"BTN", 2}, {"BWP", 2}, {"BYN", 2},
+    {"BZD", 2}, {"CAD", 2}, {"CDF", 2}, {"CHF", 2}, {"CLP", 0}, {"CNY", 2}, {"COP", 2}, {"CRC", 2},
+    {"CUP", 2}, {"CVE", 2}, {"CZK", 2}, {"DJF", 0}, {"DKK", 2}, {"DOP", 2}, {"DZD", 2}, {"EGP", 2},
+    {"ERN", 2}, {"ETB", 2}, {"EUR", 2}, {"FJD", 2}, {"FKP", 2}, {"GBP", 2}, {"GEL", 2}, {"GHS", 2},
+    {"GIP", 2}, {"GMD", 2}, {"GNF", 0}, {"GTQ", 2}, {"GYD", 2}, {"HKD", 2}, {"HNL", 2}, {"HTG", 2},
+    {"HUF", 2}, {"IDR", 2}, {"ILS", 2}, {"INR", 2}, {"IQD", 3}, {"IRR", 2}, {"ISK", 0}, {"JMD", 2},
+    {"JOD", 3}, {"JPY", 0}, {"KES", 2}, {"KGS", 2}, {"KHR", 2}, {"KMF", 0}, {"KPW", 2}, {"KRW", 0},
+    {"KWD", 3}, {"KYD", 2}, {"KZT", 2}, {"LAK", 2}, {"LBP", 2}, {"LKR", 2}, {"LRD", 2}, {"LSL", 2},
+    {"LYD", 3}, {"MAD", 2}, {"MDL", 2}, {"MGA", 2}, {"MKD", 2}, {"MMK", 2}, {"MNT", 2}, {"MOP", 2},
+    {"MRU", 2}, {"MUR", 2}, {"MVR", 2}, {"MWK", 2}, {"MXN", 2}, {"MYR", 2}, {"MZN", 2}, {"NAD", 2},
+    {"NGN", 2}, {"NIO", 2}, {"NOK", 2}, {"NPR", 2}, {"NZD", 2}, {"OMR", 3}, {"PAB", 2}, {"PEN", 2},
+    {"PGK", 2}, {"PHP", 2}, {"PKR", 2}, {"PLN", 2}, {"PYG", 0}, {"QAR", 2}, {"RON", 2}, {"RSD", 2},
+    {"RUB", 2}, {"RWF", 0}, {"SAR", 2}, {"SBD", 2}, {"SCR", 2}, {"SDG", 2}, {"SEK", 2}, {"SGD", 2},
+    {"SHP", 2}, {"SLE", 2}, {"SOS", 2}, {"SRD", 2}, {"SSP", 2}, {"STN", 2}, {"SVC", 2}, {"SYP", 2},
+    {"SZL", 2}, {"THB", 2}, {"TJS", 2}, {"TMT", 2}, {"TND", 3}, {"TOP", 2}, {"TRY", 2}, {"TTD", 2},
+    {"TWD", 2}, {"TZS", 2}, {"UAH", 2}, {"UGX", 0}, {"USD", 2}, {"UYU", 2}, {"UZS", 2}, {"VES", 2},
+    {"VND", 0}, {"VUV", 0}, {"WST", 2}, {"XAF", 0}, {"XCD", 2}, {"XOF", 0}, {"XPF", 0}, {"YER", 2},
+    {"ZAR", 2}, {"ZMW", 2}, {"ZWL", 2},
 };
 
 const Currency* FindCurrency(std::string_view code) {
@@ -106,7 +103,7 @@ bool ReadNonNegative(ConfigMap& m, std::string_view key, std::string_view what, 
 bool ReadNumberMap(ConfigMap& m, std::string_view key, std::string_view what,
                    std::map<std::string, double>* out) {
   std::map<std::string, std::string> raw;
-  m.StringMap(key, &raw);  // records a type error for anything but a mapping of scalars
+  m.StringMap(key, &raw);        // records a type error for anything but a mapping of scalars
   if (raw.empty()) return true;  // absent, empty, or a type error already recorded
   ConfigMap sub = m.Map(key);
   bool ok = true;
@@ -141,8 +138,9 @@ void ReadRate(ConfigMap& m, Rate* rate, bool* valid_range) {
   ReadNumberMap(m, "host_classes", "a price", &rate->host_classes);
   for (const auto& entry : rate->host_classes) {
     if (!IsValidCatalogId(entry.first)) {
-      m.Error("host_classes", StrCat("\"", entry.first,
-                                     "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
+      m.Error("host_classes",
+              StrCat("\"", entry.first,
+                     "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
     }
   }
 }
@@ -154,8 +152,9 @@ void ReadHostRule(ConfigMap& m, const std::set<std::string>& service_ids,
   m.String("class", &rule->host_class);
   if (m.Has("class") && !rule->host_class.empty()) {
     if (!IsValidCatalogId(rule->host_class)) {
-      m.Error("class", StrCat("\"", rule->host_class,
-                              "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
+      m.Error("class",
+              StrCat("\"", rule->host_class,
+                     "\" is not a valid class name (letters, digits, - _ . ; at most 64)"));
     } else if (known_classes.count(rule->host_class) == 0) {
       m.Error("class", StrCat("class \"", rule->host_class,
                               "\" has no price in any costs.rates[].host_classes"));
@@ -262,8 +261,8 @@ void ReadBudget(ConfigMap& m, const std::set<std::string>& unit_ids, Budget* b) 
       m.Error("month", StrCat("expected a month such as 2026-11, got \"", month, "\""));
     } else {
       b->period.from_ms = MonthStartMs(b->year, b->month);
-      b->period.to_ms = b->month == 12 ? MonthStartMs(b->year + 1, 1)
-                                       : MonthStartMs(b->year, b->month + 1);
+      b->period.to_ms =
+          b->month == 12 ? MonthStartMs(b->year + 1, 1) : MonthStartMs(b->year, b->month + 1);
     }
   }
   m.Require("amount");
@@ -290,7 +289,8 @@ void ReadSupplier(ConfigMap& m, const std::set<std::string>& service_ids, Suppli
     double credit = std::nan("");
     m.Double("credit_percent", &credit, -1e300, 1e300);
     if (!std::isnan(credit) && !(credit >= 0 && credit <= 100)) {
-      m.Error("credit_percent", StrCat("must be in [0, 100] (percent of the monthly fee), got ", credit));
+      m.Error("credit_percent",
+              StrCat("must be in [0, 100] (percent of the monthly fee), got ", credit));
     } else if (!std::isnan(credit)) {
       s->credit_percent = credit;
     }

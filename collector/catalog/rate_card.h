@@ -26,11 +26,11 @@ namespace plumbline::collector {
 struct Rate {
   int64_t from_ms = 0;
   int64_t to_ms = std::numeric_limits<int64_t>::max();  // max: open-ended
-  double cpu_core_hour = 0;   // per CPU core-hour used
-  double memory_gb_hour = 0;  // per GiB-hour of memory used
-  double disk_gb_month = 0;   // per GiB-month of filesystem space used
-  double network_gb = 0;      // per GiB transferred, received plus sent
-  double host_hour = 0;       // fixed cost per host-hour (hardware, licences)
+  double cpu_core_hour = 0;                             // per CPU core-hour used
+  double memory_gb_hour = 0;                            // per GiB-hour of memory used
+  double disk_gb_month = 0;                             // per GiB-month of filesystem space used
+  double network_gb = 0;                                // per GiB transferred, received plus sent
+  double host_hour = 0;  // fixed cost per host-hour (hardware, licences)
   // Fixed cost per host-hour of a host class; replaces host_hour for hosts
   // of that class.
   std::map<std::string, double> host_classes;
@@ -80,8 +80,8 @@ struct SupplierTerms {
 };
 
 struct RateCard {
-  bool defined = false;  // the catalog has a `costs:` section
-  std::string currency;  // ISO 4217
+  bool defined = false;     // the catalog has a `costs:` section
+  std::string currency;     // ISO 4217
   std::vector<Rate> rates;  // sorted by from_ms; ranges do not overlap (gaps may exist)
   std::vector<HostRule> hosts;
   std::vector<Budget> budgets;

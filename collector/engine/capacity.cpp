@@ -54,8 +54,8 @@ std::string FormatDays(double days) {
 using Key = std::pair<std::string, std::string>;
 using Buckets = std::map<Key, std::map<int64_t, Aggregate>>;
 
-absl::StatusOr<Buckets> Load(Store& store, const std::string& metric, const std::string& target_label,
-                             int64_t from, int64_t to) {
+absl::StatusOr<Buckets> Load(Store& store, const std::string& metric,
+                             const std::string& target_label, int64_t from, int64_t to) {
   ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
                    store.Aggregates({metric, {}}, from, to, kHour));
   Buckets out;
@@ -78,7 +78,7 @@ std::optional<double> Latest(const Buckets& buckets, const Key& key) {
 }
 
 struct Resource {
-  const char* name;          // "filesystem", "cpu", "memory"
+  const char* name;  // "filesystem", "cpu", "memory"
   const char* used_metric;
   const char* capacity_metric;  // nullptr: capacity 1 (a ratio)
   const char* target_label;     // "" when there is one per host
@@ -88,13 +88,13 @@ struct Resource {
 std::string Message(const Resource& r, const CapacityForecast& f, double saturation,
                     double horizon_days) {
   const bool bytes = r.capacity_metric != nullptr;
-  const std::string subject = std::string(r.name) == "filesystem"
-                                  ? StrCat(f.target, " on ", f.host)
-                                  : StrCat(std::string(r.name) == "cpu" ? "CPU" : "memory", " on ",
-                                           f.host);
-  const std::string growth = bytes ? StrCat(FormatBytes(f.growth_per_day), "/day")
-                                   : fmt::format("{:.1f} percentage points/day",
-                                                 f.growth_per_day * 100);
+  const std::string subject =
+      std::string(r.name) == "filesystem"
+          ? StrCat(f.target, " on ", f.host)
+          : StrCat(std::string(r.name) == "cpu" ? "CPU" : "memory", " on ", f.host);
+  const std::string growth =
+      bytes ? StrCat(FormatBytes(f.growth_per_day), "/day")
+            : fmt::format("{:.1f} percentage points/day", f.growth_per_day * 100);
   std::string reaches, not_reaches, state;
   if (!r.saturates) {
     reaches = "is full";
@@ -134,13 +134,15 @@ TrendFit FitTrend(const std::vector<TrendPoint>& points) {
   TrendFit fit;
   fit.points = static_cast<int>(points.size());
   if (points.empty()) return fit;
-  fit.origin_ms = std::min_element(points.begin(), points.end(),
-                                   [](const TrendPoint& a, const TrendPoint& b) {
-                                     return a.t_ms < b.t_ms;
-                                   })->t_ms;
+  fit.origin_ms =
+      std::min_element(points.begin(), points.end(), [](const TrendPoint& a, const TrendPoint& b) {
+        return a.t_ms < b.t_ms;
+      })->t_ms;
   // Ordinary least squares of value on x = days since origin_ms.
   const double n = static_cast<double>(points.size());
-  auto x_of = [&](const TrendPoint& p) { return static_cast<double>(p.t_ms - fit.origin_ms) / kDayMs; };
+  auto x_of = [&](const TrendPoint& p) {
+    return static_cast<double>(p.t_ms - fit.origin_ms) / kDayMs;
+  };
   double mean_x = 0, mean_y = 0;
   for (const TrendPoint& p : points) {
     mean_x += x_of(p);
@@ -228,18 +230,19 @@ absl::StatusOr<std::vector<CapacityForecast>> ForecastCapacity(Store& store, int
       f.r2 = fit.r2;
       f.points = fit.points;
       const double threshold = r.saturates ? saturation * f.capacity : f.capacity;
-      f.days_to_full = f.current >= threshold ? std::optional<double>(0.0)
-                                              : DaysUntil(fit, now_ms, threshold);
+      f.days_to_full =
+          f.current >= threshold ? std::optional<double>(0.0) : DaysUntil(fit, now_ms, threshold);
       f.message = Message(r, f, saturation, kDefaultForecastHorizonDays);
       out.push_back(std::move(f));
     }
   }
-  std::stable_sort(out.begin(), out.end(), [](const CapacityForecast& a, const CapacityForecast& b) {
-    const bool a_none = !a.days_to_full.has_value(), b_none = !b.days_to_full.has_value();
-    if (a_none != b_none) return b_none;
-    if (!a_none && *a.days_to_full != *b.days_to_full) return *a.days_to_full < *b.days_to_full;
-    return std::tie(a.host, a.resource, a.target) < std::tie(b.host, b.resource, b.target);
-  });
+  std::stable_sort(
+      out.begin(), out.end(), [](const CapacityForecast& a, const CapacityForecast& b) {
+        const bool a_none = !a.days_to_full.has_value(), b_none = !b.days_to_full.has_value();
+        if (a_none != b_none) return b_none;
+        if (!a_none && *a.days_to_full != *b.days_to_full) return *a.days_to_full < *b.days_to_full;
+        return std::tie(a.host, a.resource, a.target) < std::tie(b.host, b.resource, b.target);
+      });
   return out;
 }
 

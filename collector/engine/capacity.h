@@ -36,9 +36,9 @@ struct TrendPoint {
 struct TrendFit {
   int64_t origin_ms = 0;  // the earliest point's time
   double slope_per_day = 0;
-  double intercept = 0;       // fitted value at origin_ms
-  double r2 = 0;              // 1 - SSres / SStot; 1 when every value is the same
-  double residual_rmse = 0;   // root mean square of the residuals, in value units
+  double intercept = 0;      // fitted value at origin_ms
+  double r2 = 0;             // 1 - SSres / SStot; 1 when every value is the same
+  double residual_rmse = 0;  // root mean square of the residuals, in value units
   int points = 0;
 
   double ValueAt(int64_t t_ms) const;

@@ -36,7 +36,8 @@ enum class Combine { kIncrease, kMean, kMax };
 
 absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector, int64_t from,
                                     int64_t to, Combine combine) {
-  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series, store.Aggregates(selector, from, to, kHour));
+  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
+                   store.Aggregates(selector, from, to, kHour));
   HostBuckets out;
   for (const SeriesAggregates& s : series) {
     const std::string host = LabelOf(s.series.labels, "host");
@@ -44,9 +45,15 @@ absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector
     for (const Aggregate& a : s.buckets) {
       double& v = out[host][a.start_ms];
       switch (combine) {
-        case Combine::kIncrease: v += a.increase; break;
-        case Combine::kMean: v += a.Mean(); break;  // summed over series (mounts)
-        case Combine::kMax: v = std::max(v, a.max); break;
+        case Combine::kIncrease:
+          v += a.increase;
+          break;
+        case Combine::kMean:
+          v += a.Mean();
+          break;  // summed over series (mounts)
+        case Combine::kMax:
+          v = std::max(v, a.max);
+          break;
       }
     }
   }
@@ -79,7 +86,9 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> DailySpend(
     TimeRange d{day, std::min(day + kDay, range.to_ms)};
     std::vector<HostUsage> day_usage = usage;
     for (HostUsage& h : day_usage) {
-      std::erase_if(h.slices, [&](const UsageSlice& s) { return s.start_ms < d.from_ms || s.start_ms >= d.to_ms; });
+      std::erase_if(h.slices, [&](const UsageSlice& s) {
+        return s.start_ms < d.from_ms || s.start_ms >= d.to_ms;
+      });
     }
     ASSIGN_OR_RETURN(CostReport r, AllocateCosts(catalog, *catalog.rate_card, d, day_usage));
     for (const BusinessUnit& b : catalog.business_units) {
@@ -120,10 +129,10 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
     const std::string host = LabelOf(s.series.labels, "host");
     if (host.empty()) continue;
     for (const Aggregate& a : s.buckets) {
-      double span_ms = a.count >= 2 ? static_cast<double>(a.last_ms - a.first_ms) *
-                                          static_cast<double>(a.count) /
-                                          static_cast<double>(a.count - 1)
-                                    : static_cast<double>(kMinute);
+      double span_ms = a.count >= 2
+                           ? static_cast<double>(a.last_ms - a.first_ms) *
+                                 static_cast<double>(a.count) / static_cast<double>(a.count - 1)
+                           : static_cast<double>(kMinute);
       const int64_t slice_end = std::min(a.start_ms + kHour, to);
       span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
       auto& [hours, cores] = observed[host][a.start_ms];
@@ -132,13 +141,12 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
     }
   }
   using Op = LabelMatcher::Op;
-  ASSIGN_OR_RETURN(HostBuckets busy,
-                   PerHost(store,
-                           {"host_cpu_seconds_total",
-                            {{"mode", Op::kNotEqual, "idle"},
-                             {"mode", Op::kNotEqual, "iowait"},
-                             {"cpu", Op::kEqual, ""}}},
-                           from, to, Combine::kIncrease));
+  ASSIGN_OR_RETURN(HostBuckets busy, PerHost(store,
+                                             {"host_cpu_seconds_total",
+                                              {{"mode", Op::kNotEqual, "idle"},
+                                               {"mode", Op::kNotEqual, "iowait"},
+                                               {"cpu", Op::kEqual, ""}}},
+                                             from, to, Combine::kIncrease));
   ASSIGN_OR_RETURN(HostBuckets memory,
                    PerHost(store, {"host_memory_used_bytes", {}}, from, to, Combine::kMean));
   ASSIGN_OR_RETURN(HostBuckets disk,
@@ -182,10 +190,11 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
         }
         double total = 0;
         for (const std::string& p : processes) {
-          ASSIGN_OR_RETURN(std::vector<SeriesAggregates> d,
-                           store.Aggregates({rule->driver,
-                                             {{"host", Op::kEqual, host}, {"process", Op::kEqual, p}}},
-                                            from, to, to - from));
+          ASSIGN_OR_RETURN(
+              std::vector<SeriesAggregates> d,
+              store.Aggregates(
+                  {rule->driver, {{"host", Op::kEqual, host}, {"process", Op::kEqual, p}}}, from,
+                  to, to - from));
           for (const SeriesAggregates& x : d) {
             for (const Aggregate& a : x.buckets) {
               total += x.series.type == v1::METRIC_TYPE_COUNTER ? a.increase : a.Mean();
@@ -241,8 +250,8 @@ absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catal
   out.unit_economics = ComputeUnitEconomics(out.report, activity);
 
   if (IsCalendarMonth(period)) {
-    absl::CivilMonth month(absl::ToCivilSecond(absl::FromUnixMillis(period.from_ms),
-                                                absl::UTCTimeZone()));
+    absl::CivilMonth month(
+        absl::ToCivilSecond(absl::FromUnixMillis(period.from_ms), absl::UTCTimeZone()));
     const int days_in_month = static_cast<int>((period.to_ms - period.from_ms) / kDay);
     // Budgets: daily spend per business unit so far, projected to month end.
     ASSIGN_OR_RETURN(auto daily, DailySpend(catalog, usage, {period.from_ms, evaluated.to_ms}));

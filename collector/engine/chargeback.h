@@ -34,11 +34,11 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
 struct Chargeback {
   CostReport report;
   std::vector<UnitEconomics> unit_economics;
-  std::vector<BudgetStatus> budgets;        // business units with a budget for the month
+  std::vector<BudgetStatus> budgets;  // business units with a budget for the month
   // The forecast method's error on the business units' daily spend of up to
   // three earlier months (BacktestForecast from day 7), per business unit.
   std::map<std::string, ForecastAccuracy> forecast_error;
-  std::vector<SupplierCredit> suppliers;    // suppliers with contracted terms
+  std::vector<SupplierCredit> suppliers;  // suppliers with contracted terms
   // The same report for the month before, for month-over-month change
   // (absent when the period is not a calendar month or nothing was measured).
   std::optional<CostComparison> month_over_month;

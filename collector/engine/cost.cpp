@@ -50,8 +50,8 @@ struct PricedHost {
 
 absl::Status ValidateSlice(const HostUsage& h, const UsageSlice& s, TimeRange period) {
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(StrCat("host \"", h.host, "\": slice starting ",
-                                             FormatTime(s.start_ms), ": ", why));
+    return absl::InvalidArgumentError(
+        StrCat("host \"", h.host, "\": slice starting ", FormatTime(s.start_ms), ": ", why));
   };
   if (s.end_ms <= s.start_ms) return bad("ends before it starts");
   if (s.start_ms < period.from_ms || s.end_ms > period.to_ms) {
@@ -119,11 +119,21 @@ std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
@@ -148,10 +158,14 @@ std::string FormatQuantity(double q) {
 
 std::string_view ChargeCategoryName(ChargeCategory category) {
   switch (category) {
-    case ChargeCategory::kUsage: return "usage";
-    case ChargeCategory::kFixed: return "fixed";
-    case ChargeCategory::kIdle: return "idle";
-    case ChargeCategory::kUnallocated: return "unallocated";
+    case ChargeCategory::kUsage:
+      return "usage";
+    case ChargeCategory::kFixed:
+      return "fixed";
+    case ChargeCategory::kIdle:
+      return "idle";
+    case ChargeCategory::kUnallocated:
+      return "unallocated";
   }
   return "unknown";
 }
@@ -258,8 +272,8 @@ absl::StatusOr<CostReport> AllocateCosts(const Catalog& catalog, const RateCard&
     }
     for (const auto& entry : h.driver) {
       if (!NonNegative(entry.second)) {
-        return absl::InvalidArgumentError(StrCat("host \"", h.host, "\": driver of \"",
-                                                 entry.first, "\" must be finite and not negative"));
+        return absl::InvalidArgumentError(StrCat("host \"", h.host, "\": driver of \"", entry.first,
+                                                 "\" must be finite and not negative"));
       }
     }
 
@@ -444,7 +458,8 @@ CostComparison CompareCosts(const CostReport& previous, const CostReport& curren
     return static_cast<double>(cents) / std::pow(10.0, r.minor_digits);
   };
   CostComparison out;
-  out.total = MakeChange(money(previous, previous.total_cents), money(current, current.total_cents));
+  out.total =
+      MakeChange(money(previous, previous.total_cents), money(current, current.total_cents));
   std::set<std::string> services, units;
   for (const CostReport* r : {&previous, &current}) {
     for (const ServiceCost& s : r->services) services.insert(s.service);
@@ -553,11 +568,11 @@ BudgetStatus EvaluateBudget(const Budget& budget, const SpendForecast& forecast,
   };
   std::string month = fmt::format("{:04d}-{:02d}", budget.year, budget.month);
   if (b.alert) {
-    b.message = StrCat(budget.business_unit, ": projected spend ", money(b.projected),
-                       " for ", month, " exceeds the budget of ", money(b.budget), " by ",
-                       money(b.projected_over),
-                       b.budget > 0 ? fmt::format(" ({:.1f}%)", b.projected_over / b.budget * 100)
-                                    : std::string());
+    b.message =
+        StrCat(budget.business_unit, ": projected spend ", money(b.projected), " for ", month,
+               " exceeds the budget of ", money(b.budget), " by ", money(b.projected_over),
+               b.budget > 0 ? fmt::format(" ({:.1f}%)", b.projected_over / b.budget * 100)
+                            : std::string());
   } else {
     b.message = StrCat(budget.business_unit, ": projected spend ", money(b.projected), " for ",
                        month, " is within the budget of ", money(b.budget));

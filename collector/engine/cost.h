@@ -74,9 +74,9 @@ struct CostLine {
   ChargeCategory category = ChargeCategory::kUsage;
   std::string resource;  // cpu, memory, disk, network, host
   double quantity = 0;
-  std::string unit;      // core-hours, GiB-hours, GiB-months, GiB, host-hours
-  double cost = 0;       // exact, in currency units
-  int64_t cents = 0;     // rounded, in the currency's minor unit (cents; yen for JPY)
+  std::string unit;   // core-hours, GiB-hours, GiB-months, GiB, host-hours
+  double cost = 0;    // exact, in currency units
+  int64_t cents = 0;  // rounded, in the currency's minor unit (cents; yen for JPY)
   // direct (one service), even, weight, driver:<metric>, "even (no driver data)", none
   std::string allocation_method;
 };
@@ -91,14 +91,14 @@ struct HostCost {
   double usage_cost = 0;  // exact
   double fixed_cost = 0;
   double idle_cost = 0;
-  int64_t cents = 0;      // sum of the host's lines
+  int64_t cents = 0;         // sum of the host's lines
   bool unallocated = false;  // no service claims it (and no weight rule names one)
 };
 
 struct ServiceCost {
   std::string service;
   std::string business_unit;
-  double cost = 0;   // exact
+  double cost = 0;    // exact
   int64_t cents = 0;  // sum of its lines
 };
 
@@ -111,11 +111,11 @@ struct CostReport {
   TimeRange period;
   std::string currency;
   int minor_digits = 2;
-  std::vector<CostLine> lines;    // host by host, in input order
-  std::vector<HostCost> hosts;    // input order
-  std::vector<ServiceCost> services;  // catalog order, services with lines
+  std::vector<CostLine> lines;                   // host by host, in input order
+  std::vector<HostCost> hosts;                   // input order
+  std::vector<ServiceCost> services;             // catalog order, services with lines
   std::vector<BusinessUnitCost> business_units;  // catalog order, then "external"
-  double total = 0;  // exact sum of the lines
+  double total = 0;                              // exact sum of the lines
   // total_cents = allocated_cents + idle_cents + unallocated_cents = sum of lines.
   int64_t total_cents = 0;
   int64_t allocated_cents = 0;    // lines charged to a service (shared idle included)
@@ -176,13 +176,13 @@ std::vector<UnitEconomics> ComputeUnitEconomics(
 struct Change {
   double previous = 0;
   double current = 0;
-  double delta = 0;                // current - previous
-  std::optional<double> percent;   // delta / previous x 100; none when previous is 0
+  double delta = 0;               // current - previous
+  std::optional<double> percent;  // delta / previous x 100; none when previous is 0
 };
 Change MakeChange(double previous, double current);
 
 struct CostComparison {
-  Change total;  // currency units, from the rounded totals
+  Change total;                                  // currency units, from the rounded totals
   std::map<std::string, Change> services;        // every service in either report
   std::map<std::string, Change> business_units;  // every unit in either report
 };
@@ -201,8 +201,8 @@ struct SpendForecast {
   int days_observed = 0;
   int days_in_period = 0;
   double spend_to_date = 0;
-  double intercept = 0;  // fitted spend of day 0
-  double slope = 0;      // change of daily spend per day
+  double intercept = 0;      // fitted spend of day 0
+  double slope = 0;          // change of daily spend per day
   double residual_rmse = 0;  // root mean square of the fit's residuals
   double projected_remaining = 0;
   double projected_total = 0;
@@ -215,8 +215,8 @@ SpendForecast ForecastSpend(const std::vector<double>& daily_spend, int days_in_
 // first k days and compare with the actual total.
 struct ForecastAccuracy {
   int forecasts = 0;
-  double mean_absolute_error = 0;            // currency units
-  double mean_absolute_percent_error = 0;    // of the actual total; periods with total 0 skipped
+  double mean_absolute_error = 0;          // currency units
+  double mean_absolute_percent_error = 0;  // of the actual total; periods with total 0 skipped
   double max_absolute_percent_error = 0;
 };
 ForecastAccuracy BacktestForecast(const std::vector<std::vector<double>>& completed_periods,
@@ -240,10 +240,10 @@ BudgetStatus EvaluateBudget(const Budget& budget, const SpendForecast& forecast,
 
 struct SupplierCredit {
   std::string service;
-  double attainment = 0;   // ratio, as measured over the month
+  double attainment = 0;  // ratio, as measured over the month
   double sla_percent = 0;
-  bool breached = false;   // attainment below the SLA (equal to 1e-12 meets it)
-  double credit = 0;       // credit_percent / 100 x monthly_fee when breached
+  bool breached = false;  // attainment below the SLA (equal to 1e-12 meets it)
+  double credit = 0;      // credit_percent / 100 x monthly_fee when breached
 };
 SupplierCredit ComputeSupplierCredit(const SupplierTerms& terms, double attainment);
 

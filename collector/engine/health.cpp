@@ -40,8 +40,8 @@ std::vector<ServiceHealth> ComputeHealth(
     const Catalog& catalog, const std::map<std::string, std::vector<IndicatorHealth>>& indicators) {
   std::map<std::string, ServiceHealth> done;
   // Depth-first over dependencies; the catalog has no cycles.
-  std::function<const ServiceHealth&(const Service&)> score = [&](const Service& s)
-      -> const ServiceHealth& {
+  std::function<const ServiceHealth&(const Service&)> score =
+      [&](const Service& s) -> const ServiceHealth& {
     if (auto it = done.find(s.id); it != done.end()) return it->second;
     ServiceHealth h;
     h.service = s.id;
@@ -107,7 +107,8 @@ std::vector<ServiceHealth> ComputeHealth(
     for (const IndicatorHealth& ind : h.indicators) {
       if (ind.critical && ind.has_data && result && ind.score < *result) {
         result = ind.score;
-        why += StrCat("critical indicator ", ind.slo, " caps the score at ", Fixed(ind.score), "; ");
+        why +=
+            StrCat("critical indicator ", ind.slo, " caps the score at ", Fixed(ind.score), "; ");
       }
     }
     for (const DependencyHealth& d : h.dependencies) {

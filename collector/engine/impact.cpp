@@ -22,21 +22,22 @@ bool Excluded(const Service& s, int64_t minute) {
 
 // One service's per-minute figures over the window.
 struct Effective {
-  std::map<int64_t, double> own;       // measured failed share (> 0 only)
-  std::map<int64_t, double> share;     // effective failed share E (> 0 only)
-  std::map<int64_t, double> requests;  // valid events
+  std::map<int64_t, double> own;                   // measured failed share (> 0 only)
+  std::map<int64_t, double> share;                 // effective failed share E (> 0 only)
+  std::map<int64_t, double> requests;              // valid events
   std::map<std::string, double> inherited_by_dep;  // sum of what each dependency raised E by
 };
 
 }  // namespace
 
-ImpactReport ComputeImpact(const Catalog& catalog, const ServiceMinutes& minutes, TimeRange range,
-                           const std::vector<std::string>& scope,
-                           const std::map<std::string, std::map<std::string, SloStatus>>& slo_status) {
+ImpactReport ComputeImpact(
+    const Catalog& catalog, const ServiceMinutes& minutes, TimeRange range,
+    const std::vector<std::string>& scope,
+    const std::map<std::string, std::map<std::string, SloStatus>>& slo_status) {
   const int64_t from = AlignDown(range.from_ms), to = AlignDown(range.to_ms);
   std::map<std::string, Effective> done;
-  std::function<const Effective&(const Service&)> effective = [&](const Service& s)
-      -> const Effective& {
+  std::function<const Effective&(const Service&)> effective =
+      [&](const Service& s) -> const Effective& {
     if (auto it = done.find(s.id); it != done.end()) return it->second;
     Effective e;
     if (auto it = minutes.find(s.id); it != minutes.end()) {

@@ -43,10 +43,10 @@ namespace plumbline::collector {
 
 struct SloImpact {
   std::string slo;
-  double bad = 0;             // events (or slices) lost in the window
-  double budget_burned = 0;   // share of the period's error budget
+  double bad = 0;            // events (or slices) lost in the window
+  double budget_burned = 0;  // share of the period's error budget
   double budget_burned_minutes = 0;
-  double attainment = 1;      // over the period up to the window's end
+  double attainment = 1;  // over the period up to the window's end
   double target = 0;
   bool sla_breached = false;
 };
@@ -93,9 +93,10 @@ struct ImpactReport {
 // `scope`: services to report (empty: every service with any impact).
 // `slo_status` (optional): per service, per SLO, the status at the window's
 // end for budget and SLA figures.
-ImpactReport ComputeImpact(const Catalog& catalog, const ServiceMinutes& minutes, TimeRange range,
-                           const std::vector<std::string>& scope,
-                           const std::map<std::string, std::map<std::string, SloStatus>>& slo_status);
+ImpactReport ComputeImpact(
+    const Catalog& catalog, const ServiceMinutes& minutes, TimeRange range,
+    const std::vector<std::string>& scope,
+    const std::map<std::string, std::map<std::string, SloStatus>>& slo_status);
 
 // Reads the store: the window's minutes and each SLO's status at its end.
 absl::StatusOr<ImpactReport> EvaluateImpact(Store& store, const Catalog& catalog, TimeRange range,

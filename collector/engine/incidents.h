@@ -59,7 +59,7 @@ struct Incident {
   std::string title;
   bool declared = false;
   bool open = false;
-  TimeRange range;  // open incidents: up to the end of the last breach
+  TimeRange range;                             // open incidents: up to the end of the last breach
   std::vector<std::string> detected_services;  // breached (or named when declared)
   std::vector<std::string> affected_services;  // detected + dependents, transitively
   std::vector<Breach> breaches;

@@ -15,8 +15,10 @@ constexpr int64_t kMinute = 60000;
 
 int64_t AlignDown(int64_t ms) { return ms - ((ms % kMinute) + kMinute) % kMinute; }
 
-absl::StatusOr<bool> HasData(Store& store, const SeriesSelector& selector, int64_t from, int64_t to) {
-  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series, store.Aggregates(selector, from, to, to - from));
+absl::StatusOr<bool> HasData(Store& store, const SeriesSelector& selector, int64_t from,
+                             int64_t to) {
+  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
+                   store.Aggregates(selector, from, to, to - from));
   for (const SeriesAggregates& s : series) {
     if (!s.buckets.empty()) return true;
   }
@@ -98,7 +100,8 @@ absl::StatusOr<std::vector<ServiceMaturity>> EvaluateMaturity(Store& store, cons
     MaturityInputs in;
     for (const Component& c : s.components) {
       std::vector<SeriesSelector> selectors;
-      for (const std::string& h : c.hosts) selectors.push_back({"host_cpu_count", {matcher("host", h)}});
+      for (const std::string& h : c.hosts)
+        selectors.push_back({"host_cpu_count", {matcher("host", h)}});
       if (!c.process.empty()) selectors.push_back({"process_up", {matcher("process", c.process)}});
       if (!c.probe.empty()) selectors.push_back({"probe_success", {matcher("probe", c.probe)}});
       if (!c.log.empty()) selectors.push_back({"http_requests_total", {matcher("log", c.log)}});
@@ -117,10 +120,12 @@ absl::StatusOr<std::vector<ServiceMaturity>> EvaluateMaturity(Store& store, cons
       for (const auto& [minute, c] : steps) {
         if (!c.has_data()) continue;
         minutes.insert(minute);
-        if (sli.kind == Sli::Kind::kRatio || sli.kind == Sli::Kind::kLatency) in.usage_measured = true;
+        if (sli.kind == Sli::Kind::kRatio || sli.kind == Sli::Kind::kLatency)
+          in.usage_measured = true;
       }
     }
-    in.completeness = static_cast<double>(minutes.size()) / static_cast<double>((to - from) / kMinute);
+    in.completeness =
+        static_cast<double>(minutes.size()) / static_cast<double>((to - from) / kMinute);
     if (catalog.rate_card != nullptr && catalog.rate_card->defined) {
       for (const std::string& host : reporting_hosts) {
         for (const std::string& id : ClaimingServices(catalog, host)) {

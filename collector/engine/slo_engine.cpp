@@ -54,10 +54,14 @@ bool Satisfies(double value, const std::string& op, double bound) {
 
 std::string PeriodWord(const Slo& slo) {
   switch (slo.period) {
-    case Slo::Period::kWeek: return "weekly";
-    case Slo::Period::kMonth: return "monthly";
-    case Slo::Period::kQuarter: return "quarterly";
-    case Slo::Period::kRolling: break;
+    case Slo::Period::kWeek:
+      return "weekly";
+    case Slo::Period::kMonth:
+      return "monthly";
+    case Slo::Period::kQuarter:
+      return "quarterly";
+    case Slo::Period::kRolling:
+      break;
   }
   int64_t days = slo.window.count() / kDay;
   if (days * kDay == slo.window.count()) return StrCat(days, "-day");
@@ -98,8 +102,8 @@ absl::StatusOr<std::vector<std::pair<int64_t, SliCounts>>> EvaluateSliSteps(
       SeriesSelector under = Selector(sli.histogram, "_bucket");
       under.matchers.push_back(
           {"le", LabelMatcher::Op::kEqual, FormatLabelNumber(sli.threshold_seconds)});
-      ASSIGN_OR_RETURN(auto total,
-                       SumBuckets(store, Selector(sli.histogram, "_count"), from_ms, to_ms, step_ms));
+      ASSIGN_OR_RETURN(auto total, SumBuckets(store, Selector(sli.histogram, "_count"), from_ms,
+                                              to_ms, step_ms));
       ASSIGN_OR_RETURN(auto fast, SumBuckets(store, under, from_ms, to_ms, step_ms));
       for (const auto& [start, v] : total) {
         double good = fast.count(start) ? fast[start].increase : 0;
@@ -137,7 +141,8 @@ absl::StatusOr<std::vector<std::pair<int64_t, SliCounts>>> EvaluateSliSteps(
 }
 
 absl::StatusOr<SliCounts> EvaluateSliOutside(Store& store, const Sli& sli, int64_t from_ms,
-                                             int64_t to_ms, const std::vector<TimeRange>& excluded) {
+                                             int64_t to_ms,
+                                             const std::vector<TimeRange>& excluded) {
   SliCounts total;
   for (const TimeRange& r : SubtractRanges({from_ms, to_ms}, excluded)) {
     ASSIGN_OR_RETURN(SliCounts c, EvaluateSli(store, sli, r.from_ms, r.to_ms));
@@ -172,7 +177,9 @@ SloPeriod CurrentPeriod(const Slo& slo, int64_t now_ms) {
   if (slo.period == Slo::Period::kWeek) {
     absl::CivilDay today(now);
     // ISO weeks start on Monday.
-    int back = (static_cast<int>(absl::GetWeekday(today)) - static_cast<int>(absl::Weekday::monday) + 7) % 7;
+    int back =
+        (static_cast<int>(absl::GetWeekday(today)) - static_cast<int>(absl::Weekday::monday) + 7) %
+        7;
     start_day = today - back;
     end_day = start_day + 7;
   } else if (slo.period == Slo::Period::kMonth) {
@@ -194,7 +201,8 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
                                       int64_t now_ms) {
   const Sli* sli = service.FindSli(slo.sli);
   if (sli == nullptr) {
-    return absl::NotFoundError(StrCat("service \"", service.id, "\": SLI \"", slo.sli, "\" not found"));
+    return absl::NotFoundError(
+        StrCat("service \"", service.id, "\": SLI \"", slo.sli, "\" not found"));
   }
   SloStatus st;
   st.service = service.id;
@@ -220,18 +228,19 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
         st.counts.good += c.ratio() >= st.target ? 1 : 0;
       }
     }
-    const double slices_in_period = static_cast<double>(period.length_ms) / static_cast<double>(slice);
+    const double slices_in_period =
+        static_cast<double>(period.length_ms) / static_cast<double>(slice);
     st.budget_total = allowed * slices_in_period;
     st.budget_remaining = st.budget_total - st.counts.bad();
-    spent_ratio = st.budget_total > 0 ? st.counts.bad() / st.budget_total
-                                      : (st.counts.bad() > 0 ? kInf : 0);
+    spent_ratio =
+        st.budget_total > 0 ? st.counts.bad() / st.budget_total : (st.counts.bad() > 0 ? kInf : 0);
   } else {
-    ASSIGN_OR_RETURN(st.counts, EvaluateSliOutside(store, *sli, period.from_ms, period.to_ms,
-                                                   service.excluded));
+    ASSIGN_OR_RETURN(
+        st.counts, EvaluateSliOutside(store, *sli, period.from_ms, period.to_ms, service.excluded));
     st.budget_total = allowed * st.counts.valid;
     st.budget_remaining = st.budget_total - st.counts.bad();
-    spent_ratio = st.budget_total > 0 ? st.counts.bad() / st.budget_total
-                                      : (st.counts.bad() > 0 ? kInf : 0);
+    spent_ratio =
+        st.budget_total > 0 ? st.counts.bad() / st.budget_total : (st.counts.bad() > 0 ? kInf : 0);
   }
   st.attainment = st.counts.has_data() ? st.counts.ratio() : 1;
   st.breached = st.counts.has_data() && st.attainment < st.target;
@@ -252,7 +261,8 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
                         {3 * kDay, 6 * kHour, 1, "ticket"}};
   const double scale = static_cast<double>(period.length_ms) / static_cast<double>(30 * kDay);
   auto scaled = [&](int64_t ms) {
-    int64_t v = static_cast<int64_t>(std::llround(static_cast<double>(ms) * scale / kMinute)) * kMinute;
+    int64_t v =
+        static_cast<int64_t>(std::llround(static_cast<double>(ms) * scale / kMinute)) * kMinute;
     return std::max<int64_t>(v, kMinute);
   };
   auto burn = [&](const SliCounts& c) {
@@ -268,11 +278,12 @@ absl::StatusOr<SloStatus> EvaluateSlo(Store& store, const Service& service, cons
     a.long_window_ms = scaled(r.long_ms);
     a.short_window_ms = scaled(r.short_ms);
     a.threshold = r.factor;
-    ASSIGN_OR_RETURN(SliCounts long_counts, EvaluateSliOutside(store, *sli, now_ms - a.long_window_ms,
-                                                               now_ms, service.excluded));
-    ASSIGN_OR_RETURN(SliCounts short_counts,
-                     EvaluateSliOutside(store, *sli, now_ms - a.short_window_ms, now_ms,
-                                        service.excluded));
+    ASSIGN_OR_RETURN(
+        SliCounts long_counts,
+        EvaluateSliOutside(store, *sli, now_ms - a.long_window_ms, now_ms, service.excluded));
+    ASSIGN_OR_RETURN(
+        SliCounts short_counts,
+        EvaluateSliOutside(store, *sli, now_ms - a.short_window_ms, now_ms, service.excluded));
     a.long_burn = burn(long_counts);
     a.short_burn = burn(short_counts);
     a.long_window_valid = long_counts.valid;

@@ -49,11 +49,11 @@ struct SloStatus {
   std::string service;
   std::string slo;
   std::string sli;
-  double target = 0;  // ratio, e.g. 0.999
+  double target = 0;    // ratio, e.g. 0.999
   int64_t from_ms = 0;  // evaluated window (so far)
   int64_t to_ms = 0;
   int64_t period_ms = 0;  // full SLO period (rolling window or calendar period)
-  SliCounts counts;  // events, or slices for time-slice SLOs
+  SliCounts counts;       // events, or slices for time-slice SLOs
   double attainment = 0;
   double budget_total = 0;      // events or slices
   double budget_remaining = 0;  // events or slices
@@ -69,8 +69,7 @@ struct SloStatus {
 };
 
 // Counts an SLI over [from_ms, to_ms) (aligned down to minutes).
-absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from_ms,
-                                      int64_t to_ms);
+absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from_ms, int64_t to_ms);
 
 // The same, leaving out the ranges in `excluded` (maintenance, corrections).
 absl::StatusOr<SliCounts> EvaluateSliOutside(Store& store, const Sli& sli, int64_t from_ms,

@@ -8,7 +8,6 @@ namespace plumbline::collector {
 
 namespace {
 
-
 LabelSet With(const LabelSet& labels, const std::string& name, std::string value) {
   LabelSet out = labels;
   auto pos = std::lower_bound(out.begin(), out.end(), name,
@@ -43,8 +42,8 @@ void FlattenPoint(const std::string& name, v1::MetricType type, const LabelSet& 
       double cumulative = 0;
       for (int i = 0; i < h.bounds_size(); ++i) {
         if (i < h.bucket_counts_size()) cumulative += static_cast<double>(h.bucket_counts(i));
-        out->push_back(
-            {name + "_bucket", With(labels, "le", FormatLabelNumber(h.bounds(i))), cumulative, kCounter});
+        out->push_back({name + "_bucket", With(labels, "le", FormatLabelNumber(h.bounds(i))),
+                        cumulative, kCounter});
       }
       out->push_back(
           {name + "_bucket", With(labels, "le", "+Inf"), static_cast<double>(h.count()), kCounter});

@@ -1289,9 +1289,10 @@ absl::StatusOr<std::vector<DeclaredIncident>> PostgresStore::DeclaredIncidents(i
 absl::Status PostgresStore::AddIncidentNote(const IncidentNote& note) {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(EnsureConnected());
-  return Exec("INSERT INTO incident_notes (incident_id, at_ms, author, text) "
-              "VALUES ($1, $2, $3, $4)",
-              pg::Params().Text(note.incident_id).Int(note.at_ms).Text(note.author).Text(note.text))
+  return Exec(
+             "INSERT INTO incident_notes (incident_id, at_ms, author, text) "
+             "VALUES ($1, $2, $3, $4)",
+             pg::Params().Text(note.incident_id).Int(note.at_ms).Text(note.author).Text(note.text))
       .status();
 }
 

@@ -236,9 +236,8 @@ int SqliteStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                                Durability durability) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -277,9 +276,9 @@ absl::Status SqliteStore::Migrate() {
   int64_t current = version.Int(0);
   version.Reset();  // an open read statement would block DROP TABLE below
   if (current > SchemaVersion()) {
-    return absl::FailedPreconditionError(
-        StrCat("database schema version ", current, " is newer than this collector's (",
-                     SchemaVersion(), "); upgrade the collector"));
+    return absl::FailedPreconditionError(StrCat("database schema version ", current,
+                                                " is newer than this collector's (",
+                                                SchemaVersion(), "); upgrade the collector"));
   }
   for (int64_t v = current; v < SchemaVersion(); ++v) {
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
@@ -297,8 +296,8 @@ absl::Status SqliteStore::Migrate() {
 absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const std::string& name,
                                               const std::string& canonical_labels,
                                               v1::MetricType type) {
-  std::string key = StrCat(agent_id, std::string_view("\0", 1), name,
-                                 std::string_view("\0", 1), canonical_labels);
+  std::string key = StrCat(agent_id, std::string_view("\0", 1), name, std::string_view("\0", 1),
+                           canonical_labels);
   auto it = series_ids_.find(key);
   if (it != series_ids_.end()) return it->second;
   Stmt insert(db_,
@@ -352,8 +351,8 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
         // NaN means "no value" (an empty summary's quantile): SQLite would
         // store it as NULL and fail the whole group, so it is not stored.
         if (std::isnan(s.value)) continue;
-        ASSIGN_OR_RETURN(int64_t id, SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels),
-                                              s.type));
+        ASSIGN_OR_RETURN(int64_t id,
+                         SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels), s.type));
         RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, ts).Bind(3, s.value).Run());
         pending_latest_.push_back({id, ts, s.value});
         ++samples;
@@ -428,12 +427,13 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
 absl::Status SqliteStore::UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) {
   std::lock_guard lock(mu_);
   LabelSet labels = ToLabelSet(info.labels());
-  Stmt upsert(db_,
-              "INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
-              "memory_bytes, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
-              "ON CONFLICT (agent_id) DO UPDATE SET hostname = ?2, version = ?3, os = ?4, "
-              "labels = ?5, cpu_count = ?6, memory_bytes = ?7, "
-              "last_seen_ms = max(last_seen_ms, ?8)");
+  Stmt upsert(
+      db_,
+      "INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
+      "memory_bytes, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+      "ON CONFLICT (agent_id) DO UPDATE SET hostname = ?2, version = ?3, os = ?4, "
+      "labels = ?5, cpu_count = ?6, memory_bytes = ?7, "
+      "last_seen_ms = max(last_seen_ms, ?8)");
   RETURN_IF_ERROR(upsert.status());
   return upsert.Bind(1, info.agent_id())
       .Bind(2, info.hostname())
@@ -517,7 +517,9 @@ absl::StatusOr<std::vector<SeriesPoints>> SqliteStore::QuerySeries(const SeriesQ
   std::vector<SeriesPoints> out;
   for (auto& [id, labels] : matched) {
     SeriesPoints sp{query.name, std::move(labels), {}, {}};
-    points.Bind(1, id).Bind(2, query.from_ms).Bind(3, query.to_ms)
+    points.Bind(1, id)
+        .Bind(2, query.from_ms)
+        .Bind(3, query.to_ms)
         .Bind(4, query.limit == 0 ? int64_t{-1} : static_cast<int64_t>(query.limit));
     while ((rc = points.Step()) == SQLITE_ROW) {
       sp.timestamps_ms.push_back(points.Int(0));
@@ -653,7 +655,8 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   AggregateSource used;
 
   // Whole hours from hourly rollups when an hour never straddles two buckets.
-  const bool hours_fit = step_ms >= to_ms - from_ms || (from_ms % kHour == 0 && step_ms % kHour == 0);
+  const bool hours_fit =
+      step_ms >= to_ms - from_ms || (from_ms % kHour == 0 && step_ms % kHour == 0);
   int64_t hour_from = CeilTo(from_ms, kHour);
   int64_t hour_to = std::min(FloorTo(to_ms, kHour), hour_watermark_);
   if (!hours_fit || hour_to <= hour_from) hour_from = hour_to = from_ms;
@@ -663,7 +666,8 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
       "SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, last_ms, increase "
       "FROM %s WHERE bucket >= ? AND bucket < ? "
       "AND series_id IN (SELECT id FROM series WHERE name = ?)";
-  auto scan_rollup = [&](const char* table, int64_t a, int64_t b, uint64_t* counter) -> absl::Status {
+  auto scan_rollup = [&](const char* table, int64_t a, int64_t b,
+                         uint64_t* counter) -> absl::Status {
     if (b <= a) return absl::OkStatus();
     char sql[512];
     std::snprintf(sql, sizeof sql, kRollupSql, table);
@@ -678,10 +682,10 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     return rc == SQLITE_DONE ? absl::OkStatus() : q.Error();
   };
   RETURN_IF_ERROR(scan_rollup("rollup_1h", hour_from, hour_to, &used.hour_buckets));
-  RETURN_IF_ERROR(scan_rollup("rollup_1m", from_ms, std::min(hour_from, minute_end),
-                              &used.minute_buckets));
-  RETURN_IF_ERROR(scan_rollup("rollup_1m", std::max(hour_to, from_ms), minute_end,
-                              &used.minute_buckets));
+  RETURN_IF_ERROR(
+      scan_rollup("rollup_1m", from_ms, std::min(hour_from, minute_end), &used.minute_buckets));
+  RETURN_IF_ERROR(
+      scan_rollup("rollup_1m", std::max(hour_to, from_ms), minute_end, &used.minute_buckets));
   // The part not rolled up yet, from raw samples.
   int64_t raw_from = std::max(from_ms, minute_watermark_);
   if (raw_from < to_ms) {
@@ -832,8 +836,8 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     last_retention_ms_ = now_ms;
     // Raw samples within the lookback before the watermark stay: the next
     // rollup needs each series' previous sample for its counter increase.
-    int64_t raw_cutoff = std::max(std::min(now_ms - retention.raw_ms, minute_watermark_ - kLookbackMs),
-                                  raw_cutoff_);
+    int64_t raw_cutoff =
+        std::max(std::min(now_ms - retention.raw_ms, minute_watermark_ - kLookbackMs), raw_cutoff_);
     int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
     int64_t hour_cutoff = now_ms - retention.hour_ms;
     int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
@@ -906,7 +910,11 @@ absl::Status SqliteStore::AddIncidentNote(const IncidentNote& note) {
   std::lock_guard lock(mu_);
   Stmt q(db_, "INSERT INTO incident_notes (incident_id, at_ms, author, text) VALUES (?, ?, ?, ?)");
   RETURN_IF_ERROR(q.status());
-  return q.Bind(1, note.incident_id).Bind(2, note.at_ms).Bind(3, note.author).Bind(4, note.text).Run();
+  return q.Bind(1, note.incident_id)
+      .Bind(2, note.at_ms)
+      .Bind(3, note.author)
+      .Bind(4, note.text)
+      .Run();
 }
 
 absl::StatusOr<std::vector<IncidentNote>> SqliteStore::IncidentNotes(

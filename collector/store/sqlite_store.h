@@ -36,10 +36,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<SeriesPoints>> QuerySeries(const SeriesQuery& query) override;
   absl::Status CheckIntegrity() override;
   absl::StatusOr<std::vector<SeriesInfo>> FindSeries(const SeriesSelector& selector) override;
-  absl::StatusOr<std::vector<SeriesAggregates>> Aggregates(const SeriesSelector& selector,
-                                                          int64_t from_ms, int64_t to_ms,
-                                                          int64_t step_ms,
-                                                          AggregateSource* source = nullptr) override;
+  absl::StatusOr<std::vector<SeriesAggregates>> Aggregates(
+      const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+      AggregateSource* source = nullptr) override;
   absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
                                                    const RetentionPolicy& retention) override;
   absl::Status PutIncident(const DeclaredIncident& incident) override;

@@ -141,7 +141,7 @@ struct SeriesQuery {
   std::string name;
   LabelSet match;  // exact matches, any order
   int64_t from_ms = 0;
-  int64_t to_ms = 0;  // inclusive
+  int64_t to_ms = 0;   // inclusive
   uint32_t limit = 0;  // points per series, 0 = no limit
 };
 

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& series = batch.series(index);
     plumbline::LabelSet labels;
     for (const auto& l : series.labels()) labels.emplace_back(l.name(), l.value());
-    if (!plumbline::SortLabels(&labels).ok()) __builtin_trap();  // validator lets no duplicate through
+    if (!plumbline::SortLabels(&labels).ok())
+      __builtin_trap();  // validator lets no duplicate through
     for (const auto& p : series.points()) {
       flat.clear();
       plumbline::collector::FlattenPoint(series.name(), series.type(), labels, p, &flat);

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/process.h"
 
@@ -27,7 +27,8 @@ TEST(AgentSources, DryRunShipsProcessAndAccessLogSeries) {
   TempDir dir("plumbline_agent_sources");
   WriteFile(dir.File("test.pid"), std::to_string(::getpid()) + "\n");
   std::string log_line =
-      "127.0.0.1 - - [10/Oct/2023:13:55:36 +0200] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl\" 0.004\n";
+      "127.0.0.1 - - [10/Oct/2023:13:55:36 +0200] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl\" "
+      "0.004\n";
   WriteFile(dir.File("access.log"), log_line + log_line + log_line);
   WriteFile(dir.File("agent.yaml"), R"(
 agent_id: dry
@@ -36,17 +37,20 @@ sources:
   host: {enabled: false}
   processes:
     match:
-      - {name: test, pidfile: )" + dir.File("test.pid") + R"(}
+      - {name: test, pidfile: )" + dir.File("test.pid") +
+                                        R"(}
   probes:
     tcp:
       - {name: closed, address: "127.0.0.1:1", timeout: 1s}
   access_logs:
     start_at: beginning
     logs:
-      - {name: web, path: )" + dir.File("access.log") + R"(, format: combined_request_time}
+      - {name: web, path: )" + dir.File("access.log") +
+                                        R"(, format: combined_request_time}
 )");
-  std::string out = RunCommand(std::string(PLUMBLINE_AGENT_BIN) + " --config " + dir.File("agent.yaml") +
-                        " --dry-run --log-level error 2>" + dir.File("stderr.log"));
+  std::string out =
+      RunCommand(std::string(PLUMBLINE_AGENT_BIN) + " --config " + dir.File("agent.yaml") +
+                 " --dry-run --log-level error 2>" + dir.File("stderr.log"));
   nlohmann::json batch = nlohmann::json::parse(out, nullptr, false);
   ASSERT_FALSE(batch.is_discarded()) << out << ReadFile(dir.File("stderr.log"));
   std::map<std::string, double> values;

@@ -1,11 +1,12 @@
 // Bearer tokens with roles on the query surfaces: the same decisions over
 // gRPC (the real plumb) and HTTP; denials are counted.
+#include "collector/auth.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
 
-#include "collector/auth.h"
 #include "tests/integration/process.h"
 
 namespace plumbline::testing {
@@ -19,14 +20,19 @@ TEST(Auth, RolesDecideOverGrpcAndHttpAlike) {
             "business_units: [{id: r}]\nservices:\n  - {id: shop, business_unit: r}\n");
   WriteFile(dir.File("collector.yaml"),
             "auth:\n  tokens:\n"
-            "    - {name: grafana, role: viewer, sha256: " + collector::Sha256Hex("view-secret") + "}\n"
-            "    - {name: oncall, role: sre, sha256: " + collector::Sha256Hex("sre-secret") + "}\n"
-            "    - {name: root, role: admin, sha256: " + collector::Sha256Hex("admin-secret") + "}\n");
+            "    - {name: grafana, role: viewer, sha256: " +
+                collector::Sha256Hex("view-secret") +
+                "}\n"
+                "    - {name: oncall, role: sre, sha256: " +
+                collector::Sha256Hex("sre-secret") +
+                "}\n"
+                "    - {name: root, role: admin, sha256: " +
+                collector::Sha256Hex("admin-secret") + "}\n");
   WriteFile(dir.File("sre.token"), "sre-secret\n");
   std::string grpc;
-  auto collector = StartCollector(dir, &grpc, "127.0.0.1:0",
-                                  {"--config", dir.File("collector.yaml"), "--catalog",
-                                   dir.File("catalog.yaml")});
+  auto collector = StartCollector(
+      dir, &grpc, "127.0.0.1:0",
+      {"--config", dir.File("collector.yaml"), "--catalog", dir.File("catalog.yaml")});
   ASSERT_TRUE(collector.ok()) << collector.status();
   const std::string plumb = "--collector " + grpc + " ";
   int rc = -1;
@@ -39,9 +45,11 @@ TEST(Auth, RolesDecideOverGrpcAndHttpAlike) {
   EXPECT_EQ(rc, 1);
   Plumb(plumb + "--token view-secret services --json", &rc);
   EXPECT_EQ(rc, 0);
-  std::string denied = Plumb(plumb + "--token view-secret incident declare --title x --service shop --from 1h", &rc);
+  std::string denied =
+      Plumb(plumb + "--token view-secret incident declare --title x --service shop --from 1h", &rc);
   EXPECT_EQ(rc, 1);
-  EXPECT_EQ(denied, "plumb: DeclareIncident needs the sre role; the token of \"grafana\" has viewer\n");
+  EXPECT_EQ(denied,
+            "plumb: DeclareIncident needs the sre role; the token of \"grafana\" has viewer\n");
   std::string id = Plumb(plumb + "--token-file " + dir.File("sre.token") +
                              " incident declare --title x --service shop --from 1h",
                          &rc);
@@ -60,9 +68,10 @@ TEST(Auth, RolesDecideOverGrpcAndHttpAlike) {
   httplib::Headers viewer = {{"Authorization", "Bearer view-secret"}};
   EXPECT_EQ(client.Get("/api/v1/services", viewer)->status, 200);
   EXPECT_EQ(client.Get("/metrics", viewer)->status, 200);
-  auto post = client.Post("/api/v1/incidents", viewer,
-                          R"({"title": "x", "services": ["shop"], "from": "-1h", "declared_by": "v"})",
-                          "application/json");
+  auto post =
+      client.Post("/api/v1/incidents", viewer,
+                  R"({"title": "x", "services": ["shop"], "from": "-1h", "declared_by": "v"})",
+                  "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 403);
   EXPECT_EQ(nlohmann::json::parse(post->body)["error"],
@@ -82,7 +91,8 @@ TEST(Auth, RolesDecideOverGrpcAndHttpAlike) {
   }
   // The collector's log names the token holder, never the token.
   EXPECT_EQ(collector->Log().find("view-secret"), std::string::npos);
-  EXPECT_NE(collector->Log().find("denied DeclareIncident: role for token grafana"), std::string::npos)
+  EXPECT_NE(collector->Log().find("denied DeclareIncident: role for token grafana"),
+            std::string::npos)
       << collector->Log();
   EXPECT_EQ(collector->Stop(SIGTERM, 20s), 0);
 }
@@ -98,7 +108,8 @@ TEST(Auth, BadTokenConfigurationIsAConfigError) {
   EXPECT_EQ(p->Stop(SIGTERM, 1s), 2);
   std::string log = ReadFile(dir.File("out.log"));
   EXPECT_NE(log.find("auth.tokens[0].role: expected viewer, sre or admin, got \"superuser\""),
-            std::string::npos) << log;
+            std::string::npos)
+      << log;
   EXPECT_NE(log.find("auth.tokens[0].sha256: expected 64 hex digits"), std::string::npos) << log;
 }
 

@@ -235,8 +235,9 @@ TEST(AgentStartup, BrokenConfigNamesFileLineAndKeyAndExitsNonZero) {
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(WaitFor([&] { return !p->Running(); }, 10s));
   EXPECT_EQ(p->Stop(SIGTERM, 1s), 2);
-  EXPECT_EQ(p->Log(), "plumbline-agent: " + dir.File("agent.yaml") +
-                          ":1: interval: expected a duration such as 10s or 500ms, got \"often\"\n");
+  EXPECT_EQ(p->Log(),
+            "plumbline-agent: " + dir.File("agent.yaml") +
+                ":1: interval: expected a duration such as 10s or 500ms, got \"often\"\n");
 }
 
 }  // namespace

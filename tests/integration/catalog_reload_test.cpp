@@ -35,7 +35,8 @@ TEST(CatalogReload, ServesTheCatalogAndKeepsTheLastGoodOneOnABrokenReload) {
   TempDir dir("catalog");
   WriteFile(dir.File("catalog.yaml"), kCatalog);
   std::string address;
-  auto collector = StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
+  auto collector =
+      StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
   ASSERT_TRUE(collector.ok()) << collector.status();
 
   int rc = -1;
@@ -64,8 +65,8 @@ TEST(CatalogReload, ServesTheCatalogAndKeepsTheLastGoodOneOnABrokenReload) {
   EXPECT_EQ(unknown, "plumb: unknown service \"nope\"\n");
 
   // A good reload adds a service.
-  WriteFile(dir.File("catalog.yaml"), std::string(kCatalog) +
-                                          "  - {id: search, business_unit: retail}\n");
+  WriteFile(dir.File("catalog.yaml"),
+            std::string(kCatalog) + "  - {id: search, business_unit: retail}\n");
   kill(collector->pid(), SIGHUP);
   ASSERT_TRUE(WaitFor(
       [&] {

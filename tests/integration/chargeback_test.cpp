@@ -48,13 +48,14 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   TempDir dir("chargeback");
   WriteFile(dir.File("catalog.yaml"), kCatalog);
   std::string address;
-  auto collector = StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
+  auto collector =
+      StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
   ASSERT_TRUE(collector.ok()) << collector.status();
   // The window starts a minute before the agent does: no earlier samples.
   const int64_t from = NowMs() / kMinute * kMinute - kMinute;
-  WriteFile(dir.File("agent.yaml"), "agent_id: cost-host\ninterval: 2s\nstate_dir: " +
-                                        dir.File("state") + "\ncollector:\n  addresses: [\"" +
-                                        address + "\"]\n");
+  WriteFile(dir.File("agent.yaml"),
+            "agent_id: cost-host\ninterval: 2s\nstate_dir: " + dir.File("state") +
+                "\ncollector:\n  addresses: [\"" + address + "\"]\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
                               dir.File("agent.log"));
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -100,7 +101,9 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
     std::map<std::string, std::pair<double, int>> mounts;
   };
   std::map<int64_t, Bucket> buckets;
-  auto bucket_of = [&](int64_t ts) -> Bucket& { return buckets[from + (ts - from) / kHour * kHour]; };
+  auto bucket_of = [&](int64_t ts) -> Bucket& {
+    return buckets[from + (ts - from) / kHour * kHour];
+  };
   std::string host;
   const v1::QuerySeriesResponse counts = points("host_cpu_count");
   for (const auto& s : counts.series()) {
@@ -136,17 +139,20 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
     for (double v : s.values()) sum += v;
     b.disk += s.values_size() > 0 ? sum / s.values_size() : 0;  // mean per mount, summed
   }
-  for (const char* name : {"host_network_receive_bytes_total", "host_network_transmit_bytes_total"}) {
+  for (const char* name :
+       {"host_network_receive_bytes_total", "host_network_transmit_bytes_total"}) {
     const v1::QuerySeriesResponse net = points(name);
     for (const auto& s : net.series()) b.net += increase(s);
   }
   const double hours = std::min(static_cast<double>(b.last - b.first) * b.count / (b.count - 1),
-                                static_cast<double>(to - from)) / kHour;
+                                static_cast<double>(to - from)) /
+                       kHour;
   const double used = b.busy / 3600;
   const double memory_gb_hours = b.memory_sum / b.memory_n / kGiB * hours;
   const double disk_gb_months = b.disk / kGiB * hours / 730;
   const double net_gb = b.net / kGiB;
-  const double usage = used * kCpu + memory_gb_hours * kMemory + disk_gb_months * kDisk + net_gb * kNetwork;
+  const double usage =
+      used * kCpu + memory_gb_hours * kMemory + disk_gb_months * kDisk + net_gb * kNetwork;
   const double fixed = hours * kHost;
   const double idle = std::max(0.0, b.cores * hours - used) * kCpu;
   const double total = usage + fixed + idle;
@@ -194,7 +200,8 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
 
   // The FOCUS export carries the same lines.
   ASSERT_FALSE(r.focus_csv().empty());
-  EXPECT_EQ(r.focus_csv().rfind("BillingPeriodStart,BillingPeriodEnd,BusinessUnit,Service,", 0), 0u);
+  EXPECT_EQ(r.focus_csv().rfind("BillingPeriodStart,BillingPeriodEnd,BusinessUnit,Service,", 0),
+            0u);
   size_t rows = 0;
   for (char c : r.focus_csv()) rows += c == '\n';
   EXPECT_EQ(rows, static_cast<size_t>(r.lines_size()) + 1);
@@ -205,13 +212,15 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["currency"], "EUR");
   // The showback statement of one business unit: its services and lines only.
-  std::string statement = Plumb("--collector " + address + " chargeback --from 10m --unit retail", &rc);
+  std::string statement =
+      Plumb("--collector " + address + " chargeback --from 10m --unit retail", &rc);
   EXPECT_EQ(rc, 0) << statement;
   EXPECT_NE(statement.find("showback statement: retail"), std::string::npos) << statement;
   EXPECT_NE(statement.find("web"), std::string::npos) << statement;
   EXPECT_EQ(statement.find("batch"), std::string::npos) << statement;
   // Maturity: data arrives for web's hosts, but it has no SLO yet.
-  auto maturity = nlohmann::json::parse(Plumb("--collector " + address + " maturity --json", &rc), nullptr, false);
+  auto maturity = nlohmann::json::parse(Plumb("--collector " + address + " maturity --json", &rc),
+                                        nullptr, false);
   ASSERT_EQ(rc, 0);
   ASSERT_FALSE(maturity.is_discarded());
   EXPECT_EQ(maturity["services"][0]["service"], "web");
@@ -230,9 +239,11 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
 
 TEST(Chargeback, WithoutARateCardTheAnswerSaysWhatIsMissing) {
   TempDir dir("chargeback_none");
-  WriteFile(dir.File("catalog.yaml"), "business_units: [{id: r}]\nservices: [{id: s, business_unit: r}]\n");
+  WriteFile(dir.File("catalog.yaml"),
+            "business_units: [{id: r}]\nservices: [{id: s, business_unit: r}]\n");
   std::string address;
-  auto collector = StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
+  auto collector =
+      StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
   ASSERT_TRUE(collector.ok()) << collector.status();
   int rc = -1;
   EXPECT_EQ(Plumb("--collector " + address + " chargeback --month 2026-11", &rc),

@@ -67,10 +67,15 @@ TEST(EndToEnd, AgentMeasurementsMatchProcAndPlumbShowsTheAgent) {
   auto collector = StartCollector(dir, &address);
   ASSERT_TRUE(collector.ok()) << collector.status();
 
-  WriteFile(dir.File("agent.yaml"), "agent_id: e2e-agent\ninterval: 1s\nlabels: {env: test}\n"
-                                    "state_dir: " + dir.File("agent-state") + "\n"
-                                    "collector:\n  addresses: [\"" + address + "\"]\n"
-                                    "  backoff_initial: 100ms\n  backoff_max: 1s\n");
+  WriteFile(dir.File("agent.yaml"),
+            "agent_id: e2e-agent\ninterval: 1s\nlabels: {env: test}\n"
+            "state_dir: " +
+                dir.File("agent-state") +
+                "\n"
+                "collector:\n  addresses: [\"" +
+                address +
+                "\"]\n"
+                "  backoff_initial: 100ms\n  backoff_max: 1s\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
                               dir.File("agent.log"));
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -113,9 +118,9 @@ TEST(EndToEnd, AgentMeasurementsMatchProcAndPlumbShowsTheAgent) {
   double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   auto stat = agent::ParseProcStat(*proc.Read("/proc/stat"), ticks);
   ASSERT_TRUE(stat.ok());
-  double now_ms = static_cast<double>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count());
+  double now_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   double lag_s = (now_ms - static_cast<double>(point->first)) / 1000.0;
   double cpus = static_cast<double>(stat->per_cpu.size());
   EXPECT_LE(point->second, stat->total.user + 0.01);
@@ -162,10 +167,13 @@ TEST(EndToEnd, AgentKeepsMeasuringWhileTheCollectorIsDownAndDeliversLater) {
     ASSERT_TRUE(probe.ok()) << probe.status();
     ASSERT_EQ(probe->Stop(SIGTERM, 10s), 0);
   }
-  WriteFile(dir.File("agent.yaml"), "agent_id: late-agent\ninterval: 1s\nstate_dir: " + dir.File("state") +
-                                    "\ncollector:\n"
-                                    "  addresses: [\"" + address + "\"]\n"
-                                    "  backoff_initial: 100ms\n  backoff_max: 500ms\n");
+  WriteFile(dir.File("agent.yaml"),
+            "agent_id: late-agent\ninterval: 1s\nstate_dir: " + dir.File("state") +
+                "\ncollector:\n"
+                "  addresses: [\"" +
+                address +
+                "\"]\n"
+                "  backoff_initial: 100ms\n  backoff_max: 500ms\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
                               dir.File("agent.log"));
   ASSERT_TRUE(agent.ok());

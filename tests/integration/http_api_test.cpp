@@ -105,8 +105,8 @@ TEST_F(HttpApi, IncidentsAreDeclaredAnnotatedListedAndTheirImpactReported) {
   EXPECT_EQ(id.rfind("decl-payments-", 0), 0u);
   EXPECT_EQ(declared["incident"]["affected_services"], nlohmann::json({"payments", "checkout"}));
 
-  auto [ns, note] = Post("/api/v1/incidents/" + id + "/notes",
-                         R"({"text": "rolled back", "author": "bob"})");
+  auto [ns, note] =
+      Post("/api/v1/incidents/" + id + "/notes", R"({"text": "rolled back", "author": "bob"})");
   ASSERT_EQ(ns, 200) << note.dump();
 
   auto [ls, list] = Get("/api/v1/incidents?from=-1h");
@@ -135,7 +135,8 @@ TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
   const Case cases[] = {
       {"/api/v1/impact?from=-1h&to=-2h", 400, "to must be after from"},
       {"/api/v1/impact?from=last%20tuesday", 400,
-       "from: \"last tuesday\" is not a time (RFC 3339, \"now\", \"-2h\" or milliseconds since the epoch)"},
+       "from: \"last tuesday\" is not a time (RFC 3339, \"now\", \"-2h\" or milliseconds since the "
+       "epoch)"},
       {"/api/v1/impact?from=-100d", 400, "the window must be non-empty and at most 40 days"},
       {"/api/v1/impact?from=-1h&service=nope", 404, "unknown service \"nope\""},
       {"/api/v1/impact", 400, "give incident=ID or from=TIME (and optionally to=TIME, service=ID)"},
@@ -154,8 +155,9 @@ TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
   auto [bs, bad_json] = Post("/api/v1/incidents", "{not json");
   EXPECT_EQ(bs, 400);
   EXPECT_EQ(bad_json["error"], "the body must be a JSON object");
-  auto [us, unknown] = Post("/api/v1/incidents",
-                            R"({"title": "x", "services": ["ghost"], "from": "-1h", "declared_by": "a"})");
+  auto [us, unknown] =
+      Post("/api/v1/incidents",
+           R"({"title": "x", "services": ["ghost"], "from": "-1h", "declared_by": "a"})");
   EXPECT_EQ(us, 400);
   EXPECT_EQ(unknown["error"], "unknown service \"ghost\"");
   auto big = client_->Post("/api/v1/incidents", std::string(200 * 1024, 'x'), "application/json");
@@ -167,10 +169,11 @@ TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
 
 TEST_F(HttpApi, MetricsIsValidExpositionWithTheBusinessKpis) {
   // An open declared incident, so its gauges appear.
-  ASSERT_EQ(Post("/api/v1/incidents",
-                 R"({"title": "slow", "services": ["payments"], "from": "-5m", "declared_by": "a"})")
-                .first,
-            200);
+  ASSERT_EQ(
+      Post("/api/v1/incidents",
+           R"({"title": "slow", "services": ["payments"], "from": "-5m", "declared_by": "a"})")
+          .first,
+      200);
   auto res = client_->Get("/metrics");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
@@ -185,19 +188,22 @@ TEST_F(HttpApi, MetricsIsValidExpositionWithTheBusinessKpis) {
     values[key] = s.number;
   }
   EXPECT_EQ(values["plumbline_slo_target_ratio,service=payments,slo=availability"], 0.999);
-  EXPECT_EQ(values["plumbline_slo_error_budget_remaining_ratio,service=payments,slo=availability"], 1);
+  EXPECT_EQ(values["plumbline_slo_error_budget_remaining_ratio,service=payments,slo=availability"],
+            1);
   EXPECT_EQ(values["plumbline_service_health_status,service=checkout,status=no data"], 1);
   EXPECT_EQ(values["plumbline_incidents_open,service=payments"], 1);
   EXPECT_EQ(values["plumbline_incidents_open,service=checkout"], 1);
-  EXPECT_EQ(values.count("plumbline_slo_alert_firing,long_window=1h,service=payments,severity=page,slo=availability") +
-                values.count("plumbline_slo_alert_firing,service=payments,slo=availability,severity=page,long_window=1h"),
+  EXPECT_EQ(values.count("plumbline_slo_alert_firing,long_window=1h,service=payments,severity=page,"
+                         "slo=availability") +
+                values.count("plumbline_slo_alert_firing,service=payments,slo=availability,"
+                             "severity=page,long_window=1h"),
             1u);
   EXPECT_GE(values["plumbline_http_requests_total,code=200"], 1);
   // promtool, where installed, agrees.
   if (std::filesystem::exists("/usr/bin/promtool")) {
     WriteFile(dir_.File("metrics.txt"), res->body);
-    int rc = std::system(("/usr/bin/promtool check metrics < " + dir_.File("metrics.txt") +
-                          " > " + dir_.File("promtool.txt") + " 2>&1")
+    int rc = std::system(("/usr/bin/promtool check metrics < " + dir_.File("metrics.txt") + " > " +
+                          dir_.File("promtool.txt") + " 2>&1")
                              .c_str());
     // Exit 1 only for lint warnings would still mean parseable; 3 is a parse failure.
     EXPECT_NE(WEXITSTATUS(rc), 3) << ReadFile(dir_.File("promtool.txt"));

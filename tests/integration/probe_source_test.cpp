@@ -68,9 +68,8 @@ class TestServer {
       res.status = 503;
       res.set_content("down for maintenance", "text/plain");
     });
-    server_->Get("/moved", [](const httplib::Request&, httplib::Response& res) {
-      res.set_redirect("/ok");
-    });
+    server_->Get("/moved",
+                 [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/ok"); });
     server_->Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(3 << 20, 'x') + "needle", "text/plain");
     });
@@ -248,8 +247,8 @@ TEST_F(ProbeSourceTest, HttpsProbeReportsCertificateExpiryAndVerifies) {
 }
 
 TEST_F(ProbeSourceTest, TcpProbeToAListenerSucceedsAndToAClosedPortFailsFast) {
-  asio::ip::tcp::acceptor listener(
-      io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::acceptor listener(io_,
+                                   asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   int open_port = listener.local_endpoint().port();
   int closed_port = FreePortThenClosed();
   auto source = Make({Tcp("open", open_port), Tcp("closed", closed_port)});
@@ -302,11 +301,11 @@ TEST_F(ProbeSourceTest, TcpProbeTimesOutWhenTheHandshakeNeverCompletes) {
 TEST_F(ProbeSourceTest, ASilentPeerTimesOutWithoutBlockingTheLoop) {
   // Accepts connections (the kernel does) but never answers.
   asio::io_context other;
-  asio::ip::tcp::acceptor silent(
-      other, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::acceptor silent(other,
+                                 asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   int port = silent.local_endpoint().port();
-  auto source = Make({Http("silent", "http://127.0.0.1:" + std::to_string(port) + "/",
-                           milliseconds(600))});
+  auto source =
+      Make({Http("silent", "http://127.0.0.1:" + std::to_string(port) + "/", milliseconds(600))});
   // The loop keeps serving other work meanwhile.
   int ticks = 0;
   asio::steady_timer timer(io_);
@@ -334,12 +333,12 @@ TEST_F(ProbeSourceTest, ASilentPeerTimesOutWithoutBlockingTheLoop) {
 
 TEST_F(ProbeSourceTest, StopWhileRequestsAreInFlightReturnsPromptly) {
   asio::io_context other;
-  asio::ip::tcp::acceptor silent(
-      other, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::acceptor silent(other,
+                                 asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   int port = silent.local_endpoint().port();
-  auto source = Make({Http("silent", "http://127.0.0.1:" + std::to_string(port) + "/",
-                           milliseconds(10000)),
-                      Tcp("tcp", port)});
+  auto source =
+      Make({Http("silent", "http://127.0.0.1:" + std::to_string(port) + "/", milliseconds(10000)),
+            Tcp("tcp", port)});
   io_.restart();
   io_.run_for(milliseconds(200));
   auto start = std::chrono::steady_clock::now();

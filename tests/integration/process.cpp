@@ -116,9 +116,9 @@ absl::StatusOr<Process> StartCollector(const TempDir& dir, std::string* address,
                                        const std::vector<std::string>& extra_args) {
   std::string ready = dir.File("collector.ready");
   std::filesystem::remove(ready);
-  std::vector<std::string> argv = {PLUMBLINE_COLLECTOR_BIN, "--listen", listen,
-                                   "--http-listen", "127.0.0.1:0",
-                                   "--db", dir.File("collector.db"), "--ready-file", ready};
+  std::vector<std::string> argv = {PLUMBLINE_COLLECTOR_BIN,  "--listen",     listen,
+                                   "--http-listen",          "127.0.0.1:0",  "--db",
+                                   dir.File("collector.db"), "--ready-file", ready};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   ASSIGN_OR_RETURN(Process p, Process::Start(argv, dir.File("collector.log")));
   bool up = WaitFor([&] { return std::filesystem::exists(ready) || !p.Running(); },

@@ -107,20 +107,23 @@ TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamp
             "incidents: {open_after: 1m, close_after: 1m}\n"
             "storage: {durability: relaxed}\n");
   std::string address;
-  auto collector = StartCollector(dir, &address, "127.0.0.1:0",
-                                  {"--config", dir.File("collector.yaml"), "--catalog",
-                                   dir.File("catalog.yaml")});
+  auto collector = StartCollector(
+      dir, &address, "127.0.0.1:0",
+      {"--config", dir.File("collector.yaml"), "--catalog", dir.File("catalog.yaml")});
   ASSERT_TRUE(collector.ok()) << collector.status();
-  WriteFile(dir.File("agent.yaml"), "agent_id: e2e-host\ninterval: 5s\nstate_dir: " +
-                                        dir.File("state") + "\ncollector:\n  addresses: [\"" +
-                                        address + "\"]\nsources:\n  host: {enabled: false}\n"
-                                        "  probes:\n    http:\n"
-                                        "      - {name: pay-http, url: \"" + http.Url("/pay") +
-                                        "\", interval: 5s, timeout: 2s}\n"
-                                        "      - {name: mail-http, url: \"" + http.Url("/ok") +
-                                        "\", interval: 5s, timeout: 2s}\n"
-                                        "      - {name: stats-http, url: \"" + http.Url("/ok") +
-                                        "\", interval: 5s, timeout: 2s}\n");
+  WriteFile(dir.File("agent.yaml"),
+            "agent_id: e2e-host\ninterval: 5s\nstate_dir: " + dir.File("state") +
+                "\ncollector:\n  addresses: [\"" + address +
+                "\"]\nsources:\n  host: {enabled: false}\n"
+                "  probes:\n    http:\n"
+                "      - {name: pay-http, url: \"" +
+                http.Url("/pay") +
+                "\", interval: 5s, timeout: 2s}\n"
+                "      - {name: mail-http, url: \"" +
+                http.Url("/ok") +
+                "\", interval: 5s, timeout: 2s}\n"
+                "      - {name: stats-http, url: \"" +
+                http.Url("/ok") + "\", interval: 5s, timeout: 2s}\n");
   auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
                               dir.File("agent.log"));
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -227,24 +230,28 @@ TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamp
   EXPECT_NEAR(svc["payments"]["users_affected"].get<double>(), 1000 * share_sum / minutes, 1e-6);
   EXPECT_EQ(svc["payments"]["propagated_only"], false);
   EXPECT_NEAR(svc["checkout"]["revenue_at_risk"].get<double>(), 7200 * share_sum / 60, 1e-6);
-  EXPECT_NEAR(svc["checkout"]["revenue_at_risk_propagated"].get<double>(), 7200 * share_sum / 60, 1e-6);
+  EXPECT_NEAR(svc["checkout"]["revenue_at_risk_propagated"].get<double>(), 7200 * share_sum / 60,
+              1e-6);
   EXPECT_EQ(svc["checkout"]["propagated_only"], true);
   EXPECT_EQ(svc["checkout"]["via"], "payments");
   EXPECT_NEAR(svc["newsletter"]["revenue_at_risk"].get<double>(), 600 * 0.5 * share_sum / 60, 1e-6);
-  EXPECT_NEAR(svc["newsletter"]["users_affected"].get<double>(), 20000 * 0.5 * share_sum / minutes, 1e-6);
+  EXPECT_NEAR(svc["newsletter"]["users_affected"].get<double>(), 20000 * 0.5 * share_sum / minutes,
+              1e-6);
 
   // Error budget: failed probes in the incident over 1% of every probe in
   // the 30-day period up to its end; the SLA is breached.
   ASSERT_EQ(svc["payments"]["slos"].size(), 1u);
   const auto& slo = svc["payments"]["slos"][0];
   EXPECT_NEAR(slo["bad"].get<double>(), bad_in_incident, 1e-9);
-  EXPECT_NEAR(slo["budget_burned"].get<double>(), bad_in_incident / (0.01 * valid_before_end), 1e-9);
+  EXPECT_NEAR(slo["budget_burned"].get<double>(), bad_in_incident / (0.01 * valid_before_end),
+              1e-9);
   EXPECT_NEAR(slo["attainment"].get<double>(), 1 - bad_before_end / valid_before_end, 1e-9);
   EXPECT_EQ(slo["sla_breached"], true);
 
   // Per business unit, each service once.
   std::map<std::string, double> unit_revenue;
-  for (const auto& u : impact["business_units"]) unit_revenue[u["business_unit"]] = u["revenue_at_risk"];
+  for (const auto& u : impact["business_units"])
+    unit_revenue[u["business_unit"]] = u["revenue_at_risk"];
   EXPECT_NEAR(unit_revenue["retail"], (3600 + 7200) * share_sum / 60, 1e-6);
   EXPECT_NEAR(unit_revenue["marketing"], 300 * share_sum / 60, 1e-6);
   EXPECT_NEAR(impact["revenue_at_risk"].get<double>(), (3600 + 7200 + 300) * share_sum / 60, 1e-6);
@@ -255,7 +262,8 @@ TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamp
   };
   std::string declared = Plumb("--collector " + address +
                                    " incident declare --title \"PSP outage\" --service payments"
-                                   " --by oncall --from " + rfc3339(from) + " --to " + rfc3339(to),
+                                   " --by oncall --from " +
+                                   rfc3339(from) + " --to " + rfc3339(to),
                                &rc);
   ASSERT_EQ(rc, 0) << declared;
   while (!declared.empty() && declared.back() == '\n') declared.pop_back();

@@ -57,31 +57,38 @@ TEST(AccessLogParser, ExtraFieldsAfterTheFormatAreIgnored) {
 }
 
 TEST(AccessLogParser, EscapedQuotesStayInsideTheirField) {
-  auto r = Format("combined").ParseLine(
-      R"(::1 - - [10/Oct/2023:13:55:36 +0200] "GET /a\"b\" c HTTP/1.1" 404 0 "-" "curl \"x\" 8")");
+  auto r =
+      Format("combined")
+          .ParseLine(
+              R"(::1 - - [10/Oct/2023:13:55:36 +0200] "GET /a\"b\" c HTTP/1.1" 404 0 "-" "curl \"x\" 8")");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 404);
 }
 
 TEST(AccessLogParser, DashBytesAreZeroAndOddMethodsAreOther) {
-  auto r = Format("combined").ParseLine(
-      R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "\x16\x03\x01\x00" 400 - "-" "-")");
+  auto r =
+      Format("combined")
+          .ParseLine(
+              R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "\x16\x03\x01\x00" 400 - "-" "-")");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->bytes, 0u);
   EXPECT_EQ(r->method, "OTHER");
-  auto propfind = Format("combined").ParseLine(
-      R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "PROPFIND / HTTP/1.1" 207 10 "-" "-")");
+  auto propfind =
+      Format("combined")
+          .ParseLine(
+              R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "PROPFIND / HTTP/1.1" 207 10 "-" "-")");
   ASSERT_TRUE(propfind.ok());
   EXPECT_EQ(propfind->method, "OTHER");
-  auto dash = Format("combined").ParseLine(
-      R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "-" 408 0 "-" "-")");
+  auto dash = Format("combined")
+                  .ParseLine(R"(198.51.100.7 - - [10/Oct/2023:13:55:36 +0200] "-" 408 0 "-" "-")");
   ASSERT_TRUE(dash.ok());
   EXPECT_EQ(dash->method, "OTHER");
 }
 
 TEST(AccessLogParser, CustomNginxFormat) {
-  AccessLogFormat f = Format("$request_method $status ${body_bytes_sent} rt=$request_time u=$upstream_addr");
+  AccessLogFormat f =
+      Format("$request_method $status ${body_bytes_sent} rt=$request_time u=$upstream_addr");
   auto r = f.ParseLine("POST 503 17 rt=1.500 u=10.0.0.1:8080");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->method, "POST");

@@ -1,6 +1,6 @@
-#include "agent/config.h"
-
 #include <gtest/gtest.h>
+
+#include "agent/config.h"
 
 namespace plumbline::agent {
 namespace {
@@ -40,9 +40,10 @@ sources:
 }
 
 TEST(AgentConfig, ErrorsNameFileLineAndKey) {
-  auto c = ParseAgentConfig("interval: 10\ncollector:\n  addresses: [nocolon]\n"
-                            "labels: {host: x}\nsources:\n  hots: {}\n",
-                            "/etc/plumbline/agent.yaml");
+  auto c = ParseAgentConfig(
+      "interval: 10\ncollector:\n  addresses: [nocolon]\n"
+      "labels: {host: x}\nsources:\n  hots: {}\n",
+      "/etc/plumbline/agent.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(),
             "/etc/plumbline/agent.yaml:1: interval: expected a duration with a unit (ms, s, m, "

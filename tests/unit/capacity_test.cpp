@@ -63,8 +63,8 @@ TEST(CapacityTrend, PointOrderDoesNotMatter) {
 // RMSE = sqrt(1.8 / 4). From day 3 (fitted 3.7) to 10: 6.3 / 0.8 = 7.875 days.
 TEST(CapacityTrend, NoisySeriesHasItsLeastSquaresLineAndRSquaredBelowOne) {
   const int64_t origin = kNow - 3 * kDayMs;
-  TrendFit fit = FitTrend({{origin, 1}, {origin + kDayMs, 3}, {origin + 2 * kDayMs, 2},
-                           {origin + 3 * kDayMs, 4}});
+  TrendFit fit = FitTrend(
+      {{origin, 1}, {origin + kDayMs, 3}, {origin + 2 * kDayMs, 2}, {origin + 3 * kDayMs, 4}});
   EXPECT_NEAR(fit.slope_per_day, 0.8, 1e-12);
   EXPECT_NEAR(fit.intercept, 1.3, 1e-12);
   EXPECT_NEAR(fit.r2, 0.64, 1e-12);
@@ -101,9 +101,8 @@ TEST(CapacityTrend, NoisyHourlySeriesForecastsWithinHalfADay) {
 
 TEST(CapacityTrend, ShrinkingOrFlatSeriesHasNoForecast) {
   // 60, 58, 56 GiB: shrinking 2 GiB/day.
-  TrendFit shrinking = FitTrend({{kNow - 2 * kDayMs, 60 * kGiB},
-                                 {kNow - kDayMs, 58 * kGiB},
-                                 {kNow, 56 * kGiB}});
+  TrendFit shrinking =
+      FitTrend({{kNow - 2 * kDayMs, 60 * kGiB}, {kNow - kDayMs, 58 * kGiB}, {kNow, 56 * kGiB}});
   EXPECT_NEAR(shrinking.slope_per_day, -2 * kGiB, 1e-3);
   EXPECT_FALSE(DaysUntil(shrinking, kNow, 100 * kGiB).has_value());
   TrendFit flat = FitTrend({{kNow - 2 * kDayMs, 5}, {kNow - kDayMs, 5}, {kNow, 5}});
@@ -145,7 +144,6 @@ TEST(CapacityTrend, NoPointsOrOnePointIsAFlatLine) {
 
 class CapacityForecastTest : public SqliteStoreTest {
  protected:
-
   // One sample per hour, at the middle of each of the last `hours` hours
   // before kNow: value(t) = at_now + per_day x (t - kNow) / 1 day. Each
   // hour's mean is its one sample, and the line passes `at_now` at kNow.
@@ -167,12 +165,12 @@ class CapacityForecastTest : public SqliteStoreTest {
     }
     return nullptr;
   }
-
 };
 
 const LabelSet kVar = {{"device", "/dev/sdb1"}, {"host", "db-1"}, {"mountpoint", "/var"}};
 
-TEST_F(CapacityForecastTest, FilesystemGrowingTwoGiBPerDayFromFiftyOfHundredIsFullInTwentyFiveDays) {
+TEST_F(CapacityForecastTest,
+       FilesystemGrowingTwoGiBPerDayFromFiftyOfHundredIsFullInTwentyFiveDays) {
   WriteLine("host_filesystem_used_bytes", kVar, 72, 50 * kGiB, 2 * kGiB);
   WriteLine("host_filesystem_size_bytes", kVar, 72, 100 * kGiB, 0);
   auto forecasts = ForecastCapacity(*store_, kNow);
@@ -246,8 +244,8 @@ TEST_F(CapacityForecastTest, FullShrinkingAndTooShortSeriesAreSortedOrSkipped) {
   WriteLine("host_filesystem_size_bytes", data, 72, 100 * kGiB, 0);
   WriteLine("host_filesystem_used_bytes", tmp, 2, 99 * kGiB, 10 * kGiB);
   WriteLine("host_filesystem_size_bytes", tmp, 2, 100 * kGiB, 0);
-  WriteLine("host_filesystem_used_bytes", {{"host", "db-4"}, {"mountpoint", "/srv"}}, 72,
-            99 * kGiB, 10 * kGiB);
+  WriteLine("host_filesystem_used_bytes", {{"host", "db-4"}, {"mountpoint", "/srv"}}, 72, 99 * kGiB,
+            10 * kGiB);
   auto forecasts = ForecastCapacity(*store_, kNow);
   ASSERT_TRUE(forecasts.ok()) << forecasts.status();
   ASSERT_EQ(forecasts->size(), 3u);

@@ -1,6 +1,6 @@
-#include "collector/config.h"
-
 #include <gtest/gtest.h>
+
+#include "collector/config.h"
 
 namespace plumbline::collector {
 namespace {
@@ -44,10 +44,12 @@ namespace plumbline::collector {
 namespace {
 
 TEST(CollectorConfig, RetentionMustGrowWithCoarserResolution) {
-  auto ok = ParseCollectorConfig("storage:\n  retention: {raw: 2d, minute: 10d, hour: 90d}\n", "c.yaml");
+  auto ok =
+      ParseCollectorConfig("storage:\n  retention: {raw: 2d, minute: 10d, hour: 90d}\n", "c.yaml");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->storage.raw_retention.count(), 2LL * 86400 * 1000);
-  auto bad = ParseCollectorConfig("storage:\n  retention:\n    raw: 30d\n    minute: 7d\n", "c.yaml");
+  auto bad =
+      ParseCollectorConfig("storage:\n  retention:\n    raw: 30d\n    minute: 7d\n", "c.yaml");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
             "c.yaml:4: storage.retention.minute: must be at least as long as raw retention");

@@ -1,6 +1,8 @@
 // The rate card and cost allocation against values computed by hand (the
 // arithmetic is in the comments), a property test over random fleets, and
 // the rate card's validation messages.
+#include "collector/engine/cost.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,11 +12,9 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-
 #include "collector/catalog/catalog.h"
 #include "collector/catalog/rate_card.h"
 #include "collector/engine/chargeback.h"
-#include "collector/engine/cost.h"
 #include "common/yaml_config.h"
 
 namespace plumbline::collector {
@@ -96,8 +96,8 @@ costs:
     - {service: psp, sla: 99.9, credit_percent: 10, monthly_fee: 5000}
 )";
 
-HostUsage Host(const std::string& host, double cores, double core_hours, double memory,
-               double disk, double network, double hours = 24) {
+HostUsage Host(const std::string& host, double cores, double core_hours, double memory, double disk,
+               double network, double hours = 24) {
   HostUsage h;
   h.host = host;
   h.cpu_cores = cores;
@@ -187,12 +187,14 @@ costs:
 }
 
 TEST(RateCard, NegativePricesAreRejected) {
-  EXPECT_EQ(CardError("costs:\n  currency: EUR\n  rates:\n    - from: 2026-11-01T00:00:00Z\n"
-                      "      cpu_core_hour: -0.03\n"),
-            "catalog.yaml:5: costs.rates[0].cpu_core_hour: a price must not be negative, got -0.03");
-  EXPECT_EQ(CardError("costs:\n  currency: EUR\n  rates:\n"
-                      "    - {from: 2026-11-01T00:00:00Z, host_classes: {gpu: -1}}\n"),
-            "catalog.yaml:4: costs.rates[0].host_classes.gpu: a price must not be negative, got -1");
+  EXPECT_EQ(
+      CardError("costs:\n  currency: EUR\n  rates:\n    - from: 2026-11-01T00:00:00Z\n"
+                "      cpu_core_hour: -0.03\n"),
+      "catalog.yaml:5: costs.rates[0].cpu_core_hour: a price must not be negative, got -0.03");
+  EXPECT_EQ(
+      CardError("costs:\n  currency: EUR\n  rates:\n"
+                "    - {from: 2026-11-01T00:00:00Z, host_classes: {gpu: -1}}\n"),
+      "catalog.yaml:4: costs.rates[0].host_classes.gpu: a price must not be negative, got -1");
 }
 
 TEST(RateCard, OverlappingEffectiveDatesAreRejected) {
@@ -232,20 +234,26 @@ TEST(RateCard, UnknownCurrencyIsRejected) {
 TEST(RateCard, WeightsMustSumToOneAndNameKnownServices) {
   const std::string head =
       "costs:\n  currency: EUR\n  rates: [{from: 2026-11-01T00:00:00Z}]\n  hosts:\n";
-  EXPECT_EQ(CardError(head + "    - {host: db-1, split: weight, weights: {checkout: 0.5, search: 0.3}}\n"),
-            "catalog.yaml:5: costs.hosts[0].weights: must sum to 1, got 0.8 (checkout 0.5 + search 0.3)");
-  EXPECT_EQ(CardError(head + "    - {host: db-1, split: weight, weights: {checkout: 0.5, nope: 0.5}}\n"),
-            "catalog.yaml:5: costs.hosts[0].weights.nope: unknown service \"nope\"");
-  EXPECT_EQ(CardError(head + "    - {host: db-1, split: weight, weights: {checkout: 1.5, search: -0.5}}\n"),
-            "catalog.yaml:5: costs.hosts[0].weights.search: a weight must not be negative, got -0.5");
+  EXPECT_EQ(
+      CardError(head +
+                "    - {host: db-1, split: weight, weights: {checkout: 0.5, search: 0.3}}\n"),
+      "catalog.yaml:5: costs.hosts[0].weights: must sum to 1, got 0.8 (checkout 0.5 + search 0.3)");
+  EXPECT_EQ(
+      CardError(head + "    - {host: db-1, split: weight, weights: {checkout: 0.5, nope: 0.5}}\n"),
+      "catalog.yaml:5: costs.hosts[0].weights.nope: unknown service \"nope\"");
+  EXPECT_EQ(
+      CardError(head +
+                "    - {host: db-1, split: weight, weights: {checkout: 1.5, search: -0.5}}\n"),
+      "catalog.yaml:5: costs.hosts[0].weights.search: a weight must not be negative, got -0.5");
   EXPECT_EQ(CardError(head + "    - {host: db-1, split: weight}\n"),
             "catalog.yaml:5: costs.hosts[0]: missing required key \"weights\"");
   EXPECT_EQ(CardError(head + "    - {host: db-1, split: even, weights: {checkout: 1}}\n"),
             "catalog.yaml:5: costs.hosts[0].weights: weights are only used with split: weight");
   // Within 1e-9 of 1 is 1: thirds written out to ten places.
-  EXPECT_EQ(CardError(head + "    - {host: db-1, split: weight, weights: "
-                             "{checkout: 0.3333333333, search: 0.3333333333, reports: 0.3333333334}}\n"),
-            "");
+  EXPECT_EQ(
+      CardError(head + "    - {host: db-1, split: weight, weights: "
+                       "{checkout: 0.3333333333, search: 0.3333333333, reports: 0.3333333334}}\n"),
+      "");
 }
 
 TEST(RateCard, HostEntriesAreChecked) {
@@ -266,13 +274,16 @@ TEST(RateCard, HostEntriesAreChecked) {
 
 TEST(RateCard, BudgetsAndSuppliersNameKnownUnitsAndServices) {
   const std::string head = "costs:\n  currency: EUR\n  rates: [{from: 2026-11-01T00:00:00Z}]\n";
-  EXPECT_EQ(CardError(head + "  budgets:\n    - {business_unit: nope, month: 2026-11, amount: 1}\n"),
-            "catalog.yaml:5: costs.budgets[0].business_unit: unknown business unit \"nope\"");
-  EXPECT_EQ(CardError(head + "  budgets:\n    - {business_unit: retail, month: 2026-13, amount: 1}\n"),
-            "catalog.yaml:5: costs.budgets[0].month: expected a month such as 2026-11, got \"2026-13\"");
-  EXPECT_EQ(CardError(head + "  budgets:\n    - {business_unit: retail, month: 2026-11, amount: 1}\n"
-                             "    - {business_unit: retail, month: 2026-11, amount: 2}\n"),
-            "catalog.yaml:6: costs.budgets[1].month: duplicate budget for \"retail\" in 2026-11");
+  EXPECT_EQ(
+      CardError(head + "  budgets:\n    - {business_unit: nope, month: 2026-11, amount: 1}\n"),
+      "catalog.yaml:5: costs.budgets[0].business_unit: unknown business unit \"nope\"");
+  EXPECT_EQ(
+      CardError(head + "  budgets:\n    - {business_unit: retail, month: 2026-13, amount: 1}\n"),
+      "catalog.yaml:5: costs.budgets[0].month: expected a month such as 2026-11, got \"2026-13\"");
+  EXPECT_EQ(
+      CardError(head + "  budgets:\n    - {business_unit: retail, month: 2026-11, amount: 1}\n"
+                       "    - {business_unit: retail, month: 2026-11, amount: 2}\n"),
+      "catalog.yaml:6: costs.budgets[1].month: duplicate budget for \"retail\" in 2026-11");
   EXPECT_EQ(CardError(head + "  suppliers:\n    - {service: acquirer, sla: 99.9}\n"),
             "catalog.yaml:5: costs.suppliers[0].service: unknown service \"acquirer\"");
   EXPECT_EQ(CardError(head + "  suppliers:\n    - {service: psp, sla: 120}\n"),
@@ -289,7 +300,8 @@ TEST(RateCard, TyposAreUnknownKeys) {
 
 TEST(Cost, ClaimingServicesMatchComponentHostGlobs) {
   Catalog c = TestCatalog();
-  EXPECT_EQ(ClaimingServices(c, "db-1"), (std::vector<std::string>{"checkout", "search", "reports"}));
+  EXPECT_EQ(ClaimingServices(c, "db-1"),
+            (std::vector<std::string>{"checkout", "search", "reports"}));
   EXPECT_EQ(ClaimingServices(c, "shop-3"), std::vector<std::string>{"checkout"});
   EXPECT_EQ(ClaimingServices(c, "db-2"), std::vector<std::string>{});
 }
@@ -333,8 +345,8 @@ TEST(Cost, SharedHostsSplitByWeightEvenlyAndByDriver) {
   // The methods, and one line in full: search's share of db-1's memory.
   std::set<std::string> methods;
   for (const CostLine& l : r->lines) methods.insert(l.allocation_method);
-  EXPECT_EQ(methods, (std::set<std::string>{"weight", "driver:process_cpu_seconds_total", "even",
-                                            "none"}));
+  EXPECT_EQ(methods,
+            (std::set<std::string>{"weight", "driver:process_cpu_seconds_total", "even", "none"}));
   const CostLine* memory = nullptr;
   for (const CostLine& l : r->lines) {
     if (l.host == "db-1" && l.service == "search" && l.resource == "memory") memory = &l;
@@ -628,10 +640,10 @@ TEST(Cost, PropertyEveryCentIsAccountedForAndNoLineIsNegative) {
           int64_t lo = std::max(s.start_ms, r.from_ms), hi = std::min(s.end_ms, r.to_ms);
           if (hi <= lo) continue;
           double f = static_cast<double>(hi - lo) / static_cast<double>(slice);
-          by_hand += f * (std::max(h.cpu_cores * s.hours, s.core_hours_used) * r.cpu_core_hour +
-                          s.memory_gb_hours * r.memory_gb_hour +
-                          s.disk_gb_months * r.disk_gb_month + s.network_gb * r.network_gb +
-                          s.hours * r.HostHour(host_class));
+          by_hand +=
+              f * (std::max(h.cpu_cores * s.hours, s.core_hours_used) * r.cpu_core_hour +
+                   s.memory_gb_hours * r.memory_gb_hour + s.disk_gb_months * r.disk_gb_month +
+                   s.network_gb * r.network_gb + s.hours * r.HostHour(host_class));
         }
       }
       hosts.push_back(std::move(h));
@@ -800,17 +812,22 @@ TEST(Cost, FocusCsvHasOneRowPerLine) {
   auto r = AllocateCosts(c, MustParseCard(kCard), kNovember, {shop, odd});
   ASSERT_TRUE(r.ok()) << r.status();
   const std::string period = "2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,";
-  EXPECT_EQ(FocusCsv(*r),
-            "BillingPeriodStart,BillingPeriodEnd,BusinessUnit,Service,ResourceId,ChargeCategory,"
-            "ConsumedQuantity,ConsumedUnit,EffectiveCost,BillingCurrency,AllocationMethod,Tags\r\n" +
-                period + "retail,checkout,shop-1,usage,1,core-hours,0.04,EUR,direct,"
-                         "\"{\"\"resource\"\":\"\"cpu\"\"}\"\r\n" +
-                period + "retail,checkout,shop-1,fixed,1,host-hours,0.05,EUR,direct,"
-                         "\"{\"\"resource\"\":\"\"host\"\"}\"\r\n" +
-                period + ",,\"odd,host\",unallocated,1,host-hours,0.05,EUR,none,"
-                         "\"{\"\"resource\"\":\"\"host\"\"}\"\r\n" +
-                period + ",,\"odd,host\",idle,1,core-hours,0.04,EUR,none,"
-                         "\"{\"\"resource\"\":\"\"cpu\"\"}\"\r\n");
+  EXPECT_EQ(
+      FocusCsv(*r),
+      "BillingPeriodStart,BillingPeriodEnd,BusinessUnit,Service,ResourceId,ChargeCategory,"
+      "ConsumedQuantity,ConsumedUnit,EffectiveCost,BillingCurrency,AllocationMethod,Tags\r\n" +
+          period +
+          "retail,checkout,shop-1,usage,1,core-hours,0.04,EUR,direct,"
+          "\"{\"\"resource\"\":\"\"cpu\"\"}\"\r\n" +
+          period +
+          "retail,checkout,shop-1,fixed,1,host-hours,0.05,EUR,direct,"
+          "\"{\"\"resource\"\":\"\"host\"\"}\"\r\n" +
+          period +
+          ",,\"odd,host\",unallocated,1,host-hours,0.05,EUR,none,"
+          "\"{\"\"resource\"\":\"\"host\"\"}\"\r\n" +
+          period +
+          ",,\"odd,host\",idle,1,core-hours,0.04,EUR,none,"
+          "\"{\"\"resource\"\":\"\"cpu\"\"}\"\r\n");
 }
 
 }  // namespace

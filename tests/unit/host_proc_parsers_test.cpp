@@ -193,7 +193,8 @@ TEST(PidStat, GarbageIsAnError) {
   EXPECT_FALSE(ParsePidStat("x (a) S 1", 100).ok());
   EXPECT_FALSE(ParsePidStat("12 (a) S 1 2 3", 100).ok());
   EXPECT_FALSE(ParsePidStat(") 12 (", 100).ok());
-  EXPECT_FALSE(ParsePidStat("12 (a) S 1 77 77 0 -1 1 10 0 0 0 x 130 0 0 20 0 7 0 5000 1 2", 100).ok());
+  EXPECT_FALSE(
+      ParsePidStat("12 (a) S 1 77 77 0 -1 1 10 0 0 0 x 130 0 0 20 0 7 0 5000 1 2", 100).ok());
   EXPECT_FALSE(ParsePidStat("12 (a) S 1", 0).ok());
 }
 
@@ -205,8 +206,8 @@ TEST(Cmdline, JoinsArgumentsWithSpaces) {
 
 TEST(Cgroup, FindsTheUnitAsAPathComponent) {
   EXPECT_TRUE(CgroupHasUnit("0::/system.slice/nginx.service\n", "nginx.service"));
-  EXPECT_TRUE(CgroupHasUnit("12:pids:/system.slice/redis.service\n1:name=systemd:/x\n",
-                            "redis.service"));
+  EXPECT_TRUE(
+      CgroupHasUnit("12:pids:/system.slice/redis.service\n1:name=systemd:/x\n", "redis.service"));
   EXPECT_FALSE(CgroupHasUnit("0::/system.slice/nginx.service-extra\n", "nginx.service"));
   EXPECT_FALSE(CgroupHasUnit("0::/user.slice\n", "nginx.service"));
   EXPECT_FALSE(CgroupHasUnit("garbage", "nginx.service"));

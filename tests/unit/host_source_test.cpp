@@ -50,8 +50,7 @@ TEST(HostSource, WritesCpuCountersAndMemoryGaugesWithCommonLabels) {
   EXPECT_DOUBLE_EQ(ratio->points(0).number(), (16307836.0 - 9877432.0) / 16307836.0);
   EXPECT_EQ(FindSeries(batch, "host_cpu_seconds_total", "cpu", "0"), nullptr)
       << "per-core series only when per_cpu is set";
-  EXPECT_EQ(FindSeries(batch, "host_cpu_utilization"), nullptr)
-      << "utilisation needs two readings";
+  EXPECT_EQ(FindSeries(batch, "host_cpu_utilization"), nullptr) << "utilisation needs two readings";
 }
 
 TEST(HostSource, UtilisationIsBusyShareOfTheIntervalBetweenReadings) {

@@ -25,7 +25,7 @@ std::string Label(const v1::Series& s, const std::string& name) {
 
 // Series by name and the value of one label ("" for none).
 std::map<std::pair<std::string, std::string>, const v1::Series*> Index(const v1::Batch& b,
-                                                                      const std::string& label) {
+                                                                       const std::string& label) {
   std::map<std::pair<std::string, std::string>, const v1::Series*> out;
   for (const auto& s : b.series()) out[{s.name(), Label(s, label)}] = &s;
   return out;
@@ -92,8 +92,10 @@ TEST(HostUsage, LoadThreadsProcessesAndUptimeAreGauges) {
   EXPECT_DOUBLE_EQ(Value(b, "host_processes"), 2);  // fixture dirs 1 and 4242
   EXPECT_DOUBLE_EQ(Value(b, "host_uptime_seconds"), 350735.47);
   auto index = Index(b, "");
-  EXPECT_EQ(index[std::make_pair(std::string("host_load1"), std::string(""))]->type(), v1::METRIC_TYPE_GAUGE);
-  EXPECT_EQ(index[std::make_pair(std::string("host_uptime_seconds"), std::string(""))]->unit(), "seconds");
+  EXPECT_EQ(index[std::make_pair(std::string("host_load1"), std::string(""))]->type(),
+            v1::METRIC_TYPE_GAUGE);
+  EXPECT_EQ(index[std::make_pair(std::string("host_uptime_seconds"), std::string(""))]->unit(),
+            "seconds");
 }
 
 TEST(HostUsage, FilesystemsSkipPseudoNetworkAndContainerMounts) {
@@ -135,8 +137,8 @@ TEST(HostUsage, FilesystemExclusionsAreConfigurable) {
   std::vector<std::string> asked;
   HostSourceOptions options;
   options.fs_types_exclude = {"vfat"};
-  options.mounts_exclude = {"/srv/.*", "/sys(/.*)?", "/proc", "/dev(/.*)?", "/run(/.*)?",
-                            "/var/.*"};
+  options.mounts_exclude = {"/srv/.*",    "/sys(/.*)?", "/proc",
+                            "/dev(/.*)?", "/run(/.*)?", "/var/.*"};
   HostSource source(ProcFs(Fixture("normal")), options, 100, FakeStatFs{&asked});
   ASSERT_TRUE(source.Start().ok());
   CollectFrom(source);
@@ -171,8 +173,11 @@ TEST(HostUsage, DisksAreCountersInBytesAndSecondsWithoutPartitionsLoopOrRam) {
   EXPECT_DOUBLE_EQ(Value(b, "host_disk_read_time_seconds_total", "device", "nvme0n1"), 33.62);
   EXPECT_DOUBLE_EQ(Value(b, "host_disk_io_now", "device", "nvme0n1"), 2);
   auto index = Index(b, "device");
-  EXPECT_EQ(index[std::make_pair(std::string("host_disk_read_bytes_total"), std::string("sda"))]->type(), v1::METRIC_TYPE_COUNTER);
-  EXPECT_EQ(index[std::make_pair(std::string("host_disk_io_now"), std::string("sda"))]->type(), v1::METRIC_TYPE_GAUGE);
+  EXPECT_EQ(
+      index[std::make_pair(std::string("host_disk_read_bytes_total"), std::string("sda"))]->type(),
+      v1::METRIC_TYPE_COUNTER);
+  EXPECT_EQ(index[std::make_pair(std::string("host_disk_io_now"), std::string("sda"))]->type(),
+            v1::METRIC_TYPE_GAUGE);
 }
 
 TEST(HostUsage, NetworkCountersPerInterfaceWithoutLoopback) {

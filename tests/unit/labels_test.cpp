@@ -26,9 +26,9 @@ TEST(Labels, HostileValuesAreRejectedWithAPrintableMessage) {
   absl::Status s = ValidateLabelValue(std::string("bad\x01value", 9));
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.message(), "control character in label value \"bad\\x01value\"");
-  EXPECT_FALSE(ValidateLabelValue("\xff\xfe").ok());           // not UTF-8
-  EXPECT_FALSE(ValidateLabelValue("\xc0\xaf").ok());           // overlong
-  EXPECT_FALSE(ValidateLabelValue("\xed\xa0\x80").ok());       // surrogate
+  EXPECT_FALSE(ValidateLabelValue("\xff\xfe").ok());      // not UTF-8
+  EXPECT_FALSE(ValidateLabelValue("\xc0\xaf").ok());      // overlong
+  EXPECT_FALSE(ValidateLabelValue("\xed\xa0\x80").ok());  // surrogate
   EXPECT_FALSE(ValidateLabelValue(std::string(1025, 'x')).ok());
 }
 

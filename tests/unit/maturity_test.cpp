@@ -26,7 +26,8 @@ TEST(Maturity, EachLevelNeedsItsCriterionAndAllBelow) {
   s.components.push_back({});
   MaturityInputs in;
   EXPECT_EQ(Assess(s, in).level, 0);
-  EXPECT_EQ(Assess(s, in).next_step, "no data arrives for its components: check that agents measure them");
+  EXPECT_EQ(Assess(s, in).next_step,
+            "no data arrives for its components: check that agents measure them");
   in.component_data = true;
   EXPECT_EQ(Assess(s, in).level, 1);
   EXPECT_EQ(Assess(s, in).next_step, "define an SLO");
@@ -55,7 +56,7 @@ TEST(Maturity, FleetSummary) {
   MaturitySummary s = Summarize(all);
   EXPECT_EQ(s.services, 4);
   EXPECT_EQ(s.per_level[3], 1);
-  EXPECT_DOUBLE_EQ(s.mean_level, 2.5);      // (0 + 3 + 5 + 2) / 4
+  EXPECT_DOUBLE_EQ(s.mean_level, 2.5);        // (0 + 3 + 5 + 2) / 4
   EXPECT_DOUBLE_EQ(s.share_measurable, 0.5);  // 2 of 4 at level 3+
 }
 
@@ -98,7 +99,8 @@ costs:
     cpu.emplace_back(kNow - i * kMin + 1000, 2);
   }
   for (int i = 30; i >= 1; --i) probes.emplace_back(kNow - i * kMin + 1000, 1);
-  Write("http_requests_total", v1::METRIC_TYPE_COUNTER, {{"host", "web-1"}, {"log", "shop"}}, requests);
+  Write("http_requests_total", v1::METRIC_TYPE_COUNTER, {{"host", "web-1"}, {"log", "shop"}},
+        requests);
   Write("host_cpu_count", v1::METRIC_TYPE_GAUGE, {{"host", "web-1"}}, cpu);
   Write("probe_success", v1::METRIC_TYPE_GAUGE, {{"probe", "psp"}}, probes);
   auto m = EvaluateMaturity(*store_, c, kNow, 60 * kMin);

@@ -147,7 +147,8 @@ services:
 )");
   OpenSloExport exported = ExportOpenSlo(original);
   ASSERT_EQ(exported.warnings.size(), 2u);
-  EXPECT_THAT(exported.warnings[0], HasSubstr("business unit \"retail\": name, owner and metadata"));
+  EXPECT_THAT(exported.warnings[0],
+              HasSubstr("business unit \"retail\": name, owner and metadata"));
   EXPECT_THAT(exported.warnings[1], HasSubstr("service \"checkout\": 1 component(s) not exported"));
   OpenSloImport imported = MustImport({{"export.yaml", exported.yaml}});
   EXPECT_TRUE(imported.catalog.services[0].components.empty());
@@ -163,11 +164,13 @@ TEST(OpenSloExport, WritesStandardDocumentsWithPlumblineAnnotations) {
   EXPECT_THAT(y, HasSubstr("plumbline.dev/business-unit: \"retail\""));
   EXPECT_THAT(y, HasSubstr("name: checkout-availability"));
   EXPECT_THAT(y, HasSubstr("plumbline.dev/critical: \"true\""));
-  EXPECT_THAT(y, HasSubstr(
-      "query: 'http_requests_total{log=\"checkout\",method!=\"OPTIONS\",status_class=\"5xx\"}'"));
+  EXPECT_THAT(
+      y, HasSubstr(
+             "query: "
+             "'http_requests_total{log=\"checkout\",method!=\"OPTIONS\",status_class=\"5xx\"}'"));
   EXPECT_THAT(y, HasSubstr("query: 'http_requests_total{host=~\"web-.*\",log=\"checkout\"}'"));
-  EXPECT_THAT(y, HasSubstr(
-      "query: 'http_request_duration_seconds_bucket{le=\"0.3\",log=\"checkout\"}'"));
+  EXPECT_THAT(
+      y, HasSubstr("query: 'http_request_duration_seconds_bucket{le=\"0.3\",log=\"checkout\"}'"));
   EXPECT_THAT(y, HasSubstr("query: 'sum_over_time(probe_success{probe=\"psp-http\"}[1m])'"));
   EXPECT_THAT(y, HasSubstr("duration: 1M\n      isRolling: false\n      calendar:"));
   EXPECT_THAT(y, HasSubstr("budgetingMethod: Timeslices"));
@@ -411,7 +414,8 @@ TEST(OpenSloImport, RejectsWindowsThePlumblineEngineCannotHonour) {
 }
 
 TEST(OpenSloImport, CalendarWindowsMapToPeriods) {
-  for (auto [text, period] : {std::pair{"1w", Slo::Period::kWeek}, {"1M", Slo::Period::kMonth},
+  for (auto [text, period] : {std::pair{"1w", Slo::Period::kWeek},
+                              {"1M", Slo::Period::kMonth},
                               {"1Q", Slo::Period::kQuarter}}) {
     OpenSloImport i = MustImport({{"slo.yaml", Slo("http_requests_total", "0.99", text, "false")}});
     ASSERT_EQ(i.catalog.services.size(), 1u);
@@ -420,8 +424,8 @@ TEST(OpenSloImport, CalendarWindowsMapToPeriods) {
 }
 
 TEST(OpenSloImport, BudgetingMethods) {
-  OpenSloImport t = MustImport(
-      {{"slo.yaml", Slo("http_requests_total", "0.99", "7d", "true", "Timeslices")}});
+  OpenSloImport t =
+      MustImport({{"slo.yaml", Slo("http_requests_total", "0.99", "7d", "true", "Timeslices")}});
   EXPECT_TRUE(t.catalog.services[0].slos[0].timeslices);
   EXPECT_THAT(ImportError(Slo("http_requests_total", "0.99", "7d", "true", "RatioTimeslices")),
               HasSubstr("spec.budgetingMethod: RatioTimeslices is not supported"));
@@ -437,8 +441,7 @@ TEST(OpenSloImport, TimeslicesNeedAWholeMinuteWindowAndWarnAboutASliceTarget) {
   text.replace(text.find("timeSliceWindow: 30s"), 20, "timeSliceTarget: 0.9");
   EXPECT_THAT(ImportError(text),
               HasSubstr("spec.objectives[0].timeSliceWindow: required with Timeslices"));
-  text.replace(text.find("timeSliceTarget: 0.9"), 20,
-               "timeSliceTarget: 0.9, timeSliceWindow: 2m");
+  text.replace(text.find("timeSliceTarget: 0.9"), 20, "timeSliceTarget: 0.9, timeSliceWindow: 2m");
   OpenSloImport i = MustImport({{"slo.yaml", text}});
   EXPECT_EQ(i.catalog.services[0].slos[0].timeslice, std::chrono::minutes(2));
   EXPECT_TRUE(HasWarning(i, "timeSliceTarget: 0.9 dropped"));
@@ -495,8 +498,9 @@ TEST(OpenSloImport, ThresholdObjectivesCarryOpAndBoundIntoOneSliEach) {
 }
 
 TEST(OpenSloImport, DocumentErrorsNameTheirDocument) {
-  EXPECT_EQ(ImportError("apiVersion: openslo/v1alpha\nkind: SLO\nmetadata: {name: x}\n"),
-            "slo.yaml: document 1 (SLO x): apiVersion: expected openslo/v1, got \"openslo/v1alpha\"");
+  EXPECT_EQ(
+      ImportError("apiVersion: openslo/v1alpha\nkind: SLO\nmetadata: {name: x}\n"),
+      "slo.yaml: document 1 (SLO x): apiVersion: expected openslo/v1, got \"openslo/v1alpha\"");
   EXPECT_EQ(ImportError("apiVersion: openslo/v1\nkind: Dashboard\nmetadata: {name: x}\n"),
             "slo.yaml: document 1 (Dashboard x): kind: expected Service, SLI, SLO or AlertPolicy, "
             "got \"Dashboard\"");
@@ -575,8 +579,9 @@ spec:
   EXPECT_EQ(s.FindSli("psp-up")->probe, "psp");
   EXPECT_EQ(s.slos[0].period, Slo::Period::kWeek);
   EXPECT_EQ(s.timezone, "Europe/Berlin");
-  EXPECT_TRUE(HasWarning(i, "slo.yaml: document 1 (SLO psp): spec.timeWindow[0].calendar.startTime: "
-                            "\"2024-01-03 00:00:00\" ignored"));
+  EXPECT_TRUE(HasWarning(i,
+                         "slo.yaml: document 1 (SLO psp): spec.timeWindow[0].calendar.startTime: "
+                         "\"2024-01-03 00:00:00\" ignored"));
   EXPECT_TRUE(HasWarning(i, "computes calendar periods in UTC"));
 }
 
@@ -595,7 +600,8 @@ metadata: {name: prom}
 spec: {}
 )";
   OpenSloImport i = MustImport({{"slo.yaml", text}});
-  EXPECT_TRUE(HasWarning(i, "document 2 (SLO checkout-availability): spec.sloCategory: unknown field"));
+  EXPECT_TRUE(
+      HasWarning(i, "document 2 (SLO checkout-availability): spec.sloCategory: unknown field"));
   EXPECT_TRUE(HasWarning(i, "document 3 (AlertPolicy lonely): not referenced by any SLO"));
   EXPECT_TRUE(HasWarning(i, "document 4 (DataSource prom): DataSource documents are not imported"));
 }

@@ -23,8 +23,7 @@ class FakeProc {
 
   // A process with `fds` open descriptors. Times in ticks (100 per second).
   void AddProcess(int pid, int ppid, const std::string& comm, const std::string& cmdline,
-                  const std::string& cgroup, uint64_t start_ticks, int fds = 3,
-                  char state = 'S') {
+                  const std::string& cgroup, uint64_t start_ticks, int fds = 3, char state = 'S') {
     std::string dir = "proc/" + std::to_string(pid);
     fs::create_directories(root_ / dir / "fd");
     Write(dir + "/comm", comm + "\n");
@@ -36,8 +35,7 @@ class FakeProc {
     Write(dir + "/cgroup", "0::" + cgroup + "\n");
     // utime 150 ticks, stime 50 ticks, 4 threads, rss 256 pages.
     Write(dir + "/stat", std::to_string(pid) + " (" + comm + ") " + std::string(1, state) + " " +
-                             std::to_string(ppid) +
-                             " 1 1 0 -1 0 0 0 0 0 150 50 0 0 20 0 4 0 " +
+                             std::to_string(ppid) + " 1 1 0 -1 0 0 0 0 0 150 50 0 0 20 0 4 0 " +
                              std::to_string(start_ticks) + " 1000000 256 0 0 0 0\n");
     for (int i = 0; i < fds; ++i) Write(dir + "/fd/" + std::to_string(i), "");
   }
@@ -82,9 +80,12 @@ ProcessMatcher Matcher(std::string name, ProcessMatcher::Kind kind, std::string 
 TEST(ProcessSource, MatchesByCommAndSumsUsageOverMasterAndWorkers) {
   FakeProc proc("comm");
   proc.AddProcess(1, 0, "systemd", "/sbin/init", "/init.scope", 1);
-  proc.AddProcess(100, 1, "nginx", "nginx: master process /usr/sbin/nginx", "/system.slice/nginx.service", 5000, 10);
-  proc.AddProcess(101, 100, "nginx", "nginx: worker process", "/system.slice/nginx.service", 5001, 7);
-  proc.AddProcess(102, 100, "nginx", "nginx: worker process", "/system.slice/nginx.service", 5002, 7);
+  proc.AddProcess(100, 1, "nginx", "nginx: master process /usr/sbin/nginx",
+                  "/system.slice/nginx.service", 5000, 10);
+  proc.AddProcess(101, 100, "nginx", "nginx: worker process", "/system.slice/nginx.service", 5001,
+                  7);
+  proc.AddProcess(102, 100, "nginx", "nginx: worker process", "/system.slice/nginx.service", 5002,
+                  7);
   ProcessSource source(ProcFs(proc.root()),
                        {{Matcher("web", ProcessMatcher::Kind::kComm, "nginx"),
                          Matcher("db", ProcessMatcher::Kind::kComm, "postgres")}},
@@ -142,12 +143,12 @@ TEST(ProcessSource, MatchesByPidfile) {
 
 TEST(ProcessSource, MatchesBySystemdUnit) {
   FakeProc proc("unit");
-  proc.AddProcess(400, 1, "redis-server", "redis-server *:6379", "/system.slice/redis-server.service", 10);
+  proc.AddProcess(400, 1, "redis-server", "redis-server *:6379",
+                  "/system.slice/redis-server.service", 10);
   proc.AddProcess(401, 1, "bash", "bash", "/user.slice/user-1000.slice/session-1.scope", 10);
   ProcessSource source(
       ProcFs(proc.root()),
-      {{Matcher("redis", ProcessMatcher::Kind::kSystemdUnit, "redis-server.service")}}, 100,
-      4096);
+      {{Matcher("redis", ProcessMatcher::Kind::kSystemdUnit, "redis-server.service")}}, 100, 4096);
   ASSERT_TRUE(source.Start().ok());
   v1::Batch b = Collect(source);
   EXPECT_EQ(Value(b, "process_count", "redis"), 1);
@@ -204,8 +205,8 @@ TEST(ProcessSource, VanishedAndZombieProcessesAreSkippedQuietly) {
   fs::create_directories(proc.path("proc/103"));
   proc.Write("proc/103/comm", "worker\n");
   proc.Write("proc/103/stat", "garbage");
-  ProcessSource source(ProcFs(proc.root()),
-                       {{Matcher("w", ProcessMatcher::Kind::kComm, "worker")}}, 100, 4096);
+  ProcessSource source(ProcFs(proc.root()), {{Matcher("w", ProcessMatcher::Kind::kComm, "worker")}},
+                       100, 4096);
   ASSERT_TRUE(source.Start().ok());
   v1::Batch b = Collect(source);
   EXPECT_EQ(Value(b, "process_count", "w"), 1);
@@ -215,8 +216,8 @@ TEST(ProcessSource, UnreadableFdDirectoryLeavesOutOnlyTheFdCount) {
   FakeProc proc("fds");
   proc.AddProcess(100, 1, "app", "app", "/x", 10);
   fs::remove_all(proc.path("proc/100/fd"));
-  ProcessSource source(ProcFs(proc.root()),
-                       {{Matcher("app", ProcessMatcher::Kind::kComm, "app")}}, 100, 4096);
+  ProcessSource source(ProcFs(proc.root()), {{Matcher("app", ProcessMatcher::Kind::kComm, "app")}},
+                       100, 4096);
   ASSERT_TRUE(source.Start().ok());
   v1::Batch b = Collect(source);
   EXPECT_EQ(Value(b, "process_up", "app"), 1);
@@ -227,9 +228,9 @@ TEST(ProcessSource, UnreadableFdDirectoryLeavesOutOnlyTheFdCount) {
 TEST(ProcessSource, LongCommIsComparedAsTheKernelCutsIt) {
   FakeProc proc("longcomm");
   proc.AddProcess(100, 1, "plumbline-colle", "plumbline-collector --config x", "/x", 10);
-  ProcessSource source(
-      ProcFs(proc.root()),
-      {{Matcher("c", ProcessMatcher::Kind::kComm, "plumbline-collector")}}, 100, 4096);
+  ProcessSource source(ProcFs(proc.root()),
+                       {{Matcher("c", ProcessMatcher::Kind::kComm, "plumbline-collector")}}, 100,
+                       4096);
   ASSERT_TRUE(source.Start().ok());
   EXPECT_EQ(Value(Collect(source), "process_up", "c"), 1);
 }
@@ -241,8 +242,8 @@ TEST(ProcessSource, BadRegexFailsStart) {
 }
 
 TEST(ProcessSource, UnlistableProcIsAnError) {
-  ProcessSource source(ProcFs("/nonexistent"),
-                       {{Matcher("x", ProcessMatcher::Kind::kComm, "x")}}, 100, 4096);
+  ProcessSource source(ProcFs("/nonexistent"), {{Matcher("x", ProcessMatcher::Kind::kComm, "x")}},
+                       100, 4096);
   ASSERT_TRUE(source.Start().ok());
   v1::Batch batch;
   MetricWriter writer(&batch, nullptr, 1);

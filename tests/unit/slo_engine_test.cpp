@@ -19,7 +19,6 @@ constexpr int64_t kNow = 1701302400000;  // 2023-11-30T00:00:00Z
 
 class SloEngineTest : public SqliteStoreTest {
  protected:
-
   static Service CheckoutWith(Sli sli, Slo slo) {
     Service s;
     s.id = "checkout";
@@ -55,14 +54,14 @@ class SloEngineTest : public SqliteStoreTest {
     Write("requests_total", v1::METRIC_TYPE_COUNTER, {}, valid);
     Write("errors_total", v1::METRIC_TYPE_COUNTER, {}, bad);
   }
-
 };
 
 TEST_F(SloEngineTest, AttainmentAndBudgetForAnOccurrencesSlo) {
   // 1000 requests, 5 errors in the window; target 99%:
   // attainment 0.995; budget 0.01 * 1000 = 10 events, 5 spent -> ratio 0.5;
   // budget minutes 0.01 * 43200 = 432, remaining 216.
-  Write("requests_total", v1::METRIC_TYPE_COUNTER, {}, {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 1000}});
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, {},
+        {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 1000}});
   Write("errors_total", v1::METRIC_TYPE_COUNTER, {}, {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 5}});
   Slo slo;
   slo.target_percent = 99;
@@ -166,7 +165,8 @@ TEST_F(SloEngineTest, NoTrafficIsNoDataNotAnOutage) {
 }
 
 TEST_F(SloEngineTest, HundredPercentTargetHasNoBudget) {
-  Write("requests_total", v1::METRIC_TYPE_COUNTER, {}, {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 1000}});
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, {},
+        {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 1000}});
   Write("errors_total", v1::METRIC_TYPE_COUNTER, {}, {{kNow - 10 * kMin, 0}, {kNow - 5 * kMin, 1}});
   Slo slo;
   slo.target_percent = 100;
@@ -180,8 +180,7 @@ TEST_F(SloEngineTest, HundredPercentTargetHasNoBudget) {
   EXPECT_TRUE(std::isinf(st->burn_rate));
   EXPECT_TRUE(st->breached);
   EXPECT_TRUE(st->alerts[0].firing);
-  EXPECT_EQ(st->alerts[0].message,
-            "the 30-day error budget of Checkout is already spent");
+  EXPECT_EQ(st->alerts[0].message, "the 30-day error budget of Checkout is already spent");
 }
 
 TEST_F(SloEngineTest, ProbeSliIsTheShareOfSuccessfulIntervals) {
@@ -232,7 +231,9 @@ TEST_F(SloEngineTest, LatencySliIsTheShareUnderTheThresholdBucket) {
 TEST_F(SloEngineTest, ThresholdSliCountsGoodMinutes) {
   // Minute means: 0.5, 0.05 (two samples 0.04 and 0.06), 0.2; bound > 0.1 -> 2 of 3.
   Write("disk_free_ratio", v1::METRIC_TYPE_GAUGE, {{"host", "db-1"}},
-        {{kNow - 3 * kMin, 0.5}, {kNow - 2 * kMin, 0.04}, {kNow - 2 * kMin + 30000, 0.06},
+        {{kNow - 3 * kMin, 0.5},
+         {kNow - 2 * kMin, 0.04},
+         {kNow - 2 * kMin + 30000, 0.06},
          {kNow - kMin, 0.2}});
   Sli sli;
   sli.kind = Sli::Kind::kThreshold;
@@ -263,10 +264,14 @@ TEST_F(SloEngineTest, MaintenanceIsLeftOutOfBudgetsAndBurnRates) {
   // 2 errors after it. Target 99%: counted are 400 requests and 2 errors:
   // attainment 0.995, budget 4 events, remaining ratio 0.5.
   Write("requests_total", v1::METRIC_TYPE_COUNTER, {},
-        {{kNow - 40 * kMin, 0}, {kNow - 30 * kMin, 600}, {kNow - 20 * kMin, 800},
+        {{kNow - 40 * kMin, 0},
+         {kNow - 30 * kMin, 600},
+         {kNow - 20 * kMin, 800},
          {kNow - 10 * kMin, 1000}});
   Write("errors_total", v1::METRIC_TYPE_COUNTER, {},
-        {{kNow - 40 * kMin, 0}, {kNow - 30 * kMin, 30}, {kNow - 20 * kMin, 31},
+        {{kNow - 40 * kMin, 0},
+         {kNow - 30 * kMin, 30},
+         {kNow - 20 * kMin, 31},
          {kNow - 10 * kMin, 32}});
   Slo slo;
   slo.target_percent = 99;

@@ -344,7 +344,7 @@ TEST(DiskSpool, InFlightBatchesAreDroppedOnlyWhenNothingElseIs) {
   spool->Push(MakeBatch(1));
   spool->Push(MakeBatch(2));
   EXPECT_EQ(spool->NextToSend(kNoWait)->sequence(), 1u);  // 1 in flight
-  spool->Push(MakeBatch(3));                               // drops 2, the oldest waiting
+  spool->Push(MakeBatch(3));                              // drops 2, the oldest waiting
   EXPECT_EQ(spool->NextToSend(kNoWait)->sequence(), 3u);
   spool->Push(MakeBatch(4));  // everything in flight: drops 1, the oldest
   EXPECT_EQ(spool->GetSpoolStats().dropped_full, 2u);
@@ -591,8 +591,7 @@ TEST(DiskSpool, RandomDamageNeverStopsItOpeningAndEveryRecordIsDeliveredOrCounte
   spdlog::set_level(level);
   EXPECT_GE(rounds, 200);
   EXPECT_GT(total_lost, 0u);
-  std::printf("random damage: %d rounds in %.2f s, %llu records lost and counted exactly\n",
-              rounds,
+  std::printf("random damage: %d rounds in %.2f s, %llu records lost and counted exactly\n", rounds,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
               static_cast<unsigned long long>(total_lost));
 }

@@ -162,8 +162,7 @@ TEST_F(SqliteStoreTest, RefusesAFileFromANewerCollector) {
 TEST_F(SqliteStoreTest, UnwritablePathIsAClearError) {
   auto store = SqliteStore::Open("/nonexistent/dir/c.db", Durability::kFull);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(std::string(store.status().message()).find("/nonexistent/dir/c.db"),
-            std::string::npos);
+  EXPECT_NE(std::string(store.status().message()).find("/nonexistent/dir/c.db"), std::string::npos);
 }
 
 }  // namespace
@@ -367,7 +366,8 @@ namespace {
 
 TEST(SqliteMigration, UpgradesASchemaVersion1FileKeepingItsData) {
   std::string path = (std::filesystem::temp_directory_path() /
-                      ("plumbline_v1_" + std::to_string(::getpid()) + ".db")).string();
+                      ("plumbline_v1_" + std::to_string(::getpid()) + ".db"))
+                         .string();
   std::filesystem::remove(path);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);

@@ -5,7 +5,6 @@
 #include <limits>
 
 #include "absl/time/time.h"
-
 #include "collector/catalog/catalog.h"
 #include "collector/engine/health.h"
 #include "collector/engine/impact.h"
@@ -72,14 +71,16 @@ TEST(Health, OwnScoreIsTheImportanceWeightedMean) {
   ASSERT_TRUE(h[0].score);
   EXPECT_NEAR(*h[0].score, 60, 1e-9);
   EXPECT_EQ(h[0].status, "degraded");
-  EXPECT_NE(h[0].explanation.find("avail: burn rate 7.70 -> 50.0 (importance 8)"), std::string::npos)
+  EXPECT_NE(h[0].explanation.find("avail: burn rate 7.70 -> 50.0 (importance 8)"),
+            std::string::npos)
       << h[0].explanation;
 }
 
 TEST(Health, IndicatorsWithoutDataAreLeftOutAndZeroImportanceMeansEqualWeights) {
   Catalog c = MustParse(kOneService);
-  auto h = ComputeHealth(c, {{"shop", {Indicator("a", 0, 7.7), Indicator("b", 0, 1),
-                                       Indicator("c", 10, 20, false, false)}}});
+  auto h = ComputeHealth(
+      c, {{"shop",
+           {Indicator("a", 0, 7.7), Indicator("b", 0, 1), Indicator("c", 10, 20, false, false)}}});
   ASSERT_TRUE(h[0].score);
   EXPECT_NEAR(*h[0].score, 75, 1e-9);  // (50 + 100) / 2
   auto none = ComputeHealth(c, {{"shop", {Indicator("c", 10, 20, false, false)}}});
@@ -91,13 +92,15 @@ TEST(Health, ACriticalIndicatorAloneMakesTheServiceCritical) {
   Catalog c = MustParse(kOneService);
   // Weighted: (10 * 100 + 5 * 0) / 15 = 66.7, but the critical indicator
   // scores 0, so the service does too.
-  auto h = ComputeHealth(c, {{"shop", {Indicator("avail", 10, 0.5), Indicator("pay", 5, 14.4, true)}}});
+  auto h =
+      ComputeHealth(c, {{"shop", {Indicator("avail", 10, 0.5), Indicator("pay", 5, 14.4, true)}}});
   ASSERT_TRUE(h[0].score);
   EXPECT_EQ(*h[0].score, 0);
   EXPECT_EQ(h[0].status, "critical");
   EXPECT_NEAR(*h[0].own_score, 66.666666666667, 1e-9);
   // A critical indicator that is fine does not lift the score either.
-  auto ok = ComputeHealth(c, {{"shop", {Indicator("avail", 10, 7.7), Indicator("pay", 5, 0, true)}}});
+  auto ok =
+      ComputeHealth(c, {{"shop", {Indicator("avail", 10, 7.7), Indicator("pay", 5, 0, true)}}});
   EXPECT_NEAR(*ok[0].score, (10 * 50 + 5 * 100) / 15.0, 1e-9);
 }
 
@@ -160,8 +163,8 @@ TEST(Health, ASoftDependencyBlendsWithTheOwnIndicators) {
   Catalog c = MustParse(kDiamond);
   // search gets its own indicator (importance 5, score 100) next to the soft
   // dependency (importance 10 * 0.5 = 5, score 40): (500 + 200) / 10 = 70.
-  auto h = ComputeHealth(c, {{"psp", {Indicator("availability", 5, 9.04)}},
-                             {"search", {Indicator("own", 5, 0)}}});
+  auto h = ComputeHealth(
+      c, {{"psp", {Indicator("availability", 5, 9.04)}}, {"search", {Indicator("own", 5, 0)}}});
   EXPECT_NEAR(*Find(h, "search").score, 70, 1e-9);
   // storefront: hard caps from checkout (40) and search (70): 40.
   EXPECT_NEAR(*Find(h, "storefront").score, 40, 1e-9);
@@ -259,12 +262,14 @@ TEST(Incidents, MaintenanceMinutesNeverBreachAndA100PercentTargetBreachesOnOneFa
 maintenance:
   - id: psp-upgrade
     services: [psp]
-    from: )" + absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 10 * kMin),
-                               absl::UTCTimeZone()) +
-                         R"(
-    to: )" + absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 20 * kMin),
-                             absl::UTCTimeZone()) +
-                         R"(
+    from: )" +
+                        absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 10 * kMin),
+                                         absl::UTCTimeZone()) +
+                        R"(
+    to: )" +
+                        absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 20 * kMin),
+                                         absl::UTCTimeZone()) +
+                        R"(
     reason: provider maintenance announced on their status page
     by: alice@example.com
 )");
@@ -374,12 +379,14 @@ maintenance:
   - id: checkout-deploy
     kind: maintenance
     services: [checkout]
-    from: )" + absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 3 * kMin),
-                               absl::UTCTimeZone()) +
-                         R"(
-    to: )" + absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 4 * kMin),
-                             absl::UTCTimeZone()) +
-                         R"(
+    from: )" +
+                        absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 3 * kMin),
+                                         absl::UTCTimeZone()) +
+                        R"(
+    to: )" +
+                        absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(kT0 + 4 * kMin),
+                                         absl::UTCTimeZone()) +
+                        R"(
     reason: planned deploy
     by: bob@example.com
     recorded: 2026-11-01T09:00:00Z
@@ -450,14 +457,18 @@ TEST(BusinessHours, ParsesDaysAndTimesAndRefusesNonsense) {
                           "Mon 08:00-24:30", "Mon 08:60-09:00"}) {
     EXPECT_FALSE(ParseBusinessHours(bad).ok()) << bad;
   }
-  auto c = ParseCatalog(std::string(kOneService) +
-                            "    timezone: Mars/Olympus\n    business_hours: [\"Mon 18:00-08:00\"]\n",
-                        "c.yaml");
+  auto c =
+      ParseCatalog(std::string(kOneService) +
+                       "    timezone: Mars/Olympus\n    business_hours: [\"Mon 18:00-08:00\"]\n",
+                   "c.yaml");
   ASSERT_FALSE(c.ok());
   std::string msg(c.status().message());
-  EXPECT_NE(msg.find("services[0].timezone: unknown time zone \"Mars/Olympus\""), std::string::npos) << msg;
-  EXPECT_NE(msg.find("services[0].business_hours: \"Mon 18:00-08:00\": the end must be after the start"),
-            std::string::npos) << msg;
+  EXPECT_NE(msg.find("services[0].timezone: unknown time zone \"Mars/Olympus\""), std::string::npos)
+      << msg;
+  EXPECT_NE(
+      msg.find("services[0].business_hours: \"Mon 18:00-08:00\": the end must be after the start"),
+      std::string::npos)
+      << msg;
 }
 
 TEST(Maintenance, WindowsNeedAnAuditTrailAndKnownServices) {
@@ -467,10 +478,12 @@ maintenance:
     services: [nope]
     from: 2026-11-20T22:00:00Z
     to: 2026-11-20T21:00:00Z
-)", "c.yaml");
+)",
+                          "c.yaml");
   ASSERT_FALSE(bad.ok());
   std::string msg(bad.status().message());
-  EXPECT_NE(msg.find("maintenance[0].services: unknown service \"nope\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("maintenance[0].services: unknown service \"nope\""), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("maintenance[0].to: must be after from"), std::string::npos) << msg;
   EXPECT_NE(msg.find("maintenance[0]: missing required key \"reason\""), std::string::npos) << msg;
   EXPECT_NE(msg.find("maintenance[0]: missing required key \"by\""), std::string::npos) << msg;
@@ -478,7 +491,8 @@ maintenance:
   auto bad_time = ParseCatalog(std::string(kOneService) + R"(
 maintenance:
   - {id: m1, services: [shop], from: yesterday, to: 2026-11-20T21:00:00Z, reason: x, by: y}
-)", "c.yaml");
+)",
+                               "c.yaml");
   ASSERT_FALSE(bad_time.ok());
   EXPECT_NE(std::string(bad_time.status().message()).find("expected an RFC 3339 time"),
             std::string::npos);

@@ -38,9 +38,10 @@ TEST(FormatDuration, RoundTripsWithParse) {
 }
 
 TEST(YamlDocument, ReadsTypedValuesAndNestedMaps) {
-  auto doc = YamlDocument::Parse("name: web\nport: 80\nratio: 0.5\non: true\n"
-                                 "every: 10s\nnested:\n  list: [a, b]\n  map: {k: v}\n",
-                                 "t.yaml");
+  auto doc = YamlDocument::Parse(
+      "name: web\nport: 80\nratio: 0.5\non: true\n"
+      "every: 10s\nnested:\n  list: [a, b]\n  map: {k: v}\n",
+      "t.yaml");
   ASSERT_TRUE(doc.ok()) << doc.status();
   ConfigMap root = doc->Root();
   std::string name;
