@@ -13,6 +13,7 @@
 
 #include "absl/time/time.h"
 #include "cli/client.h"
+#include "cli/completion.h"
 #include "cli/table.h"
 #include "cli/value_commands.h"
 #include "collector/catalog/catalog.h"
@@ -408,6 +409,18 @@ int main(int argc, char** argv) {
       "export-openslo", "convert a catalog's services and SLOs to OpenSLO v1 (YAML on stdout)");
   export_openslo->add_option("CATALOG", catalog_file, "catalog YAML")->required();
   export_openslo->callback([&] { rc = CatalogExportOpenSlo(catalog_file); });
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion", "print a shell completion script: source <(plumb completion bash)");
+  completion
+      ->add_option("SHELL", shell, "bash (zsh: run `autoload bashcompinit; bashcompinit` first)")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  completion->callback([&] { std::cout << plumbline::cli::BashCompletion(app, "plumb"); });
+  app.footer(
+      "Times: RFC 3339 (2026-11-27T08:00:00Z), now, or a duration ago (-2h, 2h, 90m, 7d).\n"
+      "Exit codes: 0 success, 1 the collector answered with an error (unknown service, bad "
+      "window, denied), 2 usage error, 3 collector unreachable or too slow.");
   // The token file is read before any command runs (callbacks run in parse).
   app.parse_complete_callback([&] {
     if (token_file.empty()) return;

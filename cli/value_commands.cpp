@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -257,15 +258,112 @@ int Note(const Global& g, const std::string& id, const std::string& text, const 
   return kOk;
 }
 
+int Close(const Global& g, const std::string& id, const std::string& at_text,
+          const std::string& reason, const std::string& by) {
+  v1::CloseIncidentRequest request;
+  request.set_id(id);
+  request.set_closed_by(Who(by));
+  request.set_reason(reason);
+  if (!at_text.empty()) {
+    int64_t at = 0;
+    if (!ParseWhen(at_text, NowMs(), &at))
+      return Usage("--at: expected RFC 3339 time or a duration ago like -10m");
+    request.set_at_ms(at);
+  }
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::CloseIncidentResponse response;
+  grpc::Status status = stub->CloseIncident(&ctx, request, &response);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    std::cout << IncidentJson(response.incident()).dump(2) << "\n";
+  } else {
+    std::cout << id << " closed, ended " << Rfc3339(response.incident().to_ms()) << "\n";
+  }
+  return kOk;
+}
+
+// An incident with its breaches, notes (the timeline) and business impact.
+int Show(const Global& g, const std::string& id) {
+  auto stub = Connect(g);
+  v1::GetIncidentRequest request;
+  request.set_id(id);
+  v1::GetIncidentResponse response;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, g);
+    grpc::Status status = stub->GetIncident(&ctx, request, &response);
+    if (!status.ok()) return Fail(status, g);
+  }
+  v1::GetImpactRequest impact_request;
+  impact_request.set_incident_id(id);
+  v1::GetImpactResponse impact;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, g);
+    grpc::Status status = stub->GetImpact(&ctx, impact_request, &impact);
+    if (!status.ok()) return Fail(status, g);
+  }
+  const v1::Incident& inc = response.incident();
+  if (g.json) {
+    nlohmann::json out = IncidentJson(inc);
+    out["impact"] = {{"revenue_at_risk", impact.revenue_at_risk()},
+                     {"failed_requests", impact.failed_requests()},
+                     {"users_affected", impact.users_affected()}};
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  // The timeline: start, breaches, notes, end, in time order.
+  std::vector<std::pair<int64_t, std::string>> events;
+  events.emplace_back(
+      inc.from_ms(),
+      "started" + std::string(inc.declared() ? " (declared by " + inc.declared_by() + ")" : ""));
+  for (const auto& b : inc.breaches()) {
+    events.emplace_back(b.from_ms(),
+                        "SLO " + b.service() + "/" + b.slo() + " breaching until " +
+                            Rfc3339(b.to_ms()) + " (" + std::to_string(b.breaching_minutes()) +
+                            " bad minutes, worst ratio " + Fixed(b.worst_ratio(), 4) + ")");
+  }
+  for (const auto& n : inc.notes()) events.emplace_back(n.at_ms(), n.author() + ": " + n.text());
+  if (!inc.open()) events.emplace_back(inc.to_ms(), "ended");
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (g.csv) {
+    Table table({"AT", "EVENT"});
+    for (const auto& [at, text] : events) table.AddRow({Rfc3339(at), text});
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  std::cout << inc.id() << ": " << inc.title() << "\n"
+            << (inc.declared() ? "declared" : "detected") << ", "
+            << (inc.open() ? "open" : "closed") << ", " << Rfc3339(inc.from_ms()) << " .. "
+            << (inc.open() ? "now" : Rfc3339(inc.to_ms())) << " ("
+            << Minutes(static_cast<double>(inc.to_ms() - inc.from_ms()) / 60000) << ")\n"
+            << "detected on: " << Join(inc.detected_services())
+            << "\naffected: " << Join(inc.affected_services()) << "\n"
+            << "impact: revenue at risk " << Fixed(impact.revenue_at_risk(), 2)
+            << ", failed requests " << Fixed(impact.failed_requests(), 0) << ", users affected "
+            << Fixed(impact.users_affected(), 0) << " (plumb impact " << inc.id()
+            << " for the detail)\n\n";
+  Table table({"AT", "EVENT"});
+  for (const auto& [at, text] : events) table.AddRow({Rfc3339(at), text});
+  table.PrintText(std::cout);
+  return kOk;
+}
+
 // --- impact ------------------------------------------------------------------
 
 int Impact(const Global& g, const std::string& incident, const std::string& from_text,
-           const std::string& to_text, const std::vector<std::string>& services) {
+           const std::string& to_text, const std::vector<std::string>& services,
+           const std::string& unit) {
   const int64_t now = NowMs();
   v1::GetImpactRequest request;
+  request.set_business_unit(unit);
+  for (const std::string& s : services) request.add_services(s);
   if (!incident.empty()) {
-    if (!from_text.empty() || !to_text.empty() || !services.empty()) {
-      return Usage("give an incident id or a window (--from, --to, --service), not both");
+    if (!from_text.empty() || !to_text.empty()) {
+      return Usage("give an incident id or a window (--from, --to), not both");
     }
     request.set_incident_id(incident);
   } else {
@@ -277,7 +375,6 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
       return Usage("--to: expected RFC 3339 time or a duration");
     request.set_from_ms(from);
     request.set_to_ms(to);
-    for (const std::string& s : services) request.add_services(s);
   }
   auto stub = Connect(g);
   grpc::ClientContext ctx;
@@ -509,6 +606,64 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   return kOk;
 }
 
+// Cost budgets of the business units for a month: spent, projected, alert.
+int Budget(const Global& g, const std::string& month) {
+  v1::GetChargebackRequest request;
+  if (month.empty()) {
+    request.set_month(absl::FormatTime("%Y-%m", absl::Now(), absl::UTCTimeZone()));
+  } else {
+    request.set_month(month);
+  }
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  v1::GetChargebackResponse r;
+  grpc::Status status = stub->GetChargeback(&ctx, request, &r);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = {{"month", request.month()},
+                          {"currency", r.currency()},
+                          {"business_units", nlohmann::json::array()}};
+    for (const auto& u : r.business_units()) {
+      out["business_units"].push_back(
+          {{"business_unit", u.business_unit()},
+           {"cost", u.cost()},
+           {"budget", u.has_budget() ? nlohmann::json(u.budget()) : nlohmann::json()},
+           {"spend_to_date", u.spend_to_date()},
+           {"projected", u.projected()},
+           {"budget_alert", u.budget_alert()},
+           {"message", u.budget_message()},
+           {"forecast_mean_absolute_percent_error",
+            u.forecast_backtests() > 0 ? nlohmann::json(u.forecast_mean_absolute_percent_error())
+                                       : nlohmann::json()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  Table table({"BUSINESS UNIT", "BUDGET", "SPENT", "PROJECTED", "USED", "FORECAST ERR", "STATUS"});
+  int alerts = 0;
+  for (const auto& u : r.business_units()) {
+    alerts += u.budget_alert() ? 1 : 0;
+    table.AddRow(
+        {u.business_unit(), u.has_budget() ? Fixed(u.budget(), 2) : "-",
+         Fixed(u.spend_to_date(), 2), Fixed(u.projected(), 2),
+         u.has_budget() && u.budget() > 0 ? Fixed(u.projected() / u.budget() * 100, 1) + "%" : "-",
+         u.forecast_backtests() > 0 ? Fixed(u.forecast_mean_absolute_percent_error(), 1) + "%"
+                                    : "-",
+         !u.has_budget()    ? "no budget"
+         : u.budget_alert() ? u.budget_message()
+                            : "within budget"});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  std::cout << "budgets " << request.month() << " (" << r.currency() << "), "
+            << r.business_units_size() << " business units, " << alerts << " over budget\n\n";
+  table.PrintText(std::cout);
+  return kOk;
+}
+
 // --- maturity ----------------------------------------------------------------
 
 int Maturity(const Global& g, const std::string& window) {
@@ -625,7 +780,8 @@ bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
     *out_ms = absl::ToUnixMillis(t);
     return true;
   }
-  auto ago = plumbline::ParseDuration(text);
+  // "2h" and "-2h" both mean two hours ago.
+  auto ago = plumbline::ParseDuration(!text.empty() && text[0] == '-' ? text.substr(1) : text);
   if (!ago.ok() || ago->count() <= 0) return false;
   *out_ms = now_ms - ago->count();
   return true;
@@ -681,7 +837,8 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   incidents->add_option("--until", *until, "end: RFC 3339 time or a duration ago (default now)");
   incidents->callback([=, &g] { *rc = Incidents(g, *since, *until); });
 
-  auto* incident = app.add_subcommand("incident", "declare an incident or add a note to one");
+  auto* incident =
+      app.add_subcommand("incident", "show, declare, close or add a note to an incident");
   incident->require_subcommand(1);
   auto declare_args = std::make_shared<DeclareArgs>();
   auto* declare =
@@ -706,6 +863,32 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   note->add_option("--by", *note_by, "author (default $USER)");
   note->callback([=, &g] { *rc = Note(g, *note_id, *note_text, *note_by); });
 
+  auto show_id = std::make_shared<std::string>();
+  auto* show = incident->add_subcommand(
+      "show", "an incident's timeline (start, SLO breaches, notes, end) and business impact");
+  show->add_option("ID", *show_id, "incident id")->required();
+  show->callback([=, &g] { *rc = Show(g, *show_id); });
+
+  auto close_id = std::make_shared<std::string>();
+  auto close_at = std::make_shared<std::string>();
+  auto close_reason = std::make_shared<std::string>();
+  auto close_by = std::make_shared<std::string>();
+  auto* close = incident->add_subcommand(
+      "close", "end a declared incident (detected ones end when their SLOs recover)");
+  close->add_option("ID", *close_id, "incident id")->required();
+  close->add_option("--at", *close_at,
+                    "when it ended: RFC 3339 time or a duration ago (default now)");
+  close->add_option("--reason", *close_reason, "what resolved it (stored as a note)");
+  close->add_option("--by", *close_by, "who closes it (default $USER)");
+  close->callback([=, &g] { *rc = Close(g, *close_id, *close_at, *close_reason, *close_by); });
+
+  auto budget_month = std::make_shared<std::string>();
+  auto* budget = app.add_subcommand(
+      "budget",
+      "business units' cost budgets for a month: spent, projected month-end, forecast error");
+  budget->add_option("--month", *budget_month, "calendar month YYYY-MM (default this month)");
+  budget->callback([=, &g] { *rc = Budget(g, *budget_month); });
+
   auto impact_id = std::make_shared<std::string>();
   auto impact_from = std::make_shared<std::string>();
   auto impact_to = std::make_shared<std::string>();
@@ -718,8 +901,11 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   impact->add_option("--from", *impact_from, "window start: RFC 3339 time or a duration ago");
   impact->add_option("--to", *impact_to, "window end (default now)");
   impact->add_option("--service", *impact_services, "report on these services (repeatable)");
-  impact->callback(
-      [=, &g] { *rc = Impact(g, *impact_id, *impact_from, *impact_to, *impact_services); });
+  auto impact_unit = std::make_shared<std::string>();
+  impact->add_option("--unit", *impact_unit, "report on this business unit's services");
+  impact->callback([=, &g] {
+    *rc = Impact(g, *impact_id, *impact_from, *impact_to, *impact_services, *impact_unit);
+  });
 }
 
 }  // namespace plumbline::cli

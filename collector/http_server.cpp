@@ -34,7 +34,6 @@ int HttpStatus(grpc::StatusCode code) {
       return 200;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::FAILED_PRECONDITION:
       return 400;
     case grpc::StatusCode::UNAUTHENTICATED:
       return 401;
@@ -43,6 +42,7 @@ int HttpStatus(grpc::StatusCode code) {
     case grpc::StatusCode::NOT_FOUND:
       return 404;
     case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::FAILED_PRECONDITION:  // e.g. closing a closed incident
       return 409;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return 429;
@@ -68,7 +68,7 @@ const char* CodeName(int http) {
     case 405:
       return "method_not_allowed";
     case 409:
-      return "already_exists";
+      return "conflict";
     case 413:
       return "too_large";
     case 429:
@@ -373,6 +373,41 @@ void HttpServer::Routes() {
         req, res, q,
         [stub](auto* c, const auto& x, auto* r) { return stub->DeclareIncident(c, x, r); });
   });
+  s.Get(R"(/api/v1/incidents/([A-Za-z0-9._-]+))",
+        [stub](const httplib::Request& req, httplib::Response& res) {
+          v1::GetIncidentRequest q;
+          q.set_id(req.matches[1]);
+          Answer<v1::GetIncidentRequest, v1::GetIncidentResponse>(
+              req, res, q,
+              [stub](auto* c, const auto& x, auto* r) { return stub->GetIncident(c, x, r); });
+        });
+  s.Post(R"(/api/v1/incidents/([A-Za-z0-9._-]+)/close)",
+         [stub](const httplib::Request& req, httplib::Response& res) {
+           nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+           if (body.is_discarded() || !body.is_object() ||
+               !body.value("closed_by", nlohmann::json()).is_string() ||
+               !body.value("reason", nlohmann::json("")).is_string() ||
+               !body.value("at", nlohmann::json("now")).is_string()) {
+             SendError(res, 400,
+                       "the body must be a JSON object with closed_by and optionally reason "
+                       "and at strings");
+             return;
+           }
+           v1::CloseIncidentRequest q;
+           q.set_id(req.matches[1]);
+           q.set_closed_by(body["closed_by"].get<std::string>());
+           q.set_reason(body.value("reason", ""));
+           const std::string at = body.value("at", "now");
+           int64_t at_ms = 0;
+           if (!ParseQueryTime(at, NowMs(), &at_ms)) {
+             SendError(res, 400, StrCat("at: \"", at, "\" is not a time"));
+             return;
+           }
+           q.set_at_ms(at_ms);
+           Answer<v1::CloseIncidentRequest, v1::CloseIncidentResponse>(
+               req, res, q,
+               [stub](auto* c, const auto& x, auto* r) { return stub->CloseIncident(c, x, r); });
+         });
   s.Post(R"(/api/v1/incidents/([A-Za-z0-9._-]+)/notes)",
          [stub](const httplib::Request& req, httplib::Response& res) {
            nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
@@ -397,13 +432,15 @@ void HttpServer::Routes() {
     int64_t from = 0, to = 0;
     if (!TimeParam(req, res, "from", now, &from) || !TimeParam(req, res, "to", now, &to)) return;
     if (q.incident_id().empty() && from == 0) {
-      SendError(res, 400, "give incident=ID or from=TIME (and optionally to=TIME, service=ID)");
+      SendError(res, 400,
+                "give incident=ID or from=TIME (and optionally to=TIME, service=ID, unit=ID)");
       return;
     }
-    if (!q.incident_id().empty() && (from != 0 || to != 0 || req.has_param("service"))) {
-      SendError(res, 400, "give either incident=ID or a window (from, to, service), not both");
+    if (!q.incident_id().empty() && (from != 0 || to != 0)) {
+      SendError(res, 400, "give either incident=ID or a window (from, to), not both");
       return;
     }
+    q.set_business_unit(req.get_param_value("unit"));
     if (from != 0 && to != 0 && to <= from) {
       SendError(res, 400, "to must be after from");
       return;

@@ -34,6 +34,12 @@ class QueryService final : public v1::Query::CallbackService {
   grpc::ServerUnaryReactor* DeclareIncident(grpc::CallbackServerContext* context,
                                             const v1::DeclareIncidentRequest* request,
                                             v1::DeclareIncidentResponse* response) override;
+  grpc::ServerUnaryReactor* GetIncident(grpc::CallbackServerContext* context,
+                                        const v1::GetIncidentRequest* request,
+                                        v1::GetIncidentResponse* response) override;
+  grpc::ServerUnaryReactor* CloseIncident(grpc::CallbackServerContext* context,
+                                          const v1::CloseIncidentRequest* request,
+                                          v1::CloseIncidentResponse* response) override;
   grpc::ServerUnaryReactor* AnnotateIncident(grpc::CallbackServerContext* context,
                                              const v1::AnnotateIncidentRequest* request,
                                              v1::AnnotateIncidentResponse* response) override;

@@ -72,6 +72,10 @@ void ToProto(const Incident& inc, v1::Incident* out) {
   }
 }
 
+std::string Utc(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
 // "auto-<service>-YYYYMMDDTHHMMZ": the service and the start.
 bool ParseAutoId(const std::string& id, std::string* service, int64_t* start_ms) {
   constexpr std::string_view kPrefix = "auto-";
@@ -257,6 +261,90 @@ grpc::ServerUnaryReactor* QueryService::DeclareIncident(grpc::CallbackServerCont
   return FinishUnary(context, grpc::Status::OK);
 }
 
+grpc::ServerUnaryReactor* QueryService::GetIncident(grpc::CallbackServerContext* context,
+                                                    const v1::GetIncidentRequest* request,
+                                                    v1::GetIncidentResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetIncident"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetIncident"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  if (!ValidIncidentId(request->id())) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context, Invalid("invalid incident id"));
+  }
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  absl::StatusOr<Incident> inc =
+      FindIncident(*store_, *catalog, request->id(), clock_->NowMs(), incident_options_);
+  if (!inc.ok()) return FinishUnary(context, ToGrpcStatus(inc.status()));
+  ToProto(*inc, response->mutable_incident());
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::CloseIncident(grpc::CallbackServerContext* context,
+                                                      const v1::CloseIncidentRequest* request,
+                                                      v1::CloseIncidentResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "CloseIncident"}});
+  if (grpc::Status denied = Authorize(*context, Role::kSre, "CloseIncident"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  auto refuse = [&](grpc::StatusCode code, std::string message) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context, grpc::Status(code, std::move(message)));
+  };
+  const std::string& id = request->id();
+  if (!ValidIncidentId(id))
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid incident id");
+  if (request->closed_by().empty() || !CleanText(request->closed_by(), kMaxAuthor)) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  "say who closes it (1 to 128 printable characters)");
+  }
+  if (!CleanText(request->reason(), kMaxNote)) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  "the reason must be at most 4096 printable characters");
+  }
+  if (id.rfind("auto-", 0) == 0) {
+    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  StrCat("\"", id,
+                         "\" was detected from SLO breaches and closes by itself once its SLOs "
+                         "have met their objectives for the configured close_after; add a note "
+                         "to record what was done"));
+  }
+  const int64_t now = clock_->NowMs();
+  absl::StatusOr<std::vector<DeclaredIncident>> all = store_->DeclaredIncidents(
+      std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  if (!all.ok()) return FinishUnary(context, ToGrpcStatus(all.status()));
+  std::vector<DeclaredIncident>& declared = *all;
+  auto it = std::find_if(declared.begin(), declared.end(),
+                         [&](const DeclaredIncident& d) { return d.id == id; });
+  if (it == declared.end()) {
+    return refuse(grpc::StatusCode::NOT_FOUND, StrCat("no incident \"", id, "\""));
+  }
+  if (it->to_ms != 0) {
+    return refuse(grpc::StatusCode::FAILED_PRECONDITION,
+                  StrCat("\"", id, "\" is already closed (it ended ", Utc(it->to_ms), ")"));
+  }
+  const int64_t at = request->at_ms() == 0 ? now : request->at_ms();
+  if (at <= it->from_ms || at > now) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                  "the end must be after the incident's start and not in the future");
+  }
+  DeclaredIncident closed = *it;
+  closed.to_ms = at;
+  if (absl::Status s = store_->PutIncident(closed); !s.ok()) {
+    return FinishUnary(context, ToGrpcStatus(s));
+  }
+  std::string text = StrCat("closed, ended ", Utc(at));
+  if (!request->reason().empty()) text += StrCat(": ", request->reason());
+  if (absl::Status s = store_->AddIncidentNote({id, now, request->closed_by(), text}); !s.ok()) {
+    return FinishUnary(context, ToGrpcStatus(s));
+  }
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  absl::StatusOr<Incident> inc = FindIncident(*store_, *catalog, id, now, incident_options_);
+  if (!inc.ok()) return FinishUnary(context, ToGrpcStatus(inc.status()));
+  ToProto(*inc, response->mutable_incident());
+  return FinishUnary(context, grpc::Status::OK);
+}
+
 grpc::ServerUnaryReactor* QueryService::AnnotateIncident(grpc::CallbackServerContext* context,
                                                          const v1::AnnotateIncidentRequest* request,
                                                          v1::AnnotateIncidentResponse* response) {
@@ -304,23 +392,54 @@ grpc::ServerUnaryReactor* QueryService::GetImpact(grpc::CallbackServerContext* c
   const int64_t now = clock_->NowMs();
   TimeRange range{request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
   std::vector<std::string> scope(request->services().begin(), request->services().end());
+  for (const std::string& s : scope) {
+    if (catalog->FindService(s) == nullptr) {
+      counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
+      return FinishUnary(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                               StrCat("unknown service \"", s, "\"")));
+    }
+  }
+  // The business unit's services, within the named ones if any.
+  const std::string& unit = request->business_unit();
+  if (!unit.empty()) {
+    if (catalog->FindBusinessUnit(unit) == nullptr) {
+      counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
+      return FinishUnary(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                               StrCat("unknown business unit \"", unit, "\"")));
+    }
+    std::vector<std::string> of_unit;
+    for (const collector::Service& s : catalog->services) {
+      if (s.business_unit != unit) continue;
+      if (scope.empty() || std::find(scope.begin(), scope.end(), s.id) != scope.end()) {
+        of_unit.push_back(s.id);
+      }
+    }
+    if (of_unit.empty()) {
+      counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+      return FinishUnary(
+          context, Invalid(StrCat("none of the services asked for belongs to \"", unit, "\"")));
+    }
+    scope = std::move(of_unit);
+  }
   if (!request->incident_id().empty()) {
     absl::StatusOr<Incident> inc =
         FindIncident(*store_, *catalog, request->incident_id(), now, incident_options_);
     if (!inc.ok()) return FinishUnary(context, ToGrpcStatus(inc.status()));
     range = inc->range;
     if (range.to_ms - range.from_ms < kMinute) range.to_ms = range.from_ms + kMinute;
+    const std::vector<std::string> limit = std::move(scope);
     scope = inc->affected_services;
     scope.erase(std::remove_if(scope.begin(), scope.end(),
-                               [&](const std::string& s) { return !catalog->FindService(s); }),
+                               [&](const std::string& s) {
+                                 return !catalog->FindService(s) ||
+                                        (!limit.empty() &&
+                                         std::find(limit.begin(), limit.end(), s) == limit.end());
+                               }),
                 scope.end());
-  } else {
-    for (const std::string& s : scope) {
-      if (catalog->FindService(s) == nullptr) {
-        counters_->Add("plumbline_query_errors_total", {{"reason", "not_found"}});
-        return FinishUnary(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                                 StrCat("unknown service \"", s, "\"")));
-      }
+    if (!limit.empty() && scope.empty()) {
+      counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+      return FinishUnary(context, Invalid(StrCat("incident \"", request->incident_id(),
+                                                 "\" affected none of the services asked for")));
     }
   }
   if (range.to_ms <= range.from_ms || range.to_ms - range.from_ms > kMaxValueWindowMs) {

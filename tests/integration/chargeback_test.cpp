@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -46,7 +47,13 @@ costs:
 
 TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   TempDir dir("chargeback");
-  WriteFile(dir.File("catalog.yaml"), kCatalog);
+  // A budget for retail this month so small that any usage is over it.
+  char month[8];
+  const std::time_t now_s = std::time(nullptr);
+  std::strftime(month, sizeof month, "%Y-%m", std::gmtime(&now_s));
+  WriteFile(dir.File("catalog.yaml"),
+            std::string(kCatalog) + "  budgets:\n    - {business_unit: retail, month: " + month +
+                ", amount: 0.01}\n");
   std::string address;
   auto collector =
       StartCollector(dir, &address, "127.0.0.1:0", {"--catalog", dir.File("catalog.yaml")});
@@ -218,6 +225,27 @@ TEST(Chargeback, MeasuredUsageTimesTheRateCardSplitByWeightAddsUpToTheCent) {
   EXPECT_NE(statement.find("showback statement: retail"), std::string::npos) << statement;
   EXPECT_NE(statement.find("web"), std::string::npos) << statement;
   EXPECT_EQ(statement.find("batch"), std::string::npos) << statement;
+  // Budgets: retail is over its tiny one, analytics has none.
+  auto budgets = nlohmann::json::parse(Plumb("--collector " + address + " budget --json", &rc),
+                                       nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(budgets.is_discarded());
+  EXPECT_EQ(budgets["month"], month);
+  ASSERT_EQ(budgets["business_units"].size(), 2u) << budgets.dump();
+  for (const auto& u : budgets["business_units"]) {
+    if (u["business_unit"] == "retail") {
+      EXPECT_EQ(u["budget"], 0.01);
+      EXPECT_TRUE(u["budget_alert"].get<bool>()) << u.dump();
+      EXPECT_GT(u["projected"].get<double>(), 0.01);
+    } else {
+      EXPECT_TRUE(u["budget"].is_null()) << u.dump();
+      EXPECT_FALSE(u["budget_alert"].get<bool>());
+    }
+  }
+  std::string table = Plumb("--collector " + address + " budget", &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(table.find("1 over budget"), std::string::npos) << table;
+  EXPECT_NE(table.find("no budget"), std::string::npos) << table;
   // Maturity: data arrives for web's hosts, but it has no SLO yet.
   auto maturity = nlohmann::json::parse(Plumb("--collector " + address + " maturity --json", &rc),
                                         nullptr, false);

@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kCatalog = R"(
-business_units: [{id: retail, name: Retail}]
+business_units: [{id: retail, name: Retail}, {id: finance, name: Finance}]
 services:
   - id: payments
     business_unit: retail
@@ -27,6 +27,8 @@ services:
     name: "Checkout \"EU\""
     business_unit: retail
     dependencies: [{service: payments}]
+  - id: ledger
+    business_unit: finance
 )";
 
 class HttpApi : public ::testing::Test {
@@ -78,7 +80,7 @@ TEST_F(HttpApi, HealthAndReadinessProbes) {
 TEST_F(HttpApi, ServesTheCatalogHealthAndSlosWithTheirContent) {
   auto [status, services] = Get("/api/v1/services");
   ASSERT_EQ(status, 200) << services.dump();
-  ASSERT_EQ(services["services"].size(), 2u);
+  ASSERT_EQ(services["services"].size(), 3u);
   EXPECT_EQ(services["services"][0]["id"], "payments");
   EXPECT_EQ(services["services"][0]["revenue_per_hour"], 3600);
   EXPECT_EQ(services["services"][1]["name"], "Checkout \"EU\"");
@@ -126,6 +128,53 @@ TEST_F(HttpApi, IncidentsAreDeclaredAnnotatedListedAndTheirImpactReported) {
   EXPECT_EQ(missing["error"], "no incident \"decl-nope\"");
 }
 
+TEST_F(HttpApi, IncidentsAreShownAndClosedAndImpactIsLimitedToABusinessUnit) {
+  auto [ds, declared] = Post("/api/v1/incidents",
+                             R"({"title": "ledger stuck", "services": ["ledger", "payments"],
+                                 "from": "-20m", "declared_by": "alice", "id": "inc-42"})");
+  ASSERT_EQ(ds, 200) << declared.dump();
+  EXPECT_TRUE(declared["incident"]["open"].get<bool>());
+
+  auto [gs, shown] = Get("/api/v1/incidents/inc-42");
+  ASSERT_EQ(gs, 200) << shown.dump();
+  EXPECT_EQ(shown["incident"]["title"], "ledger stuck");
+  EXPECT_TRUE(shown["incident"]["open"].get<bool>());
+
+  // Only the Finance part of it: the ledger, not payments or checkout.
+  auto [us, unit] = Get("/api/v1/impact?incident=inc-42&unit=finance");
+  ASSERT_EQ(us, 200) << unit.dump();
+  ASSERT_EQ(unit["services"].size(), 1u);
+  EXPECT_EQ(unit["services"][0]["service"], "ledger");
+  auto [ws, window] = Get("/api/v1/impact?from=-1h&unit=retail");
+  ASSERT_EQ(ws, 200) << window.dump();
+  EXPECT_EQ(window["services"].size(), 2u);
+  EXPECT_EQ(Get("/api/v1/impact?from=-1h&unit=nope").first, 404);
+  EXPECT_EQ(Get("/api/v1/impact?from=-1h&unit=finance&service=payments").first, 400);
+
+  auto [cs, closed] =
+      Post("/api/v1/incidents/inc-42/close", R"({"closed_by": "bob", "reason": "restarted"})");
+  ASSERT_EQ(cs, 200) << closed.dump();
+  EXPECT_FALSE(closed["incident"]["open"].get<bool>());
+  const int64_t ended = std::stoll(closed["incident"]["to_ms"].get<std::string>());
+  EXPECT_NEAR(static_cast<double>(ended), static_cast<double>(NowMs()), 60000);
+  ASSERT_EQ(closed["incident"]["notes"].size(), 1u);
+  EXPECT_EQ(closed["incident"]["notes"][0]["author"], "bob");
+  EXPECT_NE(closed["incident"]["notes"][0]["text"].get<std::string>().find("restarted"),
+            std::string::npos);
+
+  // Closing twice, closing a detected incident, unknown ids, a missing closer.
+  auto [again, twice] = Post("/api/v1/incidents/inc-42/close", R"({"closed_by": "bob"})");
+  EXPECT_EQ(again, 409);
+  EXPECT_EQ(twice["code"], "conflict");
+  EXPECT_NE(twice["error"].get<std::string>().find("already closed"), std::string::npos);
+  auto [as, detected] =
+      Post("/api/v1/incidents/auto-ledger-20261127T0800Z/close", R"({"closed_by": "bob"})");
+  EXPECT_EQ(as, 409) << detected.dump();
+  EXPECT_EQ(Post("/api/v1/incidents/inc-43/close", R"({"closed_by": "bob"})").first, 404);
+  EXPECT_EQ(Post("/api/v1/incidents/inc-42/close", R"({"reason": "x"})").first, 400);
+  EXPECT_EQ(Get("/api/v1/incidents/inc-43").first, 404);
+}
+
 TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
   struct Case {
     std::string path;
@@ -139,7 +188,8 @@ TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {
        "epoch)"},
       {"/api/v1/impact?from=-100d", 400, "the window must be non-empty and at most 40 days"},
       {"/api/v1/impact?from=-1h&service=nope", 404, "unknown service \"nope\""},
-      {"/api/v1/impact", 400, "give incident=ID or from=TIME (and optionally to=TIME, service=ID)"},
+      {"/api/v1/impact", 400,
+       "give incident=ID or from=TIME (and optionally to=TIME, service=ID, unit=ID)"},
       {"/api/v1/impact?incident=auto-nope-20261127T0800Z", 404,
        "no incident \"auto-nope-20261127T0800Z\""},
       {"/api/v1/health?service=nope", 404, "unknown service \"nope\""},
