@@ -99,6 +99,16 @@ foreach(_program plumbline-agent plumbline-collector plumb)
     COMMENT "Generating the ${_program}(1) man page with help2man"
     VERBATIM)
 endforeach()
+# plumb's bash completion, generated from its own command tree.
+set(_completion "${_pkg_gen}/completion/plumb")
+list(APPEND _package_files "${_completion}")
+add_custom_command(
+  OUTPUT "${_completion}"
+  COMMAND ${CMAKE_COMMAND} -E make_directory "${_pkg_gen}/completion"
+  COMMAND sh -c "'$<TARGET_FILE:plumb>' completion bash > '${_completion}'"
+  DEPENDS plumb
+  COMMENT "Generating plumb's bash completion"
+  VERBATIM)
 add_custom_target(plumbline-package-files DEPENDS ${_package_files})
 
 # RPM wants its own changelog format; translate the Debian one.
@@ -174,6 +184,16 @@ foreach(_component agent collector)
             DESTINATION share/man/man1 PERMISSIONS ${_mode_0644}
             COMPONENT ${_component} EXCLUDE_FROM_ALL)
   endforeach()
+  if(_component STREQUAL "collector")
+    # plumb ships with the collector: its completion, and the Grafana
+    # dashboard for teams that scrape /metrics.
+    install(FILES "${_completion}"
+            DESTINATION share/bash-completion/completions PERMISSIONS ${_mode_0644}
+            COMPONENT ${_component} EXCLUDE_FROM_ALL)
+    install(FILES "${_pkg_src}/grafana/plumbline-dashboard.json"
+            DESTINATION share/plumbline/grafana PERMISSIONS ${_mode_0644}
+            COMPONENT ${_component} EXCLUDE_FROM_ALL)
+  endif()
 
   # Debian: changelog and machine-readable copyright in /usr/share/doc; the
   # license text itself is /usr/share/common-licenses/Apache-2.0.

@@ -1053,9 +1053,10 @@ absl::StatusOr<std::vector<SeriesAggregates>> PostgresStore::Aggregates(
   return result;
 }
 
-absl::Status PostgresStore::RollUpMinutes(int64_t from_ms, int64_t to_ms) {
-  std::string sql = StrCat("INSERT INTO rollup_1m (", kRollupColumns, ") ", MinuteAggregateSql(""),
-                           kRollupUpdate);
+absl::Status PostgresStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing) {
+  std::string sql =
+      StrCat("INSERT INTO rollup_1m (", kRollupColumns, ") ", MinuteAggregateSql(""),
+             keep_existing ? " ON CONFLICT (series_id, bucket) DO NOTHING" : kRollupUpdate);
   return Exec(sql.c_str(), pg::Params().Int(from_ms).Int(to_ms).Int(kLookbackMs)).status();
 }
 
@@ -1151,7 +1152,7 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       ASSIGN_OR_RETURN(const int64_t hour_watermark, GetState("hour_watermark"));
       ASSIGN_OR_RETURN(const int64_t raw_cutoff, GetState("raw_cutoff"));
       ASSIGN_OR_RETURN(pg::Result dirty, Exec("SELECT bucket FROM dirty_minutes WHERE bucket < $1 "
-                                              "ORDER BY bucket LIMIT 200",
+                                              "ORDER BY bucket LIMIT 2000",
                                               pg::Params().Int(minute_watermark)));
       if (dirty.rows() == 0) return uint64_t{0};
       std::vector<int64_t> minutes;
@@ -1160,16 +1161,17 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       uint64_t recomputed = 0;
       // Consecutive minutes are recomputed as one range (the increase rule
       // makes that the same as minute by minute). A minute whose raw data,
-      // or its lookback, retention has already deleted is left as it is.
+      // or its lookback, retention may have deleted only gains rollups for
+      // series that had none (a backfilled history), never loses any.
       size_t i = 0;
       while (i < minutes.size()) {
-        if (minutes[i] - kLookbackMs < raw_cutoff) {
-          ++i;
-          continue;
-        }
+        const bool recomputable = minutes[i] - kLookbackMs >= raw_cutoff;
         size_t j = i + 1;
-        while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute) ++j;
-        RETURN_IF_ERROR(RollUpMinutes(minutes[i], minutes[j - 1] + kMinute));
+        while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
+               (minutes[j] - kLookbackMs >= raw_cutoff) == recomputable) {
+          ++j;
+        }
+        RETURN_IF_ERROR(RollUpMinutes(minutes[i], minutes[j - 1] + kMinute, !recomputable));
         for (size_t k = i; k < j; ++k) {
           if (FloorTo(minutes[k], kHour) < hour_watermark) hours.insert(FloorTo(minutes[k], kHour));
         }
@@ -1215,8 +1217,14 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       const int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark);
       const int64_t hour_cutoff = now_ms - retention.hour_ms;
       const int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
-      ASSIGN_OR_RETURN(pg::Result raw,
-                       Exec("DELETE FROM samples WHERE ts_ms < $1", pg::Params().Int(raw_cutoff)));
+      // Late raw samples stay until their minutes are rolled up.
+      ASSIGN_OR_RETURN(pg::Result oldest_dirty, Exec("SELECT min(bucket) FROM dirty_minutes"));
+      int64_t delete_before = raw_cutoff;
+      if (oldest_dirty.rows() == 1 && !oldest_dirty.IsNull(0, 0)) {
+        delete_before = std::min(delete_before, oldest_dirty.Int(0, 0) - 2 * kLookbackMs);
+      }
+      ASSIGN_OR_RETURN(pg::Result raw, Exec("DELETE FROM samples WHERE ts_ms < $1",
+                                            pg::Params().Int(delete_before)));
       deleted.raw_deleted = raw.Affected();
       ASSIGN_OR_RETURN(pg::Result minutes, Exec("DELETE FROM rollup_1m WHERE bucket < $1",
                                                 pg::Params().Int(minute_cutoff)));

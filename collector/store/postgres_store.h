@@ -99,7 +99,8 @@ class PostgresStore final : public Store {
 
   absl::Status WriteBatchesOnce(std::vector<BatchWrite>& writes);
   absl::StatusOr<std::vector<SeriesInfo>> FindSeriesLocked(const SeriesSelector& selector);
-  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms);
+  // keep_existing: only add rollups for series that have none in the range.
+  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
   absl::Status SetState(const char* name, int64_t value);
   absl::StatusOr<int64_t> GetState(const char* name);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/flatten.h"
@@ -118,6 +119,12 @@ constexpr const char* kMigrations[] = {
       text TEXT NOT NULL
     );
     CREATE INDEX incident_notes_by_incident ON incident_notes (incident_id, at_ms);
+    )sql",
+    // 4: minute rollups by time, so an hour rollup and retention read only
+    // their minutes, not every series' whole history.
+    R"sql(
+    CREATE INDEX rollup_1m_by_bucket ON rollup_1m (bucket);
+    CREATE INDEX rollup_1h_by_bucket ON rollup_1h (bucket);
     )sql",
 };
 
@@ -336,7 +343,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   RETURN_IF_ERROR(insert.status());
   Stmt dirty(db_, "INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)");
   RETURN_IF_ERROR(dirty.status());
-  int64_t last_dirty = INT64_MIN;
+  std::set<int64_t> marked;  // dirty minutes this call already recorded
   std::vector<FlatSample> flat;
   uint64_t samples = 0;
   for (int index : write.series) {
@@ -361,10 +368,10 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       // Late data: its minute was rolled up already and must be recomputed,
       // and so must every minute whose first increase may step from it (the
       // series' next sample can be up to the lookback later).
-      if (wrote && ts < minute_watermark_ && FloorTo(ts, kMinute) != last_dirty) {
-        last_dirty = FloorTo(ts, kMinute);
-        for (int64_t m = last_dirty; m <= last_dirty + kLookbackMs; m += kMinute) {
-          RETURN_IF_ERROR(dirty.Bind(1, m).Run());
+      if (wrote && ts < minute_watermark_) {
+        const int64_t minute = FloorTo(ts, kMinute);
+        for (int64_t m = minute; m <= minute + kLookbackMs; m += kMinute) {
+          if (marked.insert(m).second) RETURN_IF_ERROR(dirty.Bind(1, m).Run());
         }
       }
     }
@@ -711,8 +718,9 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   return out;
 }
 
-absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms) {
-  Stmt q(db_, StrCat("INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, min, max, "
+absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing) {
+  Stmt q(db_, StrCat("INSERT OR ", keep_existing ? "IGNORE" : "REPLACE",
+                     " INTO rollup_1m (series_id, bucket, count, sum, min, max, "
                      "first, first_ms, last, last_ms, increase) ",
                      kMinuteAggregateSql)
                   .c_str());
@@ -781,10 +789,12 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     }
     minute_watermark_ = to;
   }
-  // Minutes that late data touched, and the hours they belong to.
-  {
+  // Minutes that late data touched, and the hours they belong to: in
+  // chunks until the second is used up (at least one), so a backfilled
+  // history catches up in minutes, not hours.
+  for (bool first = true; first || std::chrono::steady_clock::now() < budget_end; first = false) {
     std::lock_guard lock(mu_);
-    Stmt dirty(db_, "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket LIMIT 200");
+    Stmt dirty(db_, "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket LIMIT 500");
     RETURN_IF_ERROR(dirty.status());
     dirty.Bind(1, minute_watermark_);
     std::vector<int64_t> minutes;
@@ -792,32 +802,48 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     int rc;
     while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
     if (rc != SQLITE_DONE) return dirty.Error();
-    if (!minutes.empty()) {
+    if (minutes.empty()) break;
+    {
       RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
       absl::Status s;
       Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
       Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
       s = clear.status().ok() ? mark.status() : clear.status();
-      for (int64_t m : minutes) {
-        if (!s.ok()) break;
-        // Retention has deleted raw samples this minute's rollup was made
-        // from (or its lookback): recomputing would replace the rollup with
-        // a part of the data, so late data that old stays out of rollups.
-        const bool recomputable = m - kLookbackMs >= raw_cutoff_;
-        if (recomputable) s = RollUpMinutes(m, m + kMinute);
-        if (s.ok()) s = clear.Bind(1, m).Run();
-        if (s.ok() && recomputable && FloorTo(m, kHour) < hour_watermark_) {
-          s = mark.Bind(1, FloorTo(m, kHour)).Run();
+      // Consecutive minutes are recomputed as one range (the increase rule
+      // makes that the same as minute by minute). Retention may have deleted
+      // raw samples an old minute's rollups were made from (or their
+      // lookback): recomputing would replace those with a part of the data,
+      // so such a minute only gains rollups for series that had none (a
+      // backfilled history), never loses any.
+      size_t i = 0;
+      while (s.ok() && i < minutes.size()) {
+        const bool recomputable = minutes[i] - kLookbackMs >= raw_cutoff_;
+        size_t j = i + 1;
+        while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
+               (minutes[j] - kLookbackMs >= raw_cutoff_) == recomputable) {
+          ++j;
         }
-        if (recomputable) ++recomputed;
+        s = RollUpMinutes(minutes[i], minutes[j - 1] + kMinute, /*keep_existing=*/!recomputable);
+        for (size_t k = i; s.ok() && k < j; ++k) {
+          s = clear.Bind(1, minutes[k]).Run();
+          if (s.ok() && FloorTo(minutes[k], kHour) < hour_watermark_) {
+            s = mark.Bind(1, FloorTo(minutes[k], kHour)).Run();
+          }
+        }
+        recomputed += j - i;
+        i = j;
       }
       if (s.ok()) {
-        Stmt hours(db_, "SELECT bucket FROM dirty_hours");
+        Stmt hours(db_, "SELECT bucket FROM dirty_hours ORDER BY bucket");
         s = hours.status();
         std::vector<int64_t> hs;
         while (s.ok() && (rc = hours.Step()) == SQLITE_ROW) hs.push_back(hours.Int(0));
-        for (int64_t h : hs) {
-          if (s.ok()) s = RollUpHours(h, h + kHour);
+        // Contiguous hours in one statement (hs is in order: the primary key).
+        for (size_t a = 0; s.ok() && a < hs.size();) {
+          size_t b = a + 1;
+          while (b < hs.size() && hs[b] == hs[b - 1] + kHour) ++b;
+          s = RollUpHours(hs[a], hs[b - 1] + kHour);
+          a = b;
         }
         if (s.ok()) s = Exec("DELETE FROM dirty_hours");
       }
@@ -838,6 +864,16 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     // rollup needs each series' previous sample for its counter increase.
     int64_t raw_cutoff =
         std::max(std::min(now_ms - retention.raw_ms, minute_watermark_ - kLookbackMs), raw_cutoff_);
+    // Late raw samples stay until their minutes are rolled up.
+    int64_t delete_before = raw_cutoff;
+    {
+      Stmt oldest(db_, "SELECT min(bucket) FROM dirty_minutes");
+      RETURN_IF_ERROR(oldest.status());
+      if (oldest.Step() != SQLITE_ROW) return oldest.Error();
+      if (sqlite3_column_type(oldest.stmt(), 0) != SQLITE_NULL) {
+        delete_before = std::min(delete_before, oldest.Int(0) - 2 * kLookbackMs);
+      }
+    }
     int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
     int64_t hour_cutoff = now_ms - retention.hour_ms;
     int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
@@ -850,7 +886,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       if (s.ok()) s = d.Bind(1, cutoff).Run();
       if (s.ok() && counter != nullptr) *counter += static_cast<uint64_t>(sqlite3_changes(db_));
     };
-    erase("DELETE FROM samples WHERE ts_ms < ?", raw_cutoff, &report.raw_deleted);
+    erase("DELETE FROM samples WHERE ts_ms < ?", delete_before, &report.raw_deleted);
     erase("DELETE FROM rollup_1m WHERE bucket < ?", minute_cutoff, &report.rollups_deleted);
     erase("DELETE FROM rollup_1h WHERE bucket < ?", hour_cutoff, &report.rollups_deleted);
     erase("DELETE FROM batches WHERE received_ms < ?", dedupe_cutoff, nullptr);

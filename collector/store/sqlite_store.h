@@ -64,7 +64,8 @@ class SqliteStore final : public Store {
   absl::Status LoadState();
   absl::Status SetState(const char* name, int64_t value);
   // Rolls raw samples in [from, to) into rollup_1m (REPLACE), minutes aligned.
-  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms);
+  // keep_existing: only add rollups for series that have none in the range.
+  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
   absl::StatusOr<std::vector<SeriesInfo>> FindSeriesLocked(const SeriesSelector& selector);
 

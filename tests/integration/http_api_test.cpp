@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 
 #include "agent/exposition_parser.h"
 #include "tests/integration/process.h"
@@ -29,6 +31,9 @@ services:
     dependencies: [{service: payments}]
   - id: ledger
     business_unit: finance
+costs:
+  currency: EUR
+  rates: [{from: 2020-01-01T00:00:00Z, cpu_core_hour: 0.04, host_hour: 0.01}]
 )";
 
 class HttpApi : public ::testing::Test {
@@ -173,6 +178,49 @@ TEST_F(HttpApi, IncidentsAreShownAndClosedAndImpactIsLimitedToABusinessUnit) {
   EXPECT_EQ(Post("/api/v1/incidents/inc-43/close", R"({"closed_by": "bob"})").first, 404);
   EXPECT_EQ(Post("/api/v1/incidents/inc-42/close", R"({"reason": "x"})").first, 400);
   EXPECT_EQ(Get("/api/v1/incidents/inc-43").first, 404);
+}
+
+// Every series the Grafana dashboard in packaging/ charts is one /metrics
+// exposes (the collector's counters once they count something).
+TEST_F(HttpApi, TheGrafanaDashboardChartsSeriesTheCollectorExposes) {
+  nlohmann::json dashboard = nlohmann::json::parse(
+      ReadFile(PLUMBLINE_SOURCE_DIR "/packaging/grafana/plumbline-dashboard.json"), nullptr, false);
+  ASSERT_FALSE(dashboard.is_discarded());
+  std::set<std::string> charted;
+  size_t targets = 0;
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+      ++targets;
+      const std::string expr = target["expr"];
+      static const std::regex kName("plumbline_[a-z0-9_]+");
+      for (std::sregex_iterator it(expr.begin(), expr.end(), kName), end; it != end; ++it) {
+        charted.insert(it->str());
+      }
+    }
+  }
+  EXPECT_GE(targets, 20u);
+  ASSERT_EQ(Post("/api/v1/incidents",
+                 R"({"title": "x", "services": ["payments"], "from": "-5m", "declared_by": "a"})")
+                .first,
+            200);
+  auto res = client_->Get("/metrics");
+  ASSERT_TRUE(res && res->status == 200);
+  std::string source;
+  for (const auto& f :
+       std::filesystem::recursive_directory_iterator(PLUMBLINE_SOURCE_DIR "/collector")) {
+    if (f.path().extension() == ".cpp") source += ReadFile(f.path().string());
+  }
+  for (const std::string& name : charted) {
+    const bool counter =
+        name.find("_total") != std::string::npos || name.rfind("plumbline_ingest_", 0) == 0;
+    if (counter) {  // exposed once it counts something: a name the collector counts
+      EXPECT_NE(source.find("\"" + name + "\""), std::string::npos) << name;
+      continue;
+    }
+    EXPECT_NE(res->body.find("# TYPE " + name + " "), std::string::npos)
+        << name << " is charted but not exposed:\n"
+        << res->body;
+  }
 }
 
 TEST_F(HttpApi, BadRequestsGetAClearErrorAndStatus) {

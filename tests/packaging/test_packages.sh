@@ -189,6 +189,11 @@ check_deb() {  # check_deb DEB PACKAGE CONFIG PROGRAM...
 }
 check_deb "$agent_deb" plumbline-agent agent.yaml plumbline-agent
 check_deb "$collector_deb" plumbline-collector collector.yaml plumbline-collector plumb
+collector_listing=$(dpkg-deb -c "$collector_deb")
+check "$(basename "$collector_deb"): plumb's bash completion" \
+  has_entry "$collector_listing" -rw-r--r-- root/root usr/share/bash-completion/completions/plumb
+check "$(basename "$collector_deb"): the Grafana dashboard" \
+  has_entry "$collector_listing" -rw-r--r-- root/root usr/share/plumbline/grafana/plumbline-dashboard.json
 
 # --- .rpm ---------------------------------------------------------------------
 
