@@ -121,8 +121,13 @@ void Collector::MaintenanceLoop() {
       counters_.Add("plumbline_store_retention_deleted_total", {{"kind", "rollup"}},
                     static_cast<double>(report->rollups_deleted));
     }
+    // A backlog (a backfilled or restored history) is worked off in steps
+    // with short pauses for ingest and queries, not one step per interval.
+    const bool more = report.ok() && report->more;
     lock.lock();
-    maintenance_cv_.wait_for(lock, config_.storage.maintenance_interval,
+    maintenance_cv_.wait_for(lock,
+                             more ? std::chrono::milliseconds(50)
+                                  : std::chrono::milliseconds(config_.storage.maintenance_interval),
                              [this] { return stopping_; });
   }
 }

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "absl/time/time.h"
+#include "collector/dashboard_assets.h"
 #include "common/yaml_config.h"
 
 namespace plumbline::collector {
@@ -148,6 +149,90 @@ std::string FormatValue(double v) {
   return buf;
 }
 
+// Every value of a repeatable parameter, read from the raw query: cpp-httplib
+// cuts a value at its own '=' (match=label=value would lose its value).
+std::vector<std::string> RawParams(const httplib::Request& req, std::string_view key) {
+  std::vector<std::string> out;
+  const size_t question = req.target.find('?');
+  if (question == std::string::npos) return out;
+  std::string_view query(req.target);
+  query.remove_prefix(question + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (pair.size() > key.size() && pair.substr(0, key.size()) == key && pair[key.size()] == '=') {
+      out.push_back(httplib::detail::decode_url(std::string(pair.substr(key.size() + 1)), true));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+// ---- The web dashboard (docs/dashboard.md) ----------------------------------
+
+// The page may load only its own scripts and styles and talk only to this
+// collector: no CDN, no inline script, not framed.
+constexpr const char* kDashboardCsp =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
+void SendAsset(const httplib::Request& req, httplib::Response& res, const DashboardAsset& asset) {
+  const std::string etag(asset.etag);
+  res.set_header("ETag", etag);
+  // Hashed names never change content; index.html is revalidated each time.
+  res.set_header("Cache-Control",
+                 asset.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  if (asset.content_type.rfind("text/html", 0) == 0) {
+    res.set_header("Content-Security-Policy", kDashboardCsp);
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("X-Frame-Options", "DENY");
+  }
+  const std::string if_none_match = req.get_header_value("If-None-Match");
+  if (!if_none_match.empty() &&
+      (if_none_match == "*" || if_none_match.find(etag) != std::string::npos)) {
+    res.status = 304;
+    return;
+  }
+  res.set_content(reinterpret_cast<const char*>(asset.data), asset.size,
+                  std::string(asset.content_type));
+}
+
+// GET / (index.html) and /assets/<file>; without a built dashboard, a short
+// text page at / says so. The page needs no token: its data comes from the
+// API, which checks the user's token on every call.
+void DashboardRoutes(httplib::Server& s) {
+  auto index = [](const httplib::Request& req, httplib::Response& res) {
+    const DashboardAsset* asset = FindDashboardAsset("/index.html");
+    if (asset == nullptr) {
+      res.status = 404;
+      res.set_content(
+          "This plumbline-collector was built without the web dashboard "
+          "(-DPLUMBLINE_DASHBOARD=OFF).\n"
+          "The JSON API is at /api/v1/ (docs/api.md), Prometheus metrics at /metrics.\n",
+          "text/plain; charset=utf-8");
+      return;
+    }
+    SendAsset(req, res, *asset);
+  };
+  s.Get("/", index);
+  s.Get("/index.html", index);
+  s.Get(R"(/assets/([A-Za-z0-9._-]+))", [](const httplib::Request& req, httplib::Response& res) {
+    const DashboardAsset* asset = FindDashboardAsset(StrCat("/assets/", req.matches[1].str()));
+    if (asset == nullptr) {
+      res.status = 404;
+      res.set_content(StrCat("no such dashboard file: ", req.path, "\n"),
+                      "text/plain; charset=utf-8");
+      return;
+    }
+    SendAsset(req, res, *asset);
+  });
+}
+
+// ---- end of the web dashboard -------------------------------------------------
+
 }  // namespace
 
 bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms) {
@@ -231,7 +316,11 @@ absl::StatusOr<int> HttpServer::Start(const std::string& listen) {
   server_->set_payload_max_length(kMaxBodyBytes);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);
-  server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // A keep-alive connection holds its thread while idle: browsers open up to
+  // six per host (the dashboard), so there are threads for a few of them and
+  // idle connections give theirs back after 2 s.
+  server_->set_keep_alive_timeout(2);
+  server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   Routes();
   int bound =
       port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
@@ -268,6 +357,7 @@ void HttpServer::Routes() {
     }
   });
 
+  DashboardRoutes(s);  // the web dashboard: /, /assets/...
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
@@ -513,8 +603,7 @@ void HttpServer::Routes() {
       SendError(res, 400, "name is required");
       return;
     }
-    for (size_t i = 0; i < req.get_param_value_count("match"); ++i) {
-      std::string m = req.get_param_value("match", i);
+    for (const std::string& m : RawParams(req, "match")) {
       size_t eq = m.find('=');
       if (eq == std::string::npos || eq == 0) {
         SendError(res, 400, StrCat("match: expected label=value, got \"", m, "\""));

@@ -137,6 +137,7 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
     out->set_id(bu.id);
     out->set_name(bu.name);
     out->set_owner(bu.owner);
+    out->mutable_metadata()->insert(bu.metadata.begin(), bu.metadata.end());
   }
   for (const collector::Service& s : catalog->services) {
     v1::ServiceInfo* out = response->add_services();
@@ -150,6 +151,17 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
     out->set_users(s.users);
     for (const Dependency& d : s.dependencies) out->add_depends_on(d.service);
     for (const Slo& slo : s.slos) out->add_slos(slo.id);
+    out->mutable_metadata()->insert(s.metadata.begin(), s.metadata.end());
+    out->set_value_per_transaction(s.value_per_transaction);
+    for (const Component& c : s.components) {
+      v1::ComponentInfo* x = out->add_components();
+      x->set_id(c.id);
+      for (const std::string& h : c.hosts) x->add_hosts(h);
+      x->set_process(c.process);
+      x->set_probe(c.probe);
+      x->set_log(c.log);
+      for (const std::string& m : c.metrics) x->add_metrics(m);
+    }
   }
   for (const Exclusion& e : catalog->exclusions) {
     v1::MaintenanceWindow* out = response->add_maintenance();

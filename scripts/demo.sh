@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job, on one machine: builds Plumbline if needed, starts a local
-# collector on its embedded SQLite store (.demo/collector.db) and an agent
-# measuring this host, shows what arrives, and keeps both running until
-# Ctrl-C (or SIGTERM), then stops them cleanly.
+# collector on its embedded SQLite store (.demo/collector.db), an agent
+# measuring this host, and a simulated fleet (plumbline-fleet-sim: 3 business
+# units, 10 services, 50 hosts, 30 days of history with two incidents, a
+# price change and a shared host, sent through the real ingest API and
+# labelled as demo data), shows what arrives, and keeps everything running
+# until Ctrl-C (or SIGTERM), then stops it cleanly.
 #
 #   scripts/demo.sh               # foreground, Ctrl-C to stop
 #   PLUMBLINE_DEMO_SECONDS=30 scripts/demo.sh   # stop by itself after 30 s
@@ -15,7 +18,8 @@ if [[ ! -x build/release/agent/plumbline-agent || -n "$(find agent collector cli
       -newer build/release/agent/plumbline-agent -print -quit 2>/dev/null)" ]]; then
   echo "demo: building (release preset)..."
   cmake --preset release >/dev/null
-  cmake --build --preset release -j "${PLUMBLINE_JOBS:-2}" --target plumbline-agent plumbline-collector plumb
+  cmake --build --preset release -j "${PLUMBLINE_JOBS:-2}" --target plumbline-agent plumbline-collector plumb \
+    plumbline-fleet-sim
 fi
 bin=$root/build/release
 mkdir -p .demo
@@ -29,9 +33,13 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# The demo catalog: this host's services plus the simulated fleet's.
+"$bin/tools/plumbline-fleet-sim" catalog --base-catalog configs/demo/catalog.yaml \
+  --local-host "$(hostname)" >.demo/catalog.yaml
+
 rm -f .demo/collector.ready
 "$bin/collector/plumbline-collector" --config configs/demo/collector.yaml \
-  --ready-file .demo/collector.ready >>.demo/collector.log 2>&1 &
+  --catalog .demo/catalog.yaml --ready-file .demo/collector.ready >>.demo/collector.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   [[ -f .demo/collector.ready ]] && break
@@ -45,6 +53,20 @@ done
 "$bin/agent/plumbline-agent" --config configs/demo/agent.yaml >>.demo/agent.log 2>&1 &
 pids+=($!)
 
+# The simulated fleet: its 30-day history once (the collector rolls it up in
+# the background, newest days first), then live data every 15 s.
+days=30
+[[ -f .demo/fleet-backfilled ]] && days=0
+"$bin/tools/plumbline-fleet-sim" run --collector 127.0.0.1:7070 --days "$days" --live \
+  >>.demo/fleet.log 2>&1 &
+pids+=($!)
+(
+  while kill -0 "${pids[-1]}" 2>/dev/null; do
+    grep -q 'points in' .demo/fleet.log 2>/dev/null && touch .demo/fleet-backfilled && break
+    sleep 2
+  done
+) &
+
 plumb="$bin/cli/plumb --collector 127.0.0.1:7070"
 for _ in $(seq 60); do
   if $plumb agents --json 2>/dev/null | grep -q '"host_cpu_utilization"'; then break; fi
@@ -55,11 +77,14 @@ $plumb agents
 cat <<EOT
 
 Plumbline is running: a collector (gRPC 127.0.0.1:7070, store .demo/collector.db,
-demo catalog configs/demo/catalog.yaml) and an agent on this host measuring it every 5 s.
+demo catalog .demo/catalog.yaml), an agent on this host measuring it every 5 s,
+and a simulated fleet (demo data: 3 business units, 10 services, 50 hosts) whose
+30-day history is loading now (about 3 minutes to send, 10 more to roll up;
+newest days first). Dashboard: http://127.0.0.1:7071/
 
 Look at it with plumb:
   $bin/cli/plumb agents            # agents, last seen, CPU and memory
-  $bin/cli/plumb services          # the demo catalog (configs/demo/catalog.yaml)
+  $bin/cli/plumb services          # the demo catalog (.demo/catalog.yaml)
   $bin/cli/plumb slo               # its SLOs: attainment, error budget, burn rate
   $bin/cli/plumb health --explain  # health 0-100 per service, through its dependencies
   $bin/cli/plumb incidents         # incidents detected from SLO breaches (stop the collector for 3 minutes to see one)
@@ -68,7 +93,9 @@ Look at it with plumb:
   curl -s http://127.0.0.1:7071/metrics         # every KPI for Prometheus
   $bin/cli/plumb agents --json     # the same for scripts
   $bin/cli/plumb stats             # the collector's own counters
-Logs: .demo/collector.log and .demo/agent.log
+  $bin/cli/plumb incidents --since 30d   # the fleet's two incidents (once its history is in)
+  $bin/cli/plumb chargeback --month $(date -u +%Y-%m)   # cost per business unit, service, host
+Logs: .demo/collector.log, .demo/agent.log and .demo/fleet.log
 
 Ctrl-C stops both.
 EOT

@@ -15,7 +15,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
   # the store conformance tests start their own throwaway PostgreSQL server
   postgresql
+  # the web dashboard: built with npm (esbuild), tested in headless Chromium
+  chromium nodejs
 )
+# npm: Debian's package, unless a node that brings its own npm is installed
+# (NodeSource's nodejs conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

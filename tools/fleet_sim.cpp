@@ -530,7 +530,9 @@ int Run(const Options& o) {
   auto channel = grpc::CreateCustomChannel(o.collector, grpc::InsecureChannelCredentials(), args);
   int64_t live_from = history_to;
   while (o.live && !g_stop) {
-    std::this_thread::sleep_for(std::chrono::seconds(o.live_step_s));
+    for (int i = 0; i < o.live_step_s * 5 && !g_stop; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     const int64_t now = absl::ToUnixMillis(absl::Now());
     const int64_t live_step = o.live_step_s * 1000LL;
     const int64_t to = now / live_step * live_step;

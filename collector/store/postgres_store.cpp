@@ -1152,11 +1152,13 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       ASSIGN_OR_RETURN(const int64_t hour_watermark, GetState("hour_watermark"));
       ASSIGN_OR_RETURN(const int64_t raw_cutoff, GetState("raw_cutoff"));
       ASSIGN_OR_RETURN(pg::Result dirty, Exec("SELECT bucket FROM dirty_minutes WHERE bucket < $1 "
-                                              "ORDER BY bucket LIMIT 2000",
+                                              "ORDER BY bucket DESC LIMIT 2000",
                                               pg::Params().Int(minute_watermark)));
       if (dirty.rows() == 0) return uint64_t{0};
       std::vector<int64_t> minutes;
-      for (int r = 0; r < dirty.rows(); ++r) minutes.push_back(dirty.Int(r, 0));
+      // Newest first (then in order): a backfilled history shows its recent
+      // days before the old ones.
+      for (int r = dirty.rows() - 1; r >= 0; --r) minutes.push_back(dirty.Int(r, 0));
       std::set<int64_t> hours;
       uint64_t recomputed = 0;
       // Consecutive minutes are recomputed as one range (the increase rule

@@ -770,6 +770,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       hour_watermark_ = FloorTo(minute_watermark_, kHour);
     }
     if (minute_watermark_ >= settled) break;
+    report.more = true;  // until the loop sees the watermark settled
     int64_t to = std::min(settled, FloorTo(minute_watermark_, kHour) + kHour);
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = RollUpMinutes(minute_watermark_, to);
@@ -788,13 +789,15 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       hour_watermark_ = hour_to;
     }
     minute_watermark_ = to;
+    report.more = minute_watermark_ < settled;
   }
   // Minutes that late data touched, and the hours they belong to: in
   // chunks until the second is used up (at least one), so a backfilled
   // history catches up in minutes, not hours.
   for (bool first = true; first || std::chrono::steady_clock::now() < budget_end; first = false) {
     std::lock_guard lock(mu_);
-    Stmt dirty(db_, "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket LIMIT 500");
+    Stmt dirty(db_,
+               "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket DESC LIMIT 120");
     RETURN_IF_ERROR(dirty.status());
     dirty.Bind(1, minute_watermark_);
     std::vector<int64_t> minutes;
@@ -802,7 +805,14 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     int rc;
     while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
     if (rc != SQLITE_DONE) return dirty.Error();
-    if (minutes.empty()) break;
+    if (minutes.empty()) {
+      report.more = report.more && minute_watermark_ < settled;
+      break;
+    }
+    // Newest first: a replayed or backfilled history shows its recent days
+    // (what dashboards look at) before the old ones.
+    std::reverse(minutes.begin(), minutes.end());
+    report.more = true;  // an empty query ends the loop and says otherwise
     {
       RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
       absl::Status s;

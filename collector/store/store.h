@@ -125,6 +125,8 @@ struct MaintenanceReport {
   uint64_t late_minutes_recomputed = 0;
   uint64_t raw_deleted = 0;
   uint64_t rollups_deleted = 0;
+  // Work is left (a backlog of minutes to roll up): call again soon.
+  bool more = false;
 };
 
 // What a successful WriteBatches promises. kFull: the batches survive a

@@ -97,6 +97,13 @@ TEST_F(HttpApi, ServesTheCatalogHealthAndSlosWithTheirContent) {
   EXPECT_EQ(health["services"][0]["status"], "no data");
   EXPECT_EQ(health["services"][0]["indicators"][0]["slo"], "availability");
 
+  // Series by label, written plainly and percent-encoded alike.
+  for (const char* match : {"probe=pay-http", "probe%3Dpay-http"}) {
+    auto [qs, series] = Get(std::string("/api/v1/series?name=probe_success&from=-1h&match=") + match);
+    EXPECT_EQ(qs, 200) << match << ": " << series.dump();
+  }
+  EXPECT_EQ(Get("/api/v1/series?name=probe_success&match=probe").first, 400);
+
   auto [ss, slo] = Get("/api/v1/slo?service=payments");
   ASSERT_EQ(ss, 200);
   EXPECT_NEAR(slo["slos"][0]["target"].get<double>(), 0.999, 1e-12);

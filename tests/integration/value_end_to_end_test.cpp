@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "plumbline/v1/query.grpc.pb.h"
+#include "tests/integration/flaky_server.h"
 #include "tests/integration/process.h"
 
 namespace plumbline::testing {
@@ -63,41 +64,6 @@ nlohmann::json PlumbJson(const std::string& address, const std::string& args) {
   EXPECT_FALSE(j.is_discarded()) << args << ": " << out;
   return j;
 }
-
-// The payments service: answers 200, or 503 while `down`.
-class FlakyServer {
- public:
-  FlakyServer() {
-    server_.Get("/pay", [this](const httplib::Request&, httplib::Response& res) {
-      if (down_) {
-        res.status = 503;
-        res.set_content("payments unavailable", "text/plain");
-      } else {
-        res.set_content("ok", "text/plain");
-      }
-    });
-    server_.Get("/ok", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("ok", "text/plain");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    WaitFor([this] { return server_.is_running(); }, 5s);
-  }
-  ~FlakyServer() {
-    server_.stop();
-    thread_.join();
-  }
-  void SetDown(bool down) { down_ = down; }
-  std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
- private:
-  httplib::Server server_;
-  std::atomic<bool> down_{false};
-  int port_ = 0;
-  std::thread thread_;
-};
 
 TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamples) {
   TempDir dir("value_e2e");

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Query latency of plumb's impact and chargeback commands over a 30-day
+# window of a 1,000-host fleet, on the embedded SQLite store.
+#
+# plumbline-fleet-sim builds the fleet (10 business units, 100 services,
+# 1,000 hosts, one shared; two incidents; a price change) and sends 30 days of
+# history through the collector's real ingest API: host usage hourly, request
+# counters every 15 minutes. Once the collector has rolled it all up, each
+# command runs several times and the script prints min / median / max wall
+# time, the store size and the ingest and rollup times.
+#
+#   bench/query_latency.sh [HOSTS] [DAYS] [RUNS]      # default 1000 30 5
+#
+# Builds the release preset if needed (PLUMBLINE_BUILD=dir for another build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts=${1:-1000}
+days=${2:-30}
+runs=${3:-5}
+services=$((hosts / 10))
+units=10
+
+command -v sqlite3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
+build=${PLUMBLINE_BUILD:-build/release}
+if [[ $build == build/release ]]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j2 --target plumbline-collector plumb plumbline-fleet-sim >/dev/null
+fi
+collector_bin=$build/collector/plumbline-collector
+plumb_bin=$build/cli/plumb
+sim_bin=$build/tools/plumbline-fleet-sim
+
+work=$(mktemp -d /tmp/plumbline-query-bench.XXXXXX)
+collector_pid=
+cleanup() {
+  [[ -n $collector_pid ]] && kill -TERM "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$sim_bin" catalog --hosts "$hosts" --services "$services" --units "$units" >"$work/catalog.yaml"
+"$collector_bin" --listen 127.0.0.1:0 --http-listen "" --db "$work/collector.db" \
+  --catalog "$work/catalog.yaml" --ready-file "$work/ready" >"$work/collector.log" 2>&1 &
+collector_pid=$!
+for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.1; done
+address=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$work/ready")
+plumb() { "$plumb_bin" --collector "$address" --timeout 900 "$@"; }
+
+echo "== $hosts hosts, $services services, $units business units, $days days of history"
+start=$(date +%s.%N)
+"$sim_bin" run --collector "$address" --hosts "$hosts" --services "$services" --units "$units" \
+  --days "$days" --step 3600 --sli-step 900 --threads 4
+ingest_s=$(echo "$(date +%s.%N) - $start" | bc)
+
+# Rolled up: no late minutes left to recompute, and no raw minute behind.
+start=$(date +%s.%N)
+while :; do
+  dirty=$(sqlite3 "file:$work/collector.db?mode=ro" 'SELECT count(*) FROM dirty_minutes' 2>/dev/null || echo 1)
+  [[ $dirty == 0 ]] && break
+  sleep 5
+done
+rollup_s=$(echo "$(date +%s.%N) - $start" | bc)
+db_mb=$(du -sm "$work" | cut -f1)
+printf 'ingest %.0f s, rollups caught up %.0f s later, store %s MB\n' "$ingest_s" "$rollup_s" "$db_mb"
+
+incident=$(plumb --json incidents --since "${days}d" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[-1]["id"] if d else "")')
+month=$(date -u +%Y-%m)
+
+# time_runs LABEL ARGS...: min / median / max wall seconds over $runs runs.
+time_runs() {
+  local label=$1
+  shift
+  local times=()
+  for _ in $(seq "$runs"); do
+    local t0 t1
+    t0=$(date +%s.%N)
+    plumb "$@" >/dev/null
+    t1=$(date +%s.%N)
+    times+=("$(echo "$t1 - $t0" | bc)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk -v label="$label" '
+    { t[NR] = $1 } END { printf "%-46s min %6.2f s  median %6.2f s  max %6.2f s\n",
+                         label, t[1], t[int((NR + 1) / 2)], t[NR] }'
+}
+time_runs "plumb impact --from -${days}d (every service)" impact --from "-${days}d"
+time_runs "plumb impact --from -${days}d --unit demo-retail" impact --from "-${days}d" --unit demo-retail
+[[ -n $incident ]] && time_runs "plumb impact $incident" impact "$incident"
+time_runs "plumb chargeback --from -${days}d" chargeback --from "-${days}d"
+time_runs "plumb chargeback --month $month" chargeback --month "$month"
+time_runs "plumb incidents --since ${days}d" incidents --since "${days}d"
