@@ -897,7 +897,7 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
       "impact",
       "what an incident (or a window) cost: failed requests, users, revenue at risk, "
       "error budget, per service and business unit");
-  impact->add_option("INCIDENT", *impact_id, "incident id");
+  impact->add_option("INCIDENT,--incident", *impact_id, "incident id");
   impact->add_option("--from", *impact_from, "window start: RFC 3339 time or a duration ago");
   impact->add_option("--to", *impact_to, "window end (default now)");
   impact->add_option("--service", *impact_services, "report on these services (repeatable)");

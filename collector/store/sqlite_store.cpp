@@ -669,10 +669,15 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   if (!hours_fit || hour_to <= hour_from) hour_from = hour_to = from_ms;
   // Whole minutes from minute rollups, outside the hour range.
   int64_t minute_end = std::min(to_ms, minute_watermark_);
+  // Only the matched series (label matchers included), each by its primary
+  // key: not every series of the name (a fleet's thousands of hosts).
   const char* kRollupSql =
       "SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, last_ms, increase "
       "FROM %s WHERE bucket >= ? AND bucket < ? "
-      "AND series_id IN (SELECT id FROM series WHERE name = ?)";
+      "AND series_id IN (SELECT value FROM json_each(?))";
+  std::string ids = "[";
+  for (const auto& entry : index) absl::StrAppend(&ids, ids.size() > 1 ? "," : "", entry.first);
+  ids += "]";
   auto scan_rollup = [&](const char* table, int64_t a, int64_t b,
                          uint64_t* counter) -> absl::Status {
     if (b <= a) return absl::OkStatus();
@@ -680,7 +685,7 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     std::snprintf(sql, sizeof sql, kRollupSql, table);
     Stmt q(db_, sql);
     RETURN_IF_ERROR(q.status());
-    q.Bind(1, a).Bind(2, b).Bind(3, selector.name);
+    q.Bind(1, a).Bind(2, b).Bind(3, ids);
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
       fold(q.Int(0), ReadAggregate(q, 1));

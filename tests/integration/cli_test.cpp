@@ -63,6 +63,9 @@ TEST_F(Cli, IncidentsAreDeclaredShownAndClosedWithRelativeTimes) {
   ASSERT_EQ(id.rfind("decl-ledger-", 0), 0u) << id;
 
   nlohmann::json shown = Json("incident show " + id);
+  // Its impact, by id: as an argument or with --incident.
+  EXPECT_EQ(Json("impact " + id)["incident"], id);
+  EXPECT_EQ(Json("impact --incident " + id)["incident"], id);
   EXPECT_EQ(shown["title"], "ledger stuck");
   EXPECT_TRUE(shown["open"].get<bool>());
   // -30m: thirty minutes ago, to the minute.
