@@ -431,7 +431,7 @@ check "plumb --version prints $version" [ "$(in_root plumb --version 2>&1)" = "p
 # The collector as user plumbline creates its database in /var/lib/plumbline
 # and stops cleanly on SIGTERM. Port 0: no clash with anything on the host.
 as_plumbline timeout -k 5 3 plumbline-collector --config /etc/plumbline/collector.yaml \
-  --listen 127.0.0.1:0 >"$work/collector.log" 2>&1
+  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$work/collector.log" 2>&1
 rc=$?
 sed 's/^/    /' "$work/collector.log"
 check "collector ran as plumbline until SIGTERM (timeout exit 124)" [ "$rc" -eq 124 ]
