@@ -97,7 +97,7 @@ Look at it with plumb:
   $bin/cli/plumb chargeback --month $(date -u +%Y-%m)   # cost per business unit, service, host
 Logs: .demo/collector.log, .demo/agent.log and .demo/fleet.log
 
-Ctrl-C stops both.
+Ctrl-C stops everything.
 EOT
 
 if [[ -n "${PLUMBLINE_DEMO_SECONDS:-}" ]]; then
