@@ -99,7 +99,8 @@ TEST_F(HttpApi, ServesTheCatalogHealthAndSlosWithTheirContent) {
 
   // Series by label, written plainly and percent-encoded alike.
   for (const char* match : {"probe=pay-http", "probe%3Dpay-http"}) {
-    auto [qs, series] = Get(std::string("/api/v1/series?name=probe_success&from=-1h&match=") + match);
+    auto [qs, series] =
+        Get(std::string("/api/v1/series?name=probe_success&from=-1h&match=") + match);
     EXPECT_EQ(qs, 200) << match << ": " << series.dump();
   }
   EXPECT_EQ(Get("/api/v1/series?name=probe_success&match=probe").first, 400);
