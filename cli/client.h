@@ -49,4 +49,17 @@ inline void SetDeadline(grpc::ClientContext* ctx, const Global& g) {
   if (!g.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g.token);
 }
 
+// One Query call with the deadline and token of `g`:
+//   grpc::Status status = Call(g, &v1::Query::Stub::GetHealth, request, &response);
+template <typename Request, typename Response>
+grpc::Status Call(const Global& g,
+                  grpc::Status (plumbline::v1::Query::Stub::*method)(grpc::ClientContext*,
+                                                                     const Request&, Response*),
+                  const Request& request, Response* response) {
+  auto stub = Connect(g);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, g);
+  return (stub.get()->*method)(&ctx, request, response);
+}
+
 }  // namespace plumbline::cli

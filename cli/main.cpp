@@ -40,11 +40,8 @@ const plumbline::v1::LatestValue* Find(const plumbline::v1::AgentStatus& a, cons
 }
 
 int Agents(const Global& g) {
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   plumbline::v1::ListAgentsResponse response;
-  grpc::Status status = stub->ListAgents(&ctx, {}, &response);
+  grpc::Status status = Call(g, &plumbline::v1::Query::Stub::ListAgents, {}, &response);
   if (!status.ok()) return Fail(status, g);
   const int64_t now = response.now_ms();
 
@@ -124,11 +121,8 @@ int Agents(const Global& g) {
 }
 
 int Stats(const Global& g) {
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   plumbline::v1::GetStatsResponse response;
-  grpc::Status status = stub->GetStats(&ctx, {}, &response);
+  grpc::Status status = Call(g, &plumbline::v1::Query::Stub::GetStats, {}, &response);
   if (!status.ok()) return Fail(status, g);
   auto key = [](const plumbline::v1::Counter& c) {
     std::string labels;
@@ -160,11 +154,8 @@ std::string Percent(double ratio, int decimals = 3) {
 }
 
 int Services(const Global& g) {
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   plumbline::v1::ListServicesResponse response;
-  grpc::Status status = stub->ListServices(&ctx, {}, &response);
+  grpc::Status status = Call(g, &plumbline::v1::Query::Stub::ListServices, {}, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = {{"catalog", response.catalog_source()},
@@ -221,13 +212,10 @@ int Services(const Global& g) {
 }
 
 int Slo(const Global& g, const std::string& service) {
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   plumbline::v1::GetSloStatusRequest request;
   request.set_service(service);
   plumbline::v1::GetSloStatusResponse response;
-  grpc::Status status = stub->GetSloStatus(&ctx, request, &response);
+  grpc::Status status = Call(g, &plumbline::v1::Query::Stub::GetSloStatus, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = nlohmann::json::array();

@@ -57,13 +57,10 @@ int Usage(const std::string& message) {
 // --- health ------------------------------------------------------------------
 
 int Health(const Global& g, const std::string& service, bool explain) {
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetHealthRequest request;
   request.set_service(service);
   v1::GetHealthResponse response;
-  grpc::Status status = stub->GetHealth(&ctx, request, &response);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetHealth, request, &response);
   if (!status.ok()) return Fail(status, g);
 
   if (g.json) {
@@ -168,14 +165,11 @@ int Incidents(const Global& g, const std::string& from_text, const std::string& 
     return Usage("--since: expected RFC 3339 time or a duration like 7d");
   if (!to_text.empty() && !ParseWhen(to_text, now, &to))
     return Usage("--until: expected RFC 3339 time or a duration");
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::ListIncidentsRequest request;
   request.set_from_ms(from);
   request.set_to_ms(to);
   v1::ListIncidentsResponse response;
-  grpc::Status status = stub->ListIncidents(&ctx, request, &response);
+  grpc::Status status = Call(g, &v1::Query::Stub::ListIncidents, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -223,11 +217,8 @@ int Declare(const Global& g, const DeclareArgs& a) {
   request.set_to_ms(to);
   for (const std::string& s : a.services) request.add_services(s);
   request.set_declared_by(Who(a.by));
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::DeclareIncidentResponse response;
-  grpc::Status status = stub->DeclareIncident(&ctx, request, &response);
+  grpc::Status status = Call(g, &v1::Query::Stub::DeclareIncident, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     std::cout << IncidentJson(response.incident()).dump(2) << "\n";
@@ -242,11 +233,8 @@ int Note(const Global& g, const std::string& id, const std::string& text, const 
   request.set_incident_id(id);
   request.set_text(text);
   request.set_author(Who(by));
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::AnnotateIncidentResponse response;
-  grpc::Status status = stub->AnnotateIncident(&ctx, request, &response);
+  grpc::Status status = Call(g, &v1::Query::Stub::AnnotateIncident, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     std::cout << nlohmann::json{{"incident", id},
@@ -270,11 +258,8 @@ int Close(const Global& g, const std::string& id, const std::string& at_text,
       return Usage("--at: expected RFC 3339 time or a duration ago like -10m");
     request.set_at_ms(at);
   }
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::CloseIncidentResponse response;
-  grpc::Status status = stub->CloseIncident(&ctx, request, &response);
+  grpc::Status status = Call(g, &v1::Query::Stub::CloseIncident, request, &response);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     std::cout << IncidentJson(response.incident()).dump(2) << "\n";
@@ -286,25 +271,16 @@ int Close(const Global& g, const std::string& id, const std::string& at_text,
 
 // An incident with its breaches, notes (the timeline) and business impact.
 int Show(const Global& g, const std::string& id) {
-  auto stub = Connect(g);
   v1::GetIncidentRequest request;
   request.set_id(id);
   v1::GetIncidentResponse response;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, g);
-    grpc::Status status = stub->GetIncident(&ctx, request, &response);
-    if (!status.ok()) return Fail(status, g);
-  }
+  grpc::Status status = Call(g, &v1::Query::Stub::GetIncident, request, &response);
+  if (!status.ok()) return Fail(status, g);
   v1::GetImpactRequest impact_request;
   impact_request.set_incident_id(id);
   v1::GetImpactResponse impact;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, g);
-    grpc::Status status = stub->GetImpact(&ctx, impact_request, &impact);
-    if (!status.ok()) return Fail(status, g);
-  }
+  status = Call(g, &v1::Query::Stub::GetImpact, impact_request, &impact);
+  if (!status.ok()) return Fail(status, g);
   const v1::Incident& inc = response.incident();
   if (g.json) {
     nlohmann::json out = IncidentJson(inc);
@@ -376,11 +352,8 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
     request.set_from_ms(from);
     request.set_to_ms(to);
   }
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetImpactResponse r;
-  grpc::Status status = stub->GetImpact(&ctx, request, &r);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetImpact, request, &r);
   if (!status.ok()) return Fail(status, g);
 
   if (g.json) {
@@ -541,11 +514,8 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
     request.set_to_ms(to);
   }
   request.set_focus_csv(g.csv);
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetChargebackResponse r;
-  grpc::Status status = stub->GetChargeback(&ctx, request, &r);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetChargeback, request, &r);
   if (!status.ok()) return Fail(status, g);
   if (!unit.empty() && !g.json && !g.csv) return Statement(r, unit);
   if (g.csv) {  // FOCUS-style, for finance
@@ -614,11 +584,8 @@ int Budget(const Global& g, const std::string& month) {
   } else {
     request.set_month(month);
   }
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetChargebackResponse r;
-  grpc::Status status = stub->GetChargeback(&ctx, request, &r);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetChargeback, request, &r);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = {{"month", request.month()},
@@ -673,11 +640,8 @@ int Maturity(const Global& g, const std::string& window) {
     if (!d.ok()) return Usage("--window: expected a duration like 7d");
     request.set_window_ms(d->count());
   }
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetMaturityResponse r;
-  grpc::Status status = stub->GetMaturity(&ctx, request, &r);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetMaturity, request, &r);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = {{"window_ms", r.window_ms()},
@@ -731,11 +695,8 @@ int Capacity(const Global& g, const std::string& lookback) {
     if (!d.ok()) return Usage("--lookback: expected a duration like 7d");
     request.set_lookback_ms(d->count());
   }
-  auto stub = Connect(g);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, g);
   v1::GetCapacityResponse r;
-  grpc::Status status = stub->GetCapacity(&ctx, request, &r);
+  grpc::Status status = Call(g, &v1::Query::Stub::GetCapacity, request, &r);
   if (!status.ok()) return Fail(status, g);
   if (g.json) {
     nlohmann::json out = nlohmann::json::array();
