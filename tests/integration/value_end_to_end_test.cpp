@@ -120,10 +120,19 @@ TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamp
 
   // Payments goes down for 100 s: at least one whole minute and parts of others.
   http.SetDown(true);
+  const auto down_since = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(50s);
 
   // During the outage: an open incident, health through the dependencies.
-  auto open = PlumbJson(address, "incidents --since 1h");
+  // Detection needs a breaching minute that has ended; on a busy machine the
+  // agent's probes may land late, so this waits (within the outage) for it.
+  nlohmann::json open;
+  WaitFor(
+      [&] {
+        open = PlumbJson(address, "incidents --since 1h");
+        return open.size() == 1;
+      },
+      40s);
   ASSERT_EQ(open.size(), 1u) << open.dump(2);
   EXPECT_EQ(open[0]["kind"], "detected");
   EXPECT_TRUE(open[0]["open"].get<bool>()) << open.dump(2);
@@ -141,7 +150,7 @@ TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamp
   EXPECT_EQ(by_service["analytics"]["score"], 100);
   EXPECT_EQ(by_service["analytics"]["status"], "healthy");
 
-  std::this_thread::sleep_for(50s);
+  std::this_thread::sleep_until(down_since + 100s);  // 100 s down in all
   http.SetDown(false);
 
   // Closed once a quiet minute has passed after the last breaching one.
