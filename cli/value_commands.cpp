@@ -29,6 +29,11 @@ std::string Fixed(double v, int digits) {
   return buf;
 }
 
+// "1234.50 EUR"; without a currency, the amount alone.
+std::string Money(double amount, const std::string& currency) {
+  return currency.empty() ? Fixed(amount, 2) : Fixed(amount, 2) + " " + currency;
+}
+
 std::string Minutes(double minutes) {
   if (minutes < 120) return Fixed(minutes, 0) + " min";
   return Fixed(minutes / 60, 1) + " h";
@@ -285,6 +290,7 @@ int Show(const Global& g, const std::string& id) {
   if (g.json) {
     nlohmann::json out = IncidentJson(inc);
     out["impact"] = {{"revenue_at_risk", impact.revenue_at_risk()},
+                     {"currency", impact.currency()},
                      {"failed_requests", impact.failed_requests()},
                      {"users_affected", impact.users_affected()}};
     std::cout << out.dump(2) << "\n";
@@ -318,7 +324,7 @@ int Show(const Global& g, const std::string& id) {
             << Minutes(static_cast<double>(inc.to_ms() - inc.from_ms()) / 60000) << ")\n"
             << "detected on: " << Join(inc.detected_services())
             << "\naffected: " << Join(inc.affected_services()) << "\n"
-            << "impact: revenue at risk " << Fixed(impact.revenue_at_risk(), 2)
+            << "impact: revenue at risk " << Money(impact.revenue_at_risk(), impact.currency())
             << ", failed requests " << Fixed(impact.failed_requests(), 0) << ", users affected "
             << Fixed(impact.users_affected(), 0) << " (plumb impact " << inc.id()
             << " for the detail)\n\n";
@@ -361,6 +367,7 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
                           {"from", Rfc3339(r.from_ms())},
                           {"to", Rfc3339(r.to_ms())},
                           {"revenue_at_risk", r.revenue_at_risk()},
+                          {"currency", r.currency()},
                           {"failed_requests", r.failed_requests()},
                           {"users_affected", r.users_affected()},
                           {"services", nlohmann::json::array()},
@@ -406,7 +413,9 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
     return kOk;
   }
 
-  Table table({"SERVICE", "UNIT", "DEGRADED", "FAILED REQUESTS", "USERS", "REVENUE AT RISK",
+  const std::string revenue_head =
+      r.currency().empty() ? "REVENUE AT RISK" : "REVENUE AT RISK (" + r.currency() + ")";
+  Table table({"SERVICE", "UNIT", "DEGRADED", "FAILED REQUESTS", "USERS", revenue_head,
                "OF WHICH VIA DEPS", "BUDGET BURNED", "SLA"});
   for (const auto& x : r.services()) {
     std::string budget = "-", sla = "-";
@@ -431,12 +440,12 @@ int Impact(const Global& g, const std::string& incident, const std::string& from
   }
   std::cout << (r.incident_id().empty() ? "window" : "incident " + r.incident_id()) << ": "
             << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms()) << "\n"
-            << "revenue at risk " << Fixed(r.revenue_at_risk(), 2) << ", failed requests "
-            << Fixed(r.failed_requests(), 0) << ", users affected " << Fixed(r.users_affected(), 0)
-            << "\n\n";
+            << "revenue at risk " << Money(r.revenue_at_risk(), r.currency())
+            << ", failed requests " << Fixed(r.failed_requests(), 0) << ", users affected "
+            << Fixed(r.users_affected(), 0) << "\n\n";
   table.PrintText(std::cout);
-  Table units({"BUSINESS UNIT", "SERVICES", "FAILED REQUESTS", "USERS", "REVENUE AT RISK",
-               "OF WHICH VIA DEPS"});
+  Table units(
+      {"BUSINESS UNIT", "SERVICES", "FAILED REQUESTS", "USERS", revenue_head, "OF WHICH VIA DEPS"});
   for (const auto& u : r.business_units()) {
     units.AddRow({u.business_unit().empty() ? "(external)" : u.business_unit(),
                   std::to_string(u.services()), Fixed(u.failed_requests(), 0),
@@ -463,6 +472,14 @@ int Statement(const v1::GetChargebackResponse& r, const std::string& unit) {
   }
   std::cout << "showback statement: " << unit << ", " << Rfc3339(r.from_ms()) << " .. "
             << Rfc3339(r.to_ms()) << " (" << r.currency() << ")\ncost " << u->cost() << "\n";
+  if (u->has_cost_per_1000()) {
+    std::cout << "cost per 1,000 transactions " << Fixed(u->cost_per_1000_transactions(), 4) << " ("
+              << Fixed(u->transactions(), 0) << " transactions)\n";
+  }
+  if (u->has_change()) {
+    std::cout << "month over month " << Fixed(u->change_percent(), 1) << "% (was "
+              << Fixed(u->previous_cost(), 2) << ")\n";
+  }
   if (u->has_budget()) {
     std::cout << "budget " << Fixed(u->budget(), 2) << ", spent " << Fixed(u->spend_to_date(), 2)
               << ", projected " << Fixed(u->projected(), 2)
@@ -535,9 +552,13 @@ int Chargeback(const Global& g, const std::string& month, const std::string& fro
   std::cout << "chargeback " << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms()) << " ("
             << r.currency() << ")\ntotal " << r.total() << " = allocated " << r.allocated()
             << " + idle " << r.idle() << " + unallocated " << r.unallocated() << "\n\n";
-  Table units({"BUSINESS UNIT", "COST", "BUDGET", "PROJECTED", "FORECAST ERR", "ALERT"});
+  Table units({"BUSINESS UNIT", "COST", "TRANSACTIONS", "PER 1000", "MoM", "BUDGET", "PROJECTED",
+               "FORECAST ERR", "ALERT"});
   for (const auto& u : r.business_units()) {
-    units.AddRow({u.business_unit(), u.cost(), u.has_budget() ? Fixed(u.budget(), 2) : "-",
+    units.AddRow({u.business_unit(), u.cost(), Fixed(u.transactions(), 0),
+                  u.has_cost_per_1000() ? Fixed(u.cost_per_1000_transactions(), 4) : "-",
+                  u.has_change() ? Fixed(u.change_percent(), 1) + "%" : "-",
+                  u.has_budget() ? Fixed(u.budget(), 2) : "-",
                   u.has_budget() ? Fixed(u.projected(), 2) : "-",
                   u.forecast_backtests() > 0
                       ? Fixed(u.forecast_mean_absolute_percent_error(), 1) + "%"

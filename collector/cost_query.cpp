@@ -105,6 +105,23 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
       x->set_forecast_mean_absolute_percent_error(e->second.mean_absolute_percent_error);
       x->set_forecast_max_absolute_percent_error(e->second.max_absolute_percent_error);
     }
+    for (const BusinessUnitEconomics& u : cb->unit_economics_by_unit) {
+      if (u.business_unit != b.business_unit) continue;
+      x->set_transactions(u.transactions);
+      x->set_revenue(u.revenue);
+      x->set_has_cost_per_1000(u.cost_per_1000_transactions.has_value());
+      x->set_cost_per_1000_transactions(u.cost_per_1000_transactions.value_or(0));
+      x->set_has_value_per_cost(u.value_per_cost.has_value());
+      x->set_value_per_cost(u.value_per_cost.value_or(0));
+    }
+    if (cb->month_over_month) {
+      auto it = cb->month_over_month->business_units.find(b.business_unit);
+      if (it != cb->month_over_month->business_units.end()) {
+        x->set_has_change(it->second.percent.has_value());
+        x->set_previous_cost(it->second.previous);
+        x->set_change_percent(it->second.percent.value_or(0));
+      }
+    }
     for (const BudgetStatus& s : cb->budgets) {
       if (s.business_unit != b.business_unit) continue;
       x->set_has_budget(true);

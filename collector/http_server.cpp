@@ -404,6 +404,27 @@ void HttpServer::Routes() {
         req, res, q,
         [stub](auto* c, const auto& x, auto* r) { return stub->GetSloStatus(c, x, r); });
   });
+  s.Get("/api/v1/sli", [stub](const httplib::Request& req, httplib::Response& res) {
+    v1::GetSliSeriesRequest q;
+    q.set_service(req.get_param_value("service"));
+    q.set_slo(req.get_param_value("slo"));
+    int64_t from = 0, to = 0;
+    const int64_t now = NowMs();
+    if (!TimeParam(req, res, "from", now, &from) || !TimeParam(req, res, "to", now, &to)) return;
+    q.set_from_ms(from);
+    q.set_to_ms(to);
+    if (req.has_param("step")) {
+      auto d = ParseDuration(req.get_param_value("step"));
+      if (!d.ok()) {
+        SendError(res, 400, StrCat("step: ", ToStd(d.status().message())));
+        return;
+      }
+      q.set_step_ms(d->count());
+    }
+    Answer<v1::GetSliSeriesRequest, v1::GetSliSeriesResponse>(
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->GetSliSeries(c, x, r); });
+  });
   s.Get("/api/v1/health", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetHealthRequest q;
     q.set_service(req.get_param_value("service"));

@@ -132,6 +132,7 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
   }
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   response->set_catalog_source(catalog->source);
+  response->set_currency(catalog->currency);
   for (const BusinessUnit& bu : catalog->business_units) {
     v1::BusinessUnitInfo* out = response->add_business_units();
     out->set_id(bu.id);
@@ -173,6 +174,82 @@ grpc::ServerUnaryReactor* QueryService::ListServices(grpc::CallbackServerContext
     out->set_reason(e.reason);
     out->set_by(e.by);
     out->set_recorded_ms(e.recorded_ms);
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* QueryService::GetSliSeries(grpc::CallbackServerContext* context,
+                                                     const v1::GetSliSeriesRequest* request,
+                                                     v1::GetSliSeriesResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetSliSeries"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetSliSeries"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  auto fail = [&](grpc::StatusCode code, const char* reason, std::string message) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", reason}});
+    return Done(context, grpc::Status(code, std::move(message)));
+  };
+  constexpr int64_t kMinuteMs = 60000;
+  constexpr int64_t kMaxPoints = 2000;
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  const collector::Service* service = catalog->FindService(request->service());
+  if (service == nullptr) {
+    return fail(grpc::StatusCode::NOT_FOUND, "not_found",
+                StrCat("unknown service \"", request->service(), "\""));
+  }
+  const Slo* slo = nullptr;
+  for (const Slo& s : service->slos) {
+    if (request->slo().empty() ? slo == nullptr : s.id == request->slo()) slo = &s;
+  }
+  if (slo == nullptr) {
+    return fail(grpc::StatusCode::NOT_FOUND, "not_found",
+                request->slo().empty()
+                    ? StrCat("service \"", service->id, "\" has no SLO")
+                    : StrCat("service \"", service->id, "\" has no SLO \"", request->slo(), "\""));
+  }
+  const Sli* sli = service->FindSli(slo->sli);
+  if (sli == nullptr) {
+    return fail(grpc::StatusCode::FAILED_PRECONDITION, "invalid",
+                StrCat("SLO \"", slo->id, "\" names no SLI of its service"));
+  }
+  const int64_t to = request->to_ms() == 0 ? clock_->NowMs() : request->to_ms();
+  if (request->from_ms() <= 0 || to <= request->from_ms()) {
+    return fail(grpc::StatusCode::INVALID_ARGUMENT, "invalid", "give from, before to");
+  }
+  int64_t step = request->step_ms();
+  if (step == 0) {
+    // The smallest round step that keeps the chart at 300 points or fewer.
+    for (int64_t minutes : {1, 5, 15, 60, 360, 1440}) {
+      step = minutes * kMinuteMs;
+      if ((to - request->from_ms()) / step <= 300) break;
+    }
+  }
+  if (step < kMinuteMs || step % kMinuteMs != 0) {
+    return fail(grpc::StatusCode::INVALID_ARGUMENT, "invalid",
+                "step must be a whole number of minutes");
+  }
+  const int64_t from = request->from_ms() / step * step;
+  if ((to - from + step - 1) / step > kMaxPoints) {
+    return fail(grpc::StatusCode::INVALID_ARGUMENT, "invalid",
+                StrCat("at most ", kMaxPoints, " steps: use a longer step or a shorter window"));
+  }
+  absl::StatusOr<std::vector<std::pair<int64_t, SliCounts>>> steps =
+      EvaluateSliSteps(*store_, *sli, from, to, step);
+  if (!steps.ok()) return Done(context, ToGrpcStatus(steps.status()));
+  response->set_service(service->id);
+  response->set_slo(slo->id);
+  response->set_sli(sli->id);
+  response->set_target(slo->target());
+  response->set_from_ms(from);
+  response->set_to_ms(to);
+  response->set_step_ms(step);
+  for (const auto& [at, counts] : *steps) {
+    if (!counts.has_data()) continue;
+    v1::SliPoint* p = response->add_points();
+    p->set_from_ms(at);
+    p->set_good(counts.good);
+    p->set_valid(counts.valid);
+    p->set_ratio(counts.ratio());
   }
   return Done(context, grpc::Status::OK);
 }

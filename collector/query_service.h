@@ -24,6 +24,9 @@ class QueryService final : public v1::Query::CallbackService {
   grpc::ServerUnaryReactor* GetSloStatus(grpc::CallbackServerContext* context,
                                          const v1::GetSloStatusRequest* request,
                                          v1::GetSloStatusResponse* response) override;
+  grpc::ServerUnaryReactor* GetSliSeries(grpc::CallbackServerContext* context,
+                                         const v1::GetSliSeriesRequest* request,
+                                         v1::GetSliSeriesResponse* response) override;
 
   grpc::ServerUnaryReactor* GetHealth(grpc::CallbackServerContext* context,
                                       const v1::GetHealthRequest* request,

@@ -491,6 +491,7 @@ grpc::ServerUnaryReactor* QueryService::GetImpact(grpc::CallbackServerContext* c
   response->set_revenue_at_risk(report->revenue_at_risk);
   response->set_failed_requests(report->failed_requests);
   response->set_users_affected(report->users_affected);
+  response->set_currency(catalog->currency);
   return FinishUnary(context, grpc::Status::OK);
 }
 

@@ -504,6 +504,18 @@ absl::StatusOr<Catalog> Read(YamlDocument doc, const std::string& name) {
     ReadRateCard(root, all_services, all_units, card.get());
     catalog.rate_card = std::move(card);
   }
+  // Revenue and costs in one currency, so value per cost means something.
+  root.String("currency", &catalog.currency);
+  if (!catalog.currency.empty() && !IsKnownCurrency(catalog.currency)) {
+    root.Error("currency", StrCat("unknown currency \"", catalog.currency,
+                                  "\" (an ISO 4217 code such as EUR, USD or GBP)"));
+  } else if (catalog.rate_card->defined && !catalog.currency.empty() &&
+             catalog.currency != catalog.rate_card->currency) {
+    root.Error("currency", StrCat("revenue in ", catalog.currency, " but costs.currency is ",
+                                  catalog.rate_card->currency, ": use one currency"));
+  } else if (catalog.currency.empty() && catalog.rate_card->defined) {
+    catalog.currency = catalog.rate_card->currency;
+  }
 
   RETURN_IF_ERROR(doc.Finish());
   return catalog;

@@ -162,6 +162,10 @@ struct Catalog {
   std::vector<Exclusion> exclusions;
   // The `costs:` section (docs/cost.md); never null, `defined` false without one.
   std::shared_ptr<const RateCard> rate_card;
+  // The currency (ISO 4217) of revenue figures (revenue_per_hour,
+  // value_per_transaction): the catalog's `currency`, else the rate card's;
+  // empty when neither gives one.
+  std::string currency;
 
   const Service* FindService(const std::string& id) const;
   const BusinessUnit* FindBusinessUnit(const std::string& id) const;

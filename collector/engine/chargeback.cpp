@@ -248,6 +248,8 @@ absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catal
     if (a.transactions > 0 || a.revenue > 0) activity[s.id] = a;
   }
   out.unit_economics = ComputeUnitEconomics(out.report, activity);
+  out.unit_economics_by_unit =
+      ComputeBusinessUnitEconomics(out.report, out.unit_economics, catalog);
 
   if (IsCalendarMonth(period)) {
     absl::CivilMonth month(

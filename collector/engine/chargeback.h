@@ -34,6 +34,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
 struct Chargeback {
   CostReport report;
   std::vector<UnitEconomics> unit_economics;
+  std::vector<BusinessUnitEconomics> unit_economics_by_unit;
   std::vector<BudgetStatus> budgets;  // business units with a budget for the month
   // The forecast method's error on the business units' daily spend of up to
   // three earlier months (BacktestForecast from day 7), per business unit.

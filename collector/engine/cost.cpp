@@ -444,6 +444,34 @@ std::vector<UnitEconomics> ComputeUnitEconomics(
   return out;
 }
 
+std::vector<BusinessUnitEconomics> ComputeBusinessUnitEconomics(
+    const CostReport& report, const std::vector<UnitEconomics>& services, const Catalog& catalog) {
+  const double unit = std::pow(10.0, report.minor_digits);
+  std::vector<BusinessUnitEconomics> out;
+  auto find = [&](const std::string& id) -> BusinessUnitEconomics& {
+    for (BusinessUnitEconomics& b : out) {
+      if (b.business_unit == id) return b;
+    }
+    out.emplace_back().business_unit = id;
+    return out.back();
+  };
+  for (const BusinessUnitCost& b : report.business_units) {
+    find(b.business_unit).cost = static_cast<double>(b.cents) / unit;
+  }
+  for (const UnitEconomics& u : services) {
+    const std::string unit_id = BusinessUnitOf(catalog, u.service);
+    if (unit_id.empty() || (u.transactions == 0 && u.revenue == 0)) continue;
+    BusinessUnitEconomics& b = find(unit_id);
+    b.transactions += u.transactions;
+    b.revenue += u.revenue;
+  }
+  for (BusinessUnitEconomics& b : out) {
+    if (b.transactions > 0) b.cost_per_1000_transactions = b.cost * 1000.0 / b.transactions;
+    if (b.cost > 0) b.value_per_cost = b.revenue / b.cost;
+  }
+  return out;
+}
+
 Change MakeChange(double previous, double current) {
   Change c;
   c.previous = previous;

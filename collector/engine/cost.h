@@ -171,6 +171,22 @@ struct UnitEconomics {
 std::vector<UnitEconomics> ComputeUnitEconomics(
     const CostReport& report, const std::map<std::string, ServiceActivity>& activity);
 
+// A business unit's unit cost: its cost over the transactions and revenue of
+// its services (a business unit's cost is the sum of its services' costs).
+struct BusinessUnitEconomics {
+  std::string business_unit;  // "external" for suppliers without one
+  double cost = 0;            // the report's rounded cost, in currency units
+  double transactions = 0;
+  double revenue = 0;
+  std::optional<double> cost_per_1000_transactions;  // none without transactions
+  std::optional<double> value_per_cost;              // none when cost is 0
+};
+
+// Every business unit of the report, then the units whose services had
+// activity but no cost; services are placed by the catalog.
+std::vector<BusinessUnitEconomics> ComputeBusinessUnitEconomics(
+    const CostReport& report, const std::vector<UnitEconomics>& services, const Catalog& catalog);
+
 // --- period over period -----------------------------------------------------
 
 struct Change {

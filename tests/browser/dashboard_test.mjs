@@ -335,7 +335,8 @@ async function everyPage() {
   const k = `inc:${declared.id}`;
   same(figs, `${k}:failed`, impact.failed_requests, fmt.num(impact.failed_requests));
   same(figs, `${k}:users`, impact.users_affected, fmt.num(impact.users_affected));
-  same(figs, `${k}:revenue`, impact.revenue_at_risk, fmt.money(impact.revenue_at_risk));
+  same(figs, `${k}:revenue`, impact.revenue_at_risk, fmt.money(impact.revenue_at_risk, impact.currency));
+  check(impact.currency === 'EUR', 'revenue is in the catalog currency', impact.currency);
   same(figs, `${k}:duration`, Number(declared.to_ms) - Number(declared.from_ms));
   for (const x of impact.services) {
     same(figs, `${k}:svc:${x.service}:failed`, x.failed_requests);
@@ -372,7 +373,12 @@ async function everyPage() {
   await go(page, `#/summary?month=${month}`, 'summary');
   figs = await figures(page);
   same(figs, 'sum:cost', cb.total);
-  for (const u of cb.business_units) same(figs, `sum:cost:${u.business_unit}:cost`, u.cost);
+  for (const u of cb.business_units) {
+    same(figs, `sum:cost:${u.business_unit}:cost`, u.cost);
+    if (u.has_cost_per_1000) {
+      same(figs, `sum:cost:${u.business_unit}:cpk`, u.cost_per_1000_transactions, fmt.unitCost(u.cost_per_1000_transactions, cb.currency));
+    }
+  }
   const monthIncidents = await api(`/api/v1/incidents?from=${month}-01T00:00:00Z`);
   same(figs, 'sum:incidents', monthIncidents.incidents.length);
   for (const inc of monthIncidents.incidents) {
@@ -438,6 +444,20 @@ async function servicePage(id) {
     }
   }
   check((await page.$$('#chart-attainment canvas')).length === 1, 'the attainment chart is drawn');
+  // The SLI chart: each step's ratio is GetSliSeries' for that step (steps
+  // that ended more than two minutes ago no longer change).
+  const sliKeys = Object.keys(figs).filter((x) => x.startsWith(`${k}:chart:sli:`) && figs[x].v !== '');
+  check(sliKeys.length >= 1, 'the SLI chart has its points', `${sliKeys.length}`);
+  const sliTimes = [...new Set(sliKeys.map((x) => Number(x.split(':').at(-1))))].sort((a, b) => a - b);
+  const sliStep = sliTimes.length > 1 ? Math.min(...sliTimes.slice(1).map((t, i) => t - sliTimes[i])) : 60000;
+  for (const s of slo.slos) {
+    const series = await api(`/api/v1/sli?service=${id}&slo=${s.slo}&from=${sliTimes[0]}&step=${sliStep / 1000}s`);
+    for (const p of series.points) {
+      if (Number(p.from_ms) + Number(series.step_ms) > Date.now() - 120000) continue;
+      same(figs, `${k}:chart:sli:${s.slo}:${Number(p.from_ms)}`, p.ratio);
+    }
+  }
+  check((await page.$$('#chart-sli canvas')).length === 1, 'the SLI chart is drawn');
   check((await page.$$('#chart-budget canvas')).length === 1, 'the burn-down chart is drawn');
   // Dependencies both ways.
   const text = await page.textContent('main');

@@ -76,6 +76,29 @@ TEST(Catalog, UnknownServiceInADependencyIsNamed) {
             "catalog.yaml:6: services[0].dependencies[0].service: unknown service \"nope\"");
 }
 
+TEST(Catalog, RevenueIsInTheCatalogCurrencyOrElseTheRateCards) {
+  const std::string units = "business_units: [{id: bu}]\n";
+  const std::string card =
+      "costs:\n  currency: EUR\n  rates: [{from: 2026-01-01T00:00:00Z, host_hour: 1}]\n";
+  auto none = ParseCatalog(units, "catalog.yaml");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->currency, "");
+  auto own = ParseCatalog("currency: USD\n" + units, "catalog.yaml");
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->currency, "USD");
+  auto from_card = ParseCatalog(units + card, "catalog.yaml");
+  ASSERT_TRUE(from_card.ok()) << from_card.status();
+  EXPECT_EQ(from_card->currency, "EUR");
+  auto both = ParseCatalog("currency: EUR\n" + units + card, "catalog.yaml");
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->currency, "EUR");
+  EXPECT_EQ(ErrorOf("currency: USD\n" + units + card),
+            "catalog.yaml:1: currency: revenue in USD but costs.currency is EUR: use one currency");
+  EXPECT_EQ(ErrorOf("currency: EUX\n" + units),
+            "catalog.yaml:1: currency: unknown currency \"EUX\" (an ISO 4217 code such as EUR, "
+            "USD or GBP)");
+}
+
 TEST(Catalog, DependencyCyclesAreRejected) {
   EXPECT_EQ(ErrorOf("business_units: [{id: bu}]\nservices:\n"
                     "  - {id: a, business_unit: bu, dependencies: [{service: b}]}\n"

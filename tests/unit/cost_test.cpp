@@ -699,6 +699,30 @@ TEST(Cost, CostPerThousandTransactionsAndValuePerCost) {
   EXPECT_NEAR(*unit[3].cost_per_1000_transactions, 0, 1e-12);
   EXPECT_FALSE(unit[3].value_per_cost);
 
+  // Per business unit: retail = checkout 4.32 + search 3.12 = 7.44 over
+  // 12,000 + 8,000 transactions = 0.372 per 1,000; revenue 864 + 0 over 7.44
+  // = 116.13. wholesale (reports 2.52) has no transactions; psp, external,
+  // has transactions and no cost.
+  auto units = ComputeBusinessUnitEconomics(
+      *current,
+      ComputeUnitEconomics(*current,
+                           {{"checkout", {12000, 864}}, {"search", {8000, 0}}, {"psp", {10, 0}}}),
+      c);
+  ASSERT_EQ(units.size(), 3u);
+  EXPECT_EQ(units[0].business_unit, "retail");
+  EXPECT_NEAR(units[0].cost, 7.44, 1e-9);
+  EXPECT_NEAR(units[0].transactions, 20000, 1e-9);
+  EXPECT_NEAR(*units[0].cost_per_1000_transactions, 0.372, 1e-12);
+  EXPECT_NEAR(*units[0].value_per_cost, 864 / 7.44, 1e-9);
+  EXPECT_EQ(units[1].business_unit, "wholesale");
+  EXPECT_NEAR(units[1].cost, 2.52, 1e-9);
+  EXPECT_FALSE(units[1].cost_per_1000_transactions);
+  EXPECT_NEAR(*units[1].value_per_cost, 0, 1e-12);
+  EXPECT_EQ(units[2].business_unit, "external");
+  EXPECT_NEAR(units[2].cost, 0, 1e-12);
+  EXPECT_NEAR(*units[2].cost_per_1000_transactions, 0, 1e-12);
+  EXPECT_FALSE(units[2].value_per_cost);
+
   // Month over month: checkout 1.32 -> 4.32 (+3.00, +227.27%); total 3.96 + 2.40 idle
   // = 6.36 -> 18.04.
   CostComparison cmp = CompareCosts(*previous, *current);

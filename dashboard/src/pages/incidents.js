@@ -117,7 +117,7 @@ async function detail(ctx) {
           ${cell(`${sk}:degraded`, x.degraded_minutes, minutes(x.degraded_minutes))}
           ${cell(`${sk}:failed`, x.failed_requests, num(x.failed_requests))}
           ${cell(`${sk}:users`, x.users_affected, num(x.users_affected))}
-          ${cell(`${sk}:revenue`, x.revenue_at_risk, money(x.revenue_at_risk))}
+          ${cell(`${sk}:revenue`, x.revenue_at_risk, money(x.revenue_at_risk, impact.currency))}
           <td class="small">${slos || '—'}</td></tr>`;
       })
       .join('');
@@ -128,7 +128,7 @@ async function detail(ctx) {
           ${cell(`${uk}:degraded`, u.degraded_minutes, minutes(u.degraded_minutes))}
           ${cell(`${uk}:failed`, u.failed_requests, num(u.failed_requests))}
           ${cell(`${uk}:users`, u.users_affected, num(u.users_affected))}
-          ${cell(`${uk}:revenue`, u.revenue_at_risk, money(u.revenue_at_risk))}</tr>`;
+          ${cell(`${uk}:revenue`, u.revenue_at_risk, money(u.revenue_at_risk, impact.currency))}</tr>`;
       })
       .join('');
     const propagated = impact.services.filter((x) => x.propagated_only);
@@ -143,7 +143,7 @@ async function detail(ctx) {
         ${card('Duration', `${k}:duration`, span, duration(span), inc.open ? 'so far (still open)' : '')}
         ${card('Failed requests', `${k}:failed`, impact.failed_requests, num(impact.failed_requests))}
         ${card('Users affected', `${k}:users`, impact.users_affected, num(impact.users_affected))}
-        ${card('Revenue at risk', `${k}:revenue`, impact.revenue_at_risk, money(impact.revenue_at_risk))}
+        ${card('Revenue at risk', `${k}:revenue`, impact.revenue_at_risk, money(impact.revenue_at_risk, impact.currency))}
         ${
           worst
             ? card('Most error budget burned', `${k}:burned`, worst.budget_burned, pct(worst.budget_burned, 2),

@@ -282,7 +282,7 @@ export async function load(ctx) {
           ${card('Degraded time', `${key}:impact:degraded`, x.degraded_minutes, minutes(x.degraded_minutes))}
           ${card('Failed requests', `${key}:impact:failed`, x.failed_requests, num(x.failed_requests))}
           ${card('Users affected', `${key}:impact:users`, x.users_affected, num(x.users_affected))}
-          ${card('Revenue at risk', `${key}:impact:revenue`, x.revenue_at_risk, money(x.revenue_at_risk))}
+          ${card('Revenue at risk', `${key}:impact:revenue`, x.revenue_at_risk, money(x.revenue_at_risk, impact.currency))}
         </div>${x.propagated_only ? notice(`All of it came through ${x.via}.`) : ''}`
       : notice('No failure in this range.');
   }
@@ -299,8 +299,8 @@ export async function load(ctx) {
     <h1>${esc(svc.name || svc.id)} ${h ? badge(h.status) : ''}</h1>
     <p class="lede">${esc(unit?.name || 'external')} · owner ${esc(svc.owner || '—')} · tier ${esc(svc.tier || '—')}
       · ${svc.value_per_transaction > 0
-        ? `value ${esc(money(svc.value_per_transaction))} per transaction`
-        : `revenue ${esc(money(svc.revenue_per_hour))}/h`} · ${esc(num(svc.users))} users</p>
+        ? `value ${esc(money(svc.value_per_transaction, catalog.currency))} per transaction`
+        : `revenue ${esc(money(svc.revenue_per_hour, catalog.currency))}/h`} · ${esc(num(svc.users))} users</p>
     <div class="cards">
       ${card('Health score', `${key}:health`, h?.has_score ? h.score : '', h?.has_score ? score(h.score) : '—', h ? badge(h.status) : '')}
       ${card('Open incidents', `${key}:open`, touched.filter((i) => i.open).length, num(touched.filter((i) => i.open).length))}
@@ -309,11 +309,13 @@ export async function load(ctx) {
     <section><h2>Objectives</h2>${sloTable(slos, key)}</section>
 
     <section class="charts"><h2>Attainment and error budget, ${esc(utc(range.fromMs))} – ${esc(utc(range.toMs))}</h2>
-      <p class="muted small">Each point is the SLO as of that time: attainment over the SLO period ending then,
-        and the share of the period's error budget left.</p>
+      <p class="muted small">The SLI per step: the share of good events (or minutes) in each step of the range.
+        Then each point is the SLO as of that time: attainment over the SLO period ending then, and the share of
+        the period's error budget left.</p>
       ${
         slos.length
-          ? `<div class="chart" id="chart-attainment"></div><div id="table-attainment"></div>
+          ? `<div class="chart" id="chart-sli"></div><div id="table-sli"></div>
+             <div class="chart" id="chart-attainment"></div><div id="table-attainment"></div>
              <div class="chart" id="chart-budget"></div><div id="table-budget"></div>
              <p class="muted small" id="charts-status" role="status">Loading ${times.length} points…</p>`
           : notice('No SLO, no chart.')
@@ -362,7 +364,7 @@ export async function load(ctx) {
         root.dataset.charts = 'ready';
         return;
       }
-      drawCharts(root, id, slos, times, ctx.now).catch((e) => {
+      drawCharts(root, id, slos, times, range, ctx.now).catch((e) => {
         if (!root.isConnected) return;
         root.querySelector('#charts-status').textContent = `Cannot draw the charts: ${e.message}`;
         root.dataset.charts = 'failed';
@@ -371,11 +373,51 @@ export async function load(ctx) {
   };
 }
 
+// The SLI of each SLO per step (GetSliSeries), with the objectives dashed.
+function drawSli(root, id, slos, answers) {
+  const steps = [...new Set(answers.flatMap((a) => a.points.map((p) => ms(p.from_ms))))].sort((a, b) => a - b);
+  const el = root.querySelector('#chart-sli');
+  if (steps.length === 0) {
+    el.innerHTML = notice('No SLI data in this range.');
+    return;
+  }
+  const step = answers.length ? ms(answers[0].step_ms) : 0;
+  const series = slos.map((s, i) => {
+    const at = new Map(answers[i].points.map((p) => [ms(p.from_ms), p.ratio]));
+    return { key: s.slo, label: `${s.slo} (${s.sli})`, color: kColors[i % kColors.length], values: steps.map((t) => at.get(t) ?? null) };
+  });
+  lineChart(el, {
+    title: `SLI per ${duration(step)} (dashed: objective)`,
+    xs: steps,
+    series: [
+      ...series,
+      ...slos.map((s, i) => ({
+        label: `${s.slo} objective`,
+        color: kColors[i % kColors.length],
+        dash: [6, 4],
+        values: steps.map(() => s.target),
+      })),
+    ],
+    yFormat: (v) => pct(v, 2),
+  });
+  root.querySelector('#table-sli').innerHTML = dataTable({
+    caption: `SLI per ${duration(step)}`,
+    xs: steps,
+    series,
+    format: (v) => pct(v),
+    key: `svc:${id}:chart:sli`,
+  });
+}
+
 // Fetches the SLO as of each sample time and draws both charts with their
 // data tables; marks the page root data-charts="ready" when done.
-async function drawCharts(root, id, slos, times, nowMs) {
-  const samples = await pooled(times.map((t) => () => sloAsOf(id, t, nowMs)));
+async function drawCharts(root, id, slos, times, range, nowMs) {
+  const [samples, sli] = await Promise.all([
+    pooled(times.map((t) => () => sloAsOf(id, t, nowMs))),
+    Promise.all(slos.map((s) => get('sli', { service: id, slo: s.slo, from: range.fromMs, to: range.toMs }))),
+  ]);
   if (!root.isConnected) return;  // the user moved on
+  drawSli(root, id, slos, sli);
   const series = (field) =>
     slos.map((s, i) => ({
       key: s.slo,

@@ -34,6 +34,7 @@ export async function load(ctx) {
   const current = costs[kTrendMonths - 1];
   const previous = costs[kTrendMonths - 2];
   const currency = costs.find((c) => !c.error)?.currency || '';
+  const revenueCurrency = catalog.currency || '';
   const digits = minorDigits(costs.find((c) => !c.error)?.total);
 
   // Availability achieved.
@@ -64,7 +65,7 @@ export async function load(ctx) {
             ? `<td colspan="3" class="muted">${esc(x.error.message)}</td>`
             : cell(`${k}:failed`, x.failed_requests, num(x.failed_requests)) +
               cell(`${k}:users`, x.users_affected, num(x.users_affected)) +
-              cell(`${k}:revenue`, x.revenue_at_risk, money(x.revenue_at_risk))
+              cell(`${k}:revenue`, x.revenue_at_risk, money(x.revenue_at_risk, revenueCurrency))
         }</tr>`;
     })
     .join('');
@@ -75,7 +76,7 @@ export async function load(ctx) {
         ${cell(`${k}:degraded`, u.degraded_minutes, minutes(u.degraded_minutes))}
         ${cell(`${k}:failed`, u.failed_requests, num(u.failed_requests))}
         ${cell(`${k}:users`, u.users_affected, num(u.users_affected))}
-        ${cell(`${k}:revenue`, u.revenue_at_risk, money(u.revenue_at_risk))}</tr>`;
+        ${cell(`${k}:revenue`, u.revenue_at_risk, money(u.revenue_at_risk, revenueCurrency))}</tr>`;
     })
     .join('');
 
@@ -91,6 +92,11 @@ export async function load(ctx) {
     const u = (c.business_units || []).find((x) => x.business_unit === unit);
     return u ? Number(u.cost) : 0;
   };
+  const unitCostOf = (c, unit) => {
+    if (!c || c.error) return null;
+    const u = (c.business_units || []).find((x) => x.business_unit === unit);
+    return u && u.has_cost_per_1000 ? Number(u.cost_per_1000_transactions) : null;
+  };
   const costRows = unitIds
     .map((unit) => {
       const k = `sum:cost:${unit}`;
@@ -99,6 +105,9 @@ export async function load(ctx) {
         ? null
         : (previous.business_units || []).find((x) => x.business_unit === unit)?.cost ??
           centsToMoney(0, digits);
+      const change = u && before !== null && Number(before) !== 0 ? (Number(u.cost) / Number(before) - 1) * 100 : null;
+      const unitNow = unitCostOf(current, unit);
+      const unitBefore = unitCostOf(previous, unit);
       const services = (current.services || []).filter((s) => s.business_unit === unit);
       const unitCosts = services
         .map((s) => {
@@ -115,7 +124,10 @@ export async function load(ctx) {
       return `<tr><th scope="row">${esc(unitNames.get(unit) || unit || '(external)')}</th>
         ${u ? cell(`${k}:cost`, u.cost, money(u.cost, currency)) : '<td class="num">—</td>'}
         <td class="num">${before === null ? '—' : esc(money(before, currency))}</td>
+        ${change === null ? '<td class="num">—</td>' : cell(`${k}:change`, change, `${change > 0 ? '+' : ''}${num(change, 1)}%`)}
         <td class="num">${u && u.has_budget ? esc(money(u.budget, currency)) : '—'}</td>
+        ${unitNow === null ? '<td class="num muted">—</td>' : cell(`${k}:cpk`, unitNow, unitCost(unitNow, currency))}
+        <td class="num">${unitBefore === null ? '—' : esc(unitCost(unitBefore, currency))}</td>
         <td class="small">${unitCosts || '<span class="muted">no transactions measured</span>'}</td></tr>`;
     })
     .join('');
@@ -125,6 +137,15 @@ export async function load(ctx) {
     color: kColors[i % kColors.length],
     values: costs.map((c) => costOf(c, unit)),
   }));
+  // Unit cost trend: only the units with transactions in some month.
+  const unitCostSeries = unitIds
+    .map((unit, i) => ({
+      key: unit,
+      label: unitNames.get(unit) || unit || '(external)',
+      color: kColors[i % kColors.length],
+      values: costs.map((c) => unitCostOf(c, unit)),
+    }))
+    .filter((x) => x.values.some((v) => v !== null));
   const trendTimes = months.map((m) => monthBounds(m).fromMs);
   const totalCost = current.error ? null : current.total;
 
@@ -139,7 +160,7 @@ export async function load(ctx) {
     <div class="cards">
       ${card('Objectives met', 'sum:met', met, `${num(met)} of ${num(measured)}`, 'SLOs with data, at the month’s end')}
       ${card('Incidents', 'sum:incidents', (incidents.incidents || []).length, num((incidents.incidents || []).length))}
-      ${card('Revenue at risk', 'sum:revenue', impact.revenue_at_risk ?? '', impact.error ? '—' : money(impact.revenue_at_risk ?? 0))}
+      ${card('Revenue at risk', 'sum:revenue', impact.revenue_at_risk ?? '', impact.error ? '—' : money(impact.revenue_at_risk ?? 0, revenueCurrency))}
       ${card('Users affected', 'sum:users', impact.users_affected ?? '', impact.error ? '—' : num(impact.users_affected ?? 0))}
       ${card('IT cost', 'sum:cost', totalCost ?? '', totalCost === null ? '—' : money(totalCost, currency))}
     </div>
@@ -179,10 +200,20 @@ export async function load(ctx) {
       ${
         costRows
           ? `<table id="sum-cost"><thead><tr><th scope="col">Business unit</th><th scope="col" class="num">${esc(month)}</th>
-             <th scope="col" class="num">${esc(monthBefore(month))}</th><th scope="col" class="num">Budget</th>
-             <th scope="col">Cost per 1,000 transactions</th></tr></thead><tbody>${costRows}</tbody></table>
+             <th scope="col" class="num">${esc(monthBefore(month))}</th><th scope="col" class="num">Change</th>
+             <th scope="col" class="num">Budget</th>
+             <th scope="col" class="num">Per 1,000 transactions</th><th scope="col" class="num">${esc(monthBefore(month))}</th>
+             <th scope="col">Per 1,000 transactions, by service</th></tr></thead><tbody>${costRows}</tbody></table>
+             <p class="muted small">A business unit's cost per 1,000 transactions is its cost over the transactions of
+               all its services.</p>
              <div class="chart print-chart" id="chart-trend"></div>
-             ${dataTable({ caption: 'Cost per business unit by month', xs: trendTimes, series: trendSeries, format: (v) => money(v.toFixed(digits), currency), key: 'sum:trend' })}`
+             ${dataTable({ caption: 'Cost per business unit by month', xs: trendTimes, series: trendSeries, format: (v) => money(v.toFixed(digits), currency), key: 'sum:trend' })}
+             ${
+               unitCostSeries.length
+                 ? `<div class="chart print-chart" id="chart-unit-trend"></div>
+                    ${dataTable({ caption: 'Cost per 1,000 transactions per business unit by month', xs: trendTimes, series: unitCostSeries, format: (v) => unitCost(v, currency), key: 'sum:unit-trend' })}`
+                 : ''
+             }`
           : ''
       }</section>`;
 
@@ -199,6 +230,16 @@ export async function load(ctx) {
           xs: trendTimes,
           series: trendSeries,
           yFormat: (v) => num(v, 0),
+          height: 200,
+        });
+      }
+      const unitEl = root.querySelector('#chart-unit-trend');
+      if (unitEl) {
+        lineChart(unitEl, {
+          title: `Cost per 1,000 transactions per business unit (${currency})`,
+          xs: trendTimes,
+          series: unitCostSeries,
+          yFormat: (v) => num(v, 2),
           height: 200,
         });
       }
