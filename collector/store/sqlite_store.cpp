@@ -321,6 +321,7 @@ absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const
   if (select.Step() != SQLITE_ROW) return select.Error();
   int64_t id = select.Int(0);
   series_ids_.emplace(std::move(key), id);
+  series_by_name_.erase(name);
   return id;
 }
 
@@ -416,6 +417,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     // Ids created inside the rolled-back transaction are gone, and so are
     // its samples: they must not show up as the latest values.
     series_ids_.clear();
+    series_by_name_.clear();
     pending_latest_.clear();
     for (BatchWrite& w : writes) {
       w.stored = false;
@@ -594,23 +596,31 @@ absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeries(const SeriesSele
 
 absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeriesLocked(
     const SeriesSelector& selector) {
-  Stmt q(db_, "SELECT id, agent_id, labels, type FROM series WHERE name = ? ORDER BY id");
-  RETURN_IF_ERROR(q.status());
-  q.Bind(1, selector.name);
-  std::vector<SeriesInfo> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    SeriesInfo info;
-    info.id = q.Int(0);
-    info.agent_id = q.Text(1);
-    info.name = selector.name;
-    info.labels = ParseLabelsOrEmpty(q.Text(2));
-    info.type = static_cast<v1::MetricType>(q.Int(3));
-    bool match = std::all_of(selector.matchers.begin(), selector.matchers.end(),
-                             [&](const LabelMatcher& m) { return m.Matches(info.labels); });
-    if (match) out.push_back(std::move(info));
+  auto cached = series_by_name_.find(selector.name);
+  if (cached == series_by_name_.end()) {
+    Stmt q(db_, "SELECT id, agent_id, labels, type FROM series WHERE name = ? ORDER BY id");
+    RETURN_IF_ERROR(q.status());
+    q.Bind(1, selector.name);
+    std::vector<SeriesInfo> all;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      SeriesInfo& info = all.emplace_back();
+      info.id = q.Int(0);
+      info.agent_id = q.Text(1);
+      info.name = selector.name;
+      info.labels = ParseLabelsOrEmpty(q.Text(2));
+      info.type = static_cast<v1::MetricType>(q.Int(3));
+    }
+    if (rc != SQLITE_DONE) return q.Error();
+    cached = series_by_name_.emplace(selector.name, std::move(all)).first;
   }
-  if (rc != SQLITE_DONE) return q.Error();
+  std::vector<SeriesInfo> out;
+  for (const SeriesInfo& info : cached->second) {
+    if (std::all_of(selector.matchers.begin(), selector.matchers.end(),
+                    [&](const LabelMatcher& m) { return m.Matches(info.labels); })) {
+      out.push_back(info);
+    }
+  }
   return out;
 }
 

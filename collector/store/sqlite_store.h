@@ -73,6 +73,9 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   // (agent_id \0 name \0 labels) -> series id; filled lazily.
   std::unordered_map<std::string, int64_t> series_ids_;
+  // Every series of a metric name with its parsed labels, for selectors:
+  // filled lazily, a name dropped when a series of it is created.
+  std::unordered_map<std::string, std::vector<SeriesInfo>> series_by_name_;
   // Newest sample per series id (timestamp, value).
   std::unordered_map<int64_t, std::pair<int64_t, double>> latest_;
   int64_t minute_watermark_ = 0;  // minutes before this are in rollup_1m

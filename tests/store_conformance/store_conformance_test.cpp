@@ -236,6 +236,9 @@ TEST_P(StoreConformance, ARepeatInALaterGroupAndAfterAReopenIsADuplicate) {
 
 TEST_P(StoreConformance, AFailedWriteStoresNothingAndCanBeRetried) {
   Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}});
+  auto before = store_->FindSeries({"g", {}});  // a backend may remember this
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
   FailAgentWrites(true);
   v1::Batch newer =
       MakeBatch("a", 1, 99, "g", v1::METRIC_TYPE_GAUGE, {{"host", "web-1"}}, {{1000, 2}});
@@ -253,6 +256,9 @@ TEST_P(StoreConformance, AFailedWriteStoresNothingAndCanBeRetried) {
   auto h = store_->FindSeries({"h", {}});
   ASSERT_TRUE(h.ok());
   EXPECT_TRUE(h->empty());
+  auto g = store_->FindSeries({"g", {}});  // not the rolled-back {host="web-1"}
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->size(), 1u);
 
   // The identities were not used up: the retry stores them.
   FailAgentWrites(false);
@@ -563,6 +569,12 @@ TEST_P(StoreConformance, SelectorsMatchLabelsByEqualityInequalityAndGlob) {
   auto other_name = store_->FindSeries({"h", {}});
   ASSERT_TRUE(other_name.ok());
   EXPECT_TRUE(other_name->empty());
+  // A series created after a selector was answered is found by the next one.
+  v1::Batch later = MakeBatch("web-9", 1, 1, "g", v1::METRIC_TYPE_GAUGE,
+                              {{"host", "web-9"}, {"env", "prod"}}, {{0, 1}});
+  std::vector<BatchWrite> w = {WriteOf(later)};
+  ASSERT_TRUE(store_->WriteBatches(w).ok());
+  EXPECT_EQ(hosts({{"host", Op::kGlob, "web-*"}}), (V{"web-1", "web-2", "web-9"}));
 }
 
 // --- rollups and aggregates ------------------------------------------------
