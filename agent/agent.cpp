@@ -144,6 +144,12 @@ ShipperOptions Agent::MakeShipperOptions() const {
   o.ack_timeout = config_.collector.ack_timeout;
   o.backoff_initial = config_.collector.backoff_initial;
   o.backoff_max = config_.collector.backoff_max;
+  o.tls_ca = config_.tls.ca;
+  o.tls_cert = config_.tls.cert;
+  o.tls_key = config_.tls.key;
+  o.tls_server_name = config_.tls.server_name;
+  o.tls_reload_interval = config_.tls.reload_interval;
+  o.enrollment_token_file = config_.enrollment_token_file;
   return o;
 }
 
@@ -279,7 +285,11 @@ void Agent::Reload() {
     return;
   }
   bool reconnect = fresh->collector.addresses != config_.collector.addresses ||
-                   fresh->collector.max_in_flight != config_.collector.max_in_flight;
+                   fresh->collector.max_in_flight != config_.collector.max_in_flight ||
+                   fresh->tls.ca != config_.tls.ca || fresh->tls.cert != config_.tls.cert ||
+                   fresh->tls.key != config_.tls.key ||
+                   fresh->tls.server_name != config_.tls.server_name ||
+                   fresh->enrollment_token_file != config_.enrollment_token_file;
   if (fresh->agent_id != config_.agent_id) {
     spdlog::warn("agent_id cannot change on reload; restart the agent to change it");
     fresh->agent_id = config_.agent_id;
@@ -319,6 +329,12 @@ int Agent::Run() {
   };
   signals_.async_wait(on_signal);
 
+  if (!config_.tls.enabled()) {
+    spdlog::warn(
+        "SECURITY: no tls configured: measurements{} travel to the collector in PLAINTEXT; "
+        "configure tls (docs/security.md) outside a trusted network",
+        config_.enrollment_token_file.empty() ? "" : " and the enrollment token");
+  }
   shipper_ = std::make_unique<Shipper>(MakeShipperOptions(), queue_.get(), Describe());
   shipper_->Start();
   spdlog::info("plumbline-agent {} started: agent_id={} interval={}ms collector={}", kVersion,

@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/host_info.h"
 #include "common/labels.h"
@@ -31,6 +33,26 @@ absl::StatusOr<AgentConfig> Read(YamlDocument doc) {
     if (a.find(':') == std::string::npos) {
       collector.Error("addresses", StrCat("\"", a, "\" is not host:port"));
     }
+  }
+
+  ConfigMap tls = root.Map("tls");
+  tls.String("ca", &c.tls.ca);
+  tls.String("cert", &c.tls.cert);
+  tls.String("key", &c.tls.key);
+  tls.String("server_name", &c.tls.server_name);
+  tls.Duration("reload_interval", &c.tls.reload_interval, std::chrono::milliseconds(1000));
+  if (c.tls.cert.empty() != c.tls.key.empty()) {
+    tls.Error(c.tls.cert.empty() ? "cert" : "key", "cert and key go together");
+  }
+  for (auto [key, file] :
+       {std::pair{"ca", &c.tls.ca}, std::pair{"cert", &c.tls.cert}, std::pair{"key", &c.tls.key}}) {
+    if (!file->empty() && !std::ifstream(*file)) {
+      tls.Error(key, StrCat("cannot read ", *file));
+    }
+  }
+  root.String("enrollment_token_file", &c.enrollment_token_file);
+  if (!c.enrollment_token_file.empty() && !std::ifstream(c.enrollment_token_file)) {
+    root.Error("enrollment_token_file", StrCat("cannot read ", c.enrollment_token_file));
   }
 
   ConfigMap queue = root.Map("queue");

@@ -36,6 +36,25 @@ struct AgentConfig {
     std::chrono::milliseconds shutdown_timeout{5000};
   } collector;
 
+  // TLS to the collector. On when `ca` or `cert` is set; else plaintext
+  // (the agent warns at start).
+  struct Tls {
+    std::string ca;    // PEM CA bundle that signs the collector; empty: system roots
+    std::string cert;  // PEM client certificate (mTLS); its CN or a DNS SAN is the agent id
+    std::string key;   // PEM private key of `cert`
+    // Name expected in the collector's certificate; default: the host of
+    // each collector address.
+    std::string server_name;
+    // How often the files are checked for changes (rotation without restart).
+    std::chrono::milliseconds reload_interval{60000};
+    bool enabled() const { return !ca.empty() || !cert.empty(); }
+  } tls;
+
+  // A file holding an enrollment token (first line), sent as
+  // "authorization: Bearer <token>" on the ingest stream; re-read at every
+  // connection. Empty: none.
+  std::string enrollment_token_file;
+
   struct Queue {
     uint64_t max_bytes = 64ull << 20;
   } queue;

@@ -1,8 +1,11 @@
 #include "agent/shipper.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <map>
 
 #include "plumbline/v1/ingest.grpc.pb.h"
@@ -14,10 +17,36 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using BatchId = std::pair<uint64_t, uint64_t>;  // (epoch, sequence)
 
+// Plaintext, or TLS whose files are watched for changes: a renewed client
+// certificate is used from the next handshake on.
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const ShipperOptions& o) {
+  if (o.tls_ca.empty() && o.tls_cert.empty()) return grpc::InsecureChannelCredentials();
+  const auto interval_s =
+      static_cast<unsigned int>(std::max<int64_t>(1, o.tls_reload_interval.count() / 1000));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      o.tls_key, o.tls_cert, o.tls_ca, interval_s);
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(provider);
+  if (!o.tls_ca.empty()) options.watch_root_certs();
+  if (!o.tls_cert.empty()) options.watch_identity_key_cert_pairs();
+  options.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(options);
+}
+
+// The first line of the token file; empty if unreadable.
+std::string ReadToken(const std::string& file) {
+  std::ifstream in(file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
 }  // namespace
 
 Shipper::Shipper(ShipperOptions options, BatchQueue* queue, v1::AgentInfo info)
     : options_(std::move(options)),
+      credentials_(MakeCredentials(options_)),
       queue_(queue),
       info_(std::move(info)),
       rng_(std::random_device{}()) {}
@@ -80,7 +109,8 @@ bool Shipper::Session(const std::string& address) {
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 4 << 20);
   // A fresh channel per session, so a failover really moves.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!options_.tls_server_name.empty()) args.SetSslTargetNameOverride(options_.tls_server_name);
+  auto channel = grpc::CreateCustomChannel(address, credentials_, args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + options_.connect_timeout)) {
     std::lock_guard lock(stats_mu_);
     ++stats_.connect_failures;
@@ -89,6 +119,14 @@ bool Shipper::Session(const std::string& address) {
   }
   auto stub = v1::Ingest::NewStub(channel);
   grpc::ClientContext context;
+  if (!options_.enrollment_token_file.empty()) {
+    std::string token = ReadToken(options_.enrollment_token_file);
+    if (token.empty()) {
+      spdlog::error("enrollment_token_file {}: no token in it", options_.enrollment_token_file);
+    } else {
+      context.AddMetadata("authorization", "Bearer " + token);
+    }
+  }
   auto stream = stub->Stream(&context);
   v1::IngestRequest hello;
   *hello.mutable_hello() = info_;

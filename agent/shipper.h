@@ -7,6 +7,8 @@
 // Runs on its own thread; Start/Stop/Stats may be called from any thread.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +31,12 @@ struct ShipperOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30000};
+  // TLS (on when tls_ca or tls_cert is set); files are watched for changes.
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
+  std::chrono::milliseconds tls_reload_interval{60000};
+  // First line sent as "authorization: Bearer ..." on every stream; read at
+  // every connection, never logged.
+  std::string enrollment_token_file;
 };
 
 struct ShipperStats {
@@ -63,6 +71,7 @@ class Shipper {
   bool SleepFor(std::chrono::milliseconds d);
 
   ShipperOptions options_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   BatchQueue* queue_;
   v1::AgentInfo info_;
   std::thread thread_;

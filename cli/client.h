@@ -5,7 +5,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,10 @@ struct Global {
   bool json = false;
   bool csv = false;
   std::string token;  // bearer token for the collector's query API
+  // TLS: the PEM CA bundle that signs the collector's certificate (empty:
+  // plaintext), and the name expected in it (default: the host).
+  std::string tls_ca;
+  std::string tls_server_name;
 };
 
 inline std::string Rfc3339(int64_t ms) {
@@ -38,8 +44,17 @@ inline int Fail(const grpc::Status& status, const Global& g) {
 }
 
 inline std::unique_ptr<plumbline::v1::Query::Stub> Connect(const Global& g) {
+  if (g.tls_ca.empty()) {
+    return plumbline::v1::Query::NewStub(
+        grpc::CreateChannel(g.collector, grpc::InsecureChannelCredentials()));
+  }
+  grpc::SslCredentialsOptions ssl;
+  std::ifstream in(g.tls_ca);
+  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  grpc::ChannelArguments args;
+  if (!g.tls_server_name.empty()) args.SetSslTargetNameOverride(g.tls_server_name);
   return plumbline::v1::Query::NewStub(
-      grpc::CreateChannel(g.collector, grpc::InsecureChannelCredentials()));
+      grpc::CreateCustomChannel(g.collector, grpc::SslCredentials(ssl), args));
 }
 
 // The deadline and, when given, the bearer token of every call.

@@ -63,7 +63,7 @@ std::string BashCompletion(const CLI::App& app, const std::string& program) {
   out << "    esac\n"
       << "  done\n"
       << "  case $prev in\n"
-      << "    --token-file) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+      << "    --token-file|--tls-ca) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
       << "  esac\n"
       << "  local candidates\n"
       << "  case $path in\n";

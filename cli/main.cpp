@@ -360,6 +360,12 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("PLUMB_TOKEN")) g.token = env;
   app.add_option("--token", g.token,
                  "bearer token for the collector's query API (default $PLUMB_TOKEN)");
+  if (const char* env = std::getenv("PLUMB_TLS_CA")) g.tls_ca = env;
+  app.add_option("--tls-ca", g.tls_ca,
+                 "connect with TLS, trusting this PEM CA bundle (default $PLUMB_TLS_CA)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-server-name", g.tls_server_name,
+                 "name expected in the collector's certificate (default: the host)");
   std::string token_file;
   app.add_option("--token-file", token_file, "read the bearer token from this file (first line)");
   auto* json = app.add_flag("--json", g.json, "print JSON instead of a table");

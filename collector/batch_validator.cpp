@@ -84,7 +84,8 @@ absl::Status CheckPoint(const v1::Series& s, const v1::Point& p, const Validatio
   }
 }
 
-std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimits& limits) {
+std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimits& limits,
+                                       int64_t now_ms) {
   if (absl::Status st = ValidateMetricName(s.name()); !st.ok()) {
     return SeriesFault{"invalid_name", std::string(st.message())};
   }
@@ -112,6 +113,21 @@ std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimi
         StrCat(s.name(), ": ", s.points_size(), " points, at most ", limits.max_points_per_series)};
   }
   for (const v1::Point& p : s.points()) {
+    if (now_ms == 0) break;
+    if (limits.max_future_skew_ms > 0 && p.timestamp_ms() > now_ms + limits.max_future_skew_ms) {
+      return SeriesFault{
+          "timestamp_future",
+          StrCat(s.name(), ": timestamp ", p.timestamp_ms(), " is ",
+                 (p.timestamp_ms() - now_ms) / 1000, " s ahead of the collector's clock (at most ",
+                 limits.max_future_skew_ms / 1000, " s; check the agent's clock)")};
+    }
+    if (limits.max_sample_age_ms > 0 && p.timestamp_ms() < now_ms - limits.max_sample_age_ms) {
+      return SeriesFault{"timestamp_old", StrCat(s.name(), ": timestamp ", p.timestamp_ms(),
+                                                 " is older than ingest.max_sample_age (",
+                                                 limits.max_sample_age_ms / 1000, " s)")};
+    }
+  }
+  for (const v1::Point& p : s.points()) {
     if (absl::Status st = CheckPoint(s, p, limits); !st.ok()) {
       return SeriesFault{"invalid_point", StrCat(s.name(), ": ", st.message())};
     }
@@ -121,7 +137,8 @@ std::optional<SeriesFault> CheckSeries(const v1::Series& s, const ValidationLimi
 
 }  // namespace
 
-ValidationResult ValidateBatch(const v1::Batch& batch, const ValidationLimits& limits) {
+ValidationResult ValidateBatch(const v1::Batch& batch, const ValidationLimits& limits,
+                               int64_t now_ms) {
   ValidationResult r;
   if (batch.agent_id().empty()) {
     r.batch = absl::InvalidArgumentError("batch without agent_id");
@@ -135,7 +152,7 @@ ValidationResult ValidateBatch(const v1::Batch& batch, const ValidationLimits& l
   std::map<std::string, uint32_t> reasons;
   r.valid_series.reserve(static_cast<size_t>(batch.series_size()));
   for (int i = 0; i < batch.series_size(); ++i) {
-    std::optional<SeriesFault> fault = CheckSeries(batch.series(i), limits);
+    std::optional<SeriesFault> fault = CheckSeries(batch.series(i), limits, now_ms);
     if (!fault) {
       r.valid_series.push_back(i);
       continue;

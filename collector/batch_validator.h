@@ -18,6 +18,9 @@ struct ValidationLimits {
   int max_labels_per_series = 64;
   int max_points_per_series = 10000;
   int max_histogram_buckets = 512;
+  // Relative to the `now_ms` given to ValidateBatch; 0: not checked.
+  int64_t max_future_skew_ms = 0;
+  int64_t max_sample_age_ms = 0;
 };
 
 struct ValidationResult {
@@ -31,6 +34,9 @@ struct ValidationResult {
   std::vector<std::pair<std::string, uint32_t>> reasons;
 };
 
-ValidationResult ValidateBatch(const v1::Batch& batch, const ValidationLimits& limits);
+// `now_ms` (the collector's clock) anchors the timestamp window; 0 leaves
+// only the fixed plausibility range (years 2000..2200).
+ValidationResult ValidateBatch(const v1::Batch& batch, const ValidationLimits& limits,
+                               int64_t now_ms = 0);
 
 }  // namespace plumbline::collector

@@ -1,7 +1,11 @@
 #include "collector/collector.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
+
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/postgres_store.h"
@@ -9,7 +13,69 @@
 
 namespace plumbline::collector {
 
+namespace {
+
+absl::StatusOr<std::vector<EnrollmentEntry>> EnrollmentEntries(
+    const CollectorConfig::Enrollment& enrollment) {
+  std::vector<EnrollmentEntry> out;
+  for (const CollectorConfig::EnrollmentToken& t : enrollment.tokens) {
+    ASSIGN_OR_RETURN(auto digest, ParseSha256(t.sha256));
+    out.push_back({t.name, digest, t.agent_id, t.id_prefix});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::array<uint8_t, 32>>> Revoked(
+    const CollectorConfig::Enrollment& enrollment) {
+  std::vector<std::array<uint8_t, 32>> out;
+  for (const std::string& r : enrollment.revoked) {
+    ASSIGN_OR_RETURN(auto digest, ParseSha256(r));
+    out.push_back(digest);
+  }
+  return out;
+}
+
+// The gRPC port's credentials. With TLS, the collector's certificate and key
+// are watched for changes (rotation without restart). A client certificate
+// is requested but checked by AgentAuthenticator, not the handshake, so
+// refusals carry a reason and a counter (collector/agent_auth.h).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const CollectorConfig::Tls& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  for (const std::string& file : {tls.cert, tls.key}) {
+    if (!std::ifstream(file)) return absl::NotFoundError(StrCat("tls: cannot read ", file));
+  }
+  const auto interval_s =
+      static_cast<unsigned int>(std::max<int64_t>(1, tls.reload_interval.count() / 1000));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key, tls.cert, interval_s);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(tls.client_ca.empty()
+                                    ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+}  // namespace
+
 Collector::Collector(CollectorConfig config) : config_(std::move(config)) {}
+
+absl::Status Collector::ReloadEnrollment(const CollectorConfig::Enrollment& enrollment) {
+  if (agent_auth_ == nullptr) return absl::FailedPreconditionError("collector not started");
+  ASSIGN_OR_RETURN(auto tokens, EnrollmentEntries(enrollment));
+  ASSIGN_OR_RETURN(auto revoked, Revoked(enrollment));
+  if (tokens.empty() && !config_.enrollment.tokens.empty() && !config_.tls.require_client_cert) {
+    // Removing the last token would open ingest to anyone; refuse.
+    return absl::FailedPreconditionError(
+        "enrollment: removing every token would let any agent write without credentials; "
+        "restart the collector to turn enrollment off");
+  }
+  agent_auth_->SetEnrollment(std::move(tokens), std::move(revoked));
+  counters_.Set("plumbline_ingest_enrollment_tokens", {},
+                static_cast<double>(enrollment.tokens.size()));
+  return absl::OkStatus();
+}
 
 Collector::~Collector() { Stop(); }
 
@@ -44,9 +110,39 @@ absl::StatusOr<std::string> Collector::Start() {
 
   IngestServiceOptions ingest;
   ingest.limits.max_series_per_batch = static_cast<int>(config_.ingest.max_series_per_batch);
+  ingest.limits.max_future_skew_ms = config_.ingest.max_future_skew.count();
+  ingest.limits.max_sample_age_ms = config_.ingest.max_sample_age.count();
   ingest.max_pending_per_stream = static_cast<size_t>(config_.ingest.max_pending_per_stream);
+  ingest.max_message_bytes = static_cast<size_t>(config_.ingest.max_message_bytes);
+  ingest.limiter.max_batches_per_second = config_.ingest.max_batches_per_second;
+  ingest.limiter.max_new_series_per_minute = config_.ingest.max_new_series_per_minute;
   ingest_ = std::make_unique<IngestService>(pipeline_.get(), store_.get(), &counters_, &agents_,
                                             clock, ingest);
+
+  AgentAuthOptions agent_auth;
+  agent_auth.client_ca = config_.tls.client_ca;
+  agent_auth.require_client_cert = config_.tls.require_client_cert;
+  ASSIGN_OR_RETURN(agent_auth.tokens, EnrollmentEntries(config_.enrollment));
+  ASSIGN_OR_RETURN(agent_auth.revoked, Revoked(config_.enrollment));
+  const bool agents_authenticate = agent_auth.require_client_cert || !agent_auth.tokens.empty();
+  counters_.Set("plumbline_ingest_enrollment_tokens", {},
+                static_cast<double>(agent_auth.tokens.size()));
+  agent_auth_ = std::make_unique<AgentAuthenticator>(std::move(agent_auth), &counters_, clock);
+  RETURN_IF_ERROR(agent_auth_->Init());
+  ingest_->SetAuthenticator(agent_auth_.get());
+  if (!config_.tls.enabled()) {
+    spdlog::warn(
+        "SECURITY: no tls configured: agents and query clients talk to {} in PLAINTEXT; anyone "
+        "on the network path can read measurements and bearer tokens and inject data. "
+        "Configure tls (docs/security.md) for anything but a loopback test.",
+        config_.listen);
+  }
+  if (!agents_authenticate) {
+    spdlog::warn(
+        "SECURITY: agents are not authenticated (no tls.require_client_cert, no enrollment "
+        "tokens): anyone who reaches {} can write measurements as any agent id.",
+        config_.listen);
+  }
   std::vector<TokenEntry> tokens;
   for (const CollectorConfig::Token& t : config_.tokens) {
     ASSIGN_OR_RETURN(Role role, ParseRole(t.role));
@@ -64,10 +160,15 @@ absl::StatusOr<std::string> Collector::Start() {
   query_->SetIncidentOptions({static_cast<int>(config_.incidents.open_after.count() / 60000),
                               static_cast<int>(config_.incidents.close_after.count() / 60000)});
 
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   ServerCredentials(config_.tls));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.ingest.max_message_bytes));
+  builder.AddListeningPort(config_.listen, credentials, &port);
+  // Up to twice the limit reaches the ingest service, which refuses it with
+  // a reason and a counter; beyond that gRPC ends the stream itself.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(2 * config_.ingest.max_message_bytes, 1ull << 30)));
   builder.RegisterService(ingest_.get());
   builder.RegisterService(query_.get());
   server_ = builder.BuildAndStart();
@@ -80,7 +181,8 @@ absl::StatusOr<std::string> Collector::Start() {
                                            std::lock_guard lock(maintenance_mu_);
                                            return !stopping_;
                                          });
-    absl::StatusOr<int> http_port = http_->Start(config_.http_listen);
+    absl::StatusOr<int> http_port =
+        http_->Start(config_.http_listen, config_.tls.cert, config_.tls.key);
     if (!http_port.ok()) {
       server_->Shutdown();
       server_.reset();
@@ -147,6 +249,7 @@ void Collector::Stop() {
   server_->Wait();
   server_.reset();
   ingest_.reset();
+  agent_auth_.reset();
   http_.reset();
   query_.reset();
   auth_.reset();

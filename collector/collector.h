@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "collector/agent_auth.h"
 #include "collector/agent_registry.h"
 #include "collector/catalog/catalog_holder.h"
 #include "collector/config.h"
@@ -35,6 +36,9 @@ class Collector {
   int http_port() const { return http_port_; }
   // Re-reads the catalog file; on error the running catalog stays in force.
   absl::Status ReloadCatalog();
+  // Replaces the agents' enrollment tokens and revocation list (SIGHUP);
+  // open streams whose token is gone end at their next batch.
+  absl::Status ReloadEnrollment(const CollectorConfig::Enrollment& enrollment);
 
  private:
   void MaintenanceLoop();
@@ -47,6 +51,7 @@ class Collector {
   CatalogHolder catalog_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<IngestPipeline> pipeline_;
+  std::unique_ptr<AgentAuthenticator> agent_auth_;
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<QueryService> query_;

@@ -75,6 +75,55 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   ingest.Int("max_series_per_batch", &c.ingest.max_series_per_batch, 1, 10000000);
   ingest.Int("max_pending_per_stream", &c.ingest.max_pending_per_stream, 1, 1 << 16);
   ingest.Duration("retry_after", &c.ingest.retry_after);
+  ingest.Duration("max_future_skew", &c.ingest.max_future_skew, std::chrono::milliseconds(0));
+  ingest.Duration("max_sample_age", &c.ingest.max_sample_age, std::chrono::milliseconds(0));
+  ingest.Int("max_new_series_per_minute", &c.ingest.max_new_series_per_minute, 0, 100000000);
+  ingest.Int("max_batches_per_second", &c.ingest.max_batches_per_second, 0, 1000000);
+
+  ConfigMap tls = root.Map("tls");
+  tls.String("cert", &c.tls.cert);
+  tls.String("key", &c.tls.key);
+  tls.String("client_ca", &c.tls.client_ca);
+  tls.Bool("require_client_cert", &c.tls.require_client_cert);
+  tls.Duration("reload_interval", &c.tls.reload_interval, std::chrono::milliseconds(1000));
+  if (c.tls.cert.empty() != c.tls.key.empty()) {
+    tls.Error(c.tls.cert.empty() ? "cert" : "key", "cert and key go together");
+  }
+  if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
+    tls.Error("client_ca", "needs cert and key (the collector's own certificate)");
+  }
+  if (c.tls.require_client_cert && c.tls.client_ca.empty()) {
+    tls.Error("require_client_cert", "needs client_ca");
+  }
+
+  ConfigMap enrollment = root.Map("enrollment");
+  std::set<std::string> enrollment_names;
+  for (ConfigMap t : enrollment.MapList("tokens")) {
+    CollectorConfig::EnrollmentToken token;
+    t.Require("name");
+    t.String("name", &token.name);
+    t.Require("sha256");
+    t.String("sha256", &token.sha256);
+    t.String("agent_id", &token.agent_id);
+    t.String("id_prefix", &token.id_prefix);
+    if (t.Has("sha256")) {
+      if (auto h = ParseSha256(token.sha256); !h.ok()) {
+        t.Error("sha256", ToStd(h.status().message()));
+      }
+    }
+    if (token.agent_id.empty() == token.id_prefix.empty()) {
+      t.Error(token.agent_id.empty() ? "agent_id" : "id_prefix",
+              "give exactly one of agent_id and id_prefix");
+    }
+    if (!token.name.empty() && !enrollment_names.insert(token.name).second) {
+      t.Error("name", StrCat("duplicate token name \"", token.name, "\""));
+    }
+    c.enrollment.tokens.push_back(std::move(token));
+  }
+  enrollment.StringList("revoked", &c.enrollment.revoked);
+  for (const std::string& r : c.enrollment.revoked) {
+    if (auto h = ParseSha256(r); !h.ok()) enrollment.Error("revoked", ToStd(h.status().message()));
+  }
 
   ConfigMap incidents = root.Map("incidents");
   incidents.Duration("open_after", &c.incidents.open_after, std::chrono::minutes(1));

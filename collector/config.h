@@ -41,7 +41,44 @@ struct CollectorConfig {
     int64_t max_series_per_batch = 100000;
     int64_t max_pending_per_stream = 64;
     std::chrono::milliseconds retry_after{1000};
+    // Samples stamped further ahead of the collector's clock are refused
+    // (reason "timestamp_future").
+    std::chrono::milliseconds max_future_skew{10 * 60000};
+    // Samples older than this are refused (reason "timestamp_old"); 0: no limit.
+    std::chrono::milliseconds max_sample_age{0};
+    // Cardinality guard: series an agent may introduce per minute (series the
+    // collector has not seen from it since it started). 0: no limit.
+    int64_t max_new_series_per_minute = 100000;
+    // Batches per second one agent may send (token bucket, burst of one
+    // second's worth); beyond it batches are answered ACK_RETRY. 0: no limit.
+    int64_t max_batches_per_second = 100;
   } ingest;
+
+  // TLS on the gRPC port (and on the HTTP port); empty cert: plaintext.
+  struct Tls {
+    std::string cert;       // PEM certificate chain of the collector
+    std::string key;        // PEM private key
+    std::string client_ca;  // PEM CA bundle that signs agent certificates
+    // Agents must present a certificate from client_ca (else they may use
+    // an enrollment token instead).
+    bool require_client_cert = false;
+    // How often the files are checked for changes (rotation without restart).
+    std::chrono::milliseconds reload_interval{60000};
+    bool enabled() const { return !cert.empty(); }
+  } tls;
+
+  // Enrollment tokens for agents without certificates, by SHA-256. Each grants
+  // one agent id or every id with a prefix. Re-read on SIGHUP.
+  struct EnrollmentToken {
+    std::string name;
+    std::string sha256;     // hex
+    std::string agent_id;   // exactly this id, or
+    std::string id_prefix;  // every id starting with this
+  };
+  struct Enrollment {
+    std::vector<EnrollmentToken> tokens;
+    std::vector<std::string> revoked;  // SHA-256 hex digests refused even if listed
+  } enrollment;
 
   // Incident detection from SLO breaches (docs/value.md).
   struct Incidents {

@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "collector/dashboard_assets.h"
+#include "collector/query_params.h"
 #include "common/yaml_config.h"
 
 namespace plumbline::collector {
@@ -149,24 +150,9 @@ std::string FormatValue(double v) {
   return buf;
 }
 
-// Every value of a repeatable parameter, read from the raw query: cpp-httplib
-// cuts a value at its own '=' (match=label=value would lose its value).
+// Every value of a repeatable parameter (collector/query_params.h).
 std::vector<std::string> RawParams(const httplib::Request& req, std::string_view key) {
-  std::vector<std::string> out;
-  const size_t question = req.target.find('?');
-  if (question == std::string::npos) return out;
-  std::string_view query(req.target);
-  query.remove_prefix(question + 1);
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (pair.size() > key.size() && pair.substr(0, key.size()) == key && pair[key.size()] == '=') {
-      out.push_back(httplib::detail::decode_url(std::string(pair.substr(key.size() + 1)), true));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return out;
+  return QueryParamValues(req.target, key);
 }
 
 // ---- The web dashboard (docs/dashboard.md) ----------------------------------
@@ -235,31 +221,6 @@ void DashboardRoutes(httplib::Server& s) {
 
 }  // namespace
 
-bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms) {
-  if (text.empty()) return false;
-  if (text == "now") {
-    *out_ms = now_ms;
-    return true;
-  }
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    *out_ms = absl::ToUnixMillis(t);
-    return true;
-  }
-  if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-      text.size() <= 15) {
-    *out_ms = std::stoll(text);
-    return true;
-  }
-  std::string_view ago = text;
-  if (ago[0] == '-') ago.remove_prefix(1);
-  auto d = ParseDuration(ago);
-  if (!d.ok() || d->count() <= 0) return false;
-  *out_ms = now_ms - d->count();
-  return true;
-}
-
 void AppendSample(std::string* out, const std::string& name,
                   const std::vector<std::pair<std::string, std::string>>& labels, double value) {
   *out += name;
@@ -299,7 +260,8 @@ HttpServer::HttpServer(std::shared_ptr<grpc::Channel> query_channel, Counters* c
 
 HttpServer::~HttpServer() { Stop(); }
 
-absl::StatusOr<int> HttpServer::Start(const std::string& listen) {
+absl::StatusOr<int> HttpServer::Start(const std::string& listen, const std::string& tls_cert,
+                                      const std::string& tls_key) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos)
     return absl::InvalidArgumentError("http listen: expected host:port");
@@ -312,7 +274,16 @@ absl::StatusOr<int> HttpServer::Start(const std::string& listen) {
   } catch (...) {
     return absl::InvalidArgumentError(StrCat("http listen: bad port in \"", listen, "\""));
   }
-  server_ = std::make_unique<httplib::Server>();
+  if (tls_cert.empty()) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    auto https = std::make_unique<httplib::SSLServer>(tls_cert.c_str(), tls_key.c_str());
+    if (!https->is_valid()) {
+      return absl::InvalidArgumentError(
+          StrCat("HTTPS: cannot use tls.cert ", tls_cert, " and tls.key ", tls_key));
+    }
+    server_ = std::move(https);
+  }
   server_->set_payload_max_length(kMaxBodyBytes);
   server_->set_read_timeout(10, 0);
   server_->set_write_timeout(10, 0);

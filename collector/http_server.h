@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "collector/query_params.h"
 #include "common/counters.h"
 #include "common/status.h"
 #include "plumbline/v1/query.grpc.pb.h"
@@ -31,9 +32,12 @@ class HttpServer {
              std::function<bool()> ready);
   ~HttpServer();
 
-  // Binds "host:port" (port 0: a free one) and serves in a thread. Returns
-  // the bound port.
-  absl::StatusOr<int> Start(const std::string& listen);
+  // Binds "host:port" (port 0: a free one) and serves in a thread, over
+  // HTTPS when `tls_cert` and `tls_key` (PEM files) are given; they are read
+  // once here (a restart picks up a renewed certificate). Returns the bound
+  // port.
+  absl::StatusOr<int> Start(const std::string& listen, const std::string& tls_cert = "",
+                            const std::string& tls_key = "");
   void Stop();
 
   // The /metrics body: business KPIs and the collector's counters, read
@@ -49,10 +53,6 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };
-
-// "2026-11-27T08:00:00Z" (RFC 3339), "now", "-2h" / "2h" (that long ago),
-// or milliseconds since the epoch. False on anything else.
-bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms);
 
 // Prometheus text exposition of one sample: name{labels} value.
 void AppendSample(std::string* out, const std::string& name,

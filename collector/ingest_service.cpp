@@ -35,6 +35,10 @@ class IngestReactor final : public RawReactor {
       : service_(service), context_(context), shared_(std::make_shared<Shared>()) {
     shared_->reactor = this;
     service_->counters_->Add("plumbline_ingest_streams_total");
+    if (!Authenticate()) {
+      reading_ = false;
+      return;
+    }
     StartRead(&read_buffer_);
   }
 
@@ -47,6 +51,7 @@ class IngestReactor final : public RawReactor {
       MaybeFinishLocked();
       return;
     }
+    const size_t message_bytes = read_buffer_.Length();
     v1::IngestRequest request;
     grpc::Status decoded =
         grpc::SerializationTraits<v1::IngestRequest>::Deserialize(&read_buffer_, &request);
@@ -59,9 +64,19 @@ class IngestReactor final : public RawReactor {
     }
     switch (request.kind_case()) {
       case v1::IngestRequest::kHello:
+        if (message_bytes > service_->options_.max_message_bytes) {
+          service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "too_large"}});
+          return FinishLocked(grpc::Status(
+              grpc::StatusCode::RESOURCE_EXHAUSTED,
+              StrCat("hello of ", message_bytes, " bytes exceeds ingest.max_message_size")));
+        }
         if (!HandleHello(request.hello())) return;
         break;
       case v1::IngestRequest::kBatch:
+        if (message_bytes > service_->options_.max_message_bytes) {
+          if (!RefuseOversized(request.batch(), message_bytes)) return;
+          break;
+        }
         if (!HandleBatch(std::make_shared<v1::IngestRequest>(std::move(request)))) return;
         break;
       default:
@@ -99,6 +114,54 @@ class IngestReactor final : public RawReactor {
   }
 
  private:
+  // Decides what this stream may write as; false (stream finished) if its
+  // credentials are refused.
+  bool Authenticate() {
+    AgentAuthenticator* auth = service_->auth_;
+    if (auth == nullptr) return true;
+    std::string pem, chain, authorization;
+    if (std::shared_ptr<const grpc::AuthContext> ctx = context_->auth_context()) {
+      for (const grpc::string_ref& v : ctx->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)) {
+        pem.assign(v.data(), v.size());
+      }
+      for (const grpc::string_ref& v :
+           ctx->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME)) {
+        chain.append(v.data(), v.size());
+      }
+    }
+    const auto& metadata = context_->client_metadata();
+    if (auto it = metadata.find("authorization"); it != metadata.end()) {
+      authorization.assign(it->second.data(), it->second.size());
+    }
+    absl::StatusOr<AgentGrant> grant = auth->Authenticate(pem, chain, authorization);
+    if (!grant.ok()) {
+      spdlog::warn("ingest from {}: refused: {}", context_->peer(), grant.status().message());
+      FinishLocked(
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(grant.status().message())));
+      return false;
+    }
+    grant_ = std::move(*grant);
+    return true;
+  }
+
+  bool RefuseOversized(const v1::Batch& batch, size_t bytes) {
+    if (agent_id_.empty()) {
+      service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "no_hello"}});
+      FinishLocked(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                "send hello (AgentInfo) before the first batch"));
+      return false;
+    }
+    service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "too_large"}});
+    v1::BatchAck ack;
+    ack.set_epoch(batch.epoch());
+    ack.set_sequence(batch.sequence());
+    ack.set_result(v1::ACK_REJECTED);
+    ack.set_message(StrCat("batch of ", bytes, " bytes exceeds ingest.max_message_size (",
+                           service_->options_.max_message_bytes, " bytes); send smaller batches"));
+    EnqueueAckLocked(ack, false);
+    return true;
+  }
+
   bool HandleHello(const v1::AgentInfo& info) {
     absl::Status valid = ValidateLabelValue(info.agent_id());
     if (info.agent_id().empty() || !valid.ok()) {
@@ -106,6 +169,20 @@ class IngestReactor final : public RawReactor {
       FinishLocked(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           StrCat("hello: invalid agent_id: ", valid.ok() ? "empty" : valid.message())));
+      return false;
+    }
+    if (!grant_.Allows(info.agent_id())) {
+      service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "identity"}});
+      std::string allowed = absl::StrJoin(grant_.agent_ids, ", ");
+      if (!grant_.id_prefix.empty()) {
+        allowed += StrCat(allowed.empty() ? "" : ", ", grant_.id_prefix, "*");
+      }
+      spdlog::warn("ingest from {}: {} may not write as agent \"{}\"", context_->peer(),
+                   grant_.Describe(), info.agent_id());
+      FinishLocked(grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          StrCat("hello: agent_id \"", info.agent_id(), "\" is not allowed for ", grant_.Describe(),
+                 " (allowed: ", allowed.empty() ? "none" : allowed, ")")));
       return false;
     }
     if (!agent_id_.empty() && agent_id_ != info.agent_id()) {
@@ -124,13 +201,21 @@ class IngestReactor final : public RawReactor {
   }
 
   bool HandleBatch(std::shared_ptr<v1::IngestRequest> request) {
-    const v1::Batch& batch = request->batch();
     Counters& counters = *service_->counters_;
     if (agent_id_.empty()) {
       counters.Add("plumbline_ingest_rejected_total", {{"reason", "no_hello"}});
       FinishLocked(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                 "send hello (AgentInfo) before the first batch"));
       return false;
+    }
+    const v1::Batch& batch = request->batch();
+    if (service_->auth_ != nullptr) {
+      // A revoked token or an expired certificate ends an open stream.
+      if (absl::Status still = service_->auth_->StillValid(grant_); !still.ok()) {
+        spdlog::warn("ingest from agent {}: {}", agent_id_, still.message());
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(still.message())));
+        return false;
+      }
     }
     v1::BatchAck ack;
     ack.set_epoch(batch.epoch());
@@ -151,13 +236,57 @@ class IngestReactor final : public RawReactor {
       EnqueueAckLocked(ack, false);
       return true;
     }
-    ValidationResult v = ValidateBatch(batch, service_->options_.limits);
+    if (uint32_t wait = service_->limiter_.AdmitBatch(agent_id_); wait > 0) {
+      counters.Add("plumbline_ingest_throttled_total", {{"reason", "batch_rate"}});
+      ack.set_result(v1::ACK_RETRY);
+      ack.set_retry_after_ms(wait);
+      ack.set_message(StrCat("rate limit: agent \"", agent_id_, "\" sends more than ",
+                             service_->options_.limiter.max_batches_per_second,
+                             " batches per second (ingest.max_batches_per_second); retry after ",
+                             wait, " ms"));
+      EnqueueAckLocked(ack, false);
+      return true;
+    }
+    ValidationResult v = ValidateBatch(batch, service_->options_.limits, service_->clock_->NowMs());
     if (!v.batch.ok()) {
       counters.Add("plumbline_ingest_rejected_total", {{"reason", "invalid_batch"}});
       ack.set_result(v1::ACK_REJECTED);
       ack.set_message(std::string(v.batch.message()));
       EnqueueAckLocked(ack, false);
       return true;
+    }
+    IngestLimiter::SeriesAdmission admission =
+        service_->limiter_.AdmitSeries(agent_id_, batch, v.valid_series);
+    if (admission.retry_after_ms > 0) {
+      counters.Add("plumbline_ingest_throttled_total", {{"reason", "new_series"}});
+      ack.set_result(v1::ACK_RETRY);
+      ack.set_retry_after_ms(admission.retry_after_ms);
+      ack.set_message(StrCat("cardinality guard: agent \"", agent_id_, "\" introduces more than ",
+                             service_->options_.limiter.max_new_series_per_minute,
+                             " new series per minute (ingest.max_new_series_per_minute); retry "
+                             "after ",
+                             admission.retry_after_ms, " ms"));
+      EnqueueAckLocked(ack, false);
+      return true;
+    }
+    if (!admission.refused.empty()) {
+      std::vector<int> kept;
+      kept.reserve(v.valid_series.size() - admission.refused.size());
+      size_t r = 0;
+      for (size_t i = 0; i < v.valid_series.size(); ++i) {
+        if (r < admission.refused.size() && admission.refused[r] == i) {
+          ++r;
+          continue;
+        }
+        kept.push_back(v.valid_series[i]);
+      }
+      v.valid_series = std::move(kept);
+      const auto refused = static_cast<uint32_t>(admission.refused.size());
+      v.rejected_series += refused;
+      v.reasons.emplace_back("cardinality", refused);
+      v.errors.push_back(StrCat(refused, " new series: agent \"", agent_id_,
+                                "\" exceeds ingest.max_new_series_per_minute (",
+                                service_->options_.limiter.max_new_series_per_minute, ")"));
     }
     IngestItem item;
     item.request = std::move(request);
@@ -233,6 +362,7 @@ class IngestReactor final : public RawReactor {
   grpc::ByteBuffer read_buffer_;
   std::deque<grpc::ByteBuffer> writes_;  // front is being written
   std::string agent_id_;
+  AgentGrant grant_;    // what this stream may write as
   size_t pending_ = 0;  // batches submitted, not yet answered
   bool reading_ = true;
   bool reads_done_ = false;
@@ -248,7 +378,8 @@ IngestService::IngestService(IngestPipeline* pipeline, Store* store, Counters* c
       counters_(counters),
       agents_(agents),
       clock_(clock),
-      options_(options) {}
+      options_(options),
+      limiter_(options.limiter, clock) {}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {

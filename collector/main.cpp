@@ -92,6 +92,20 @@ int main(int argc, char** argv) {
         spdlog::error("SIGHUP: catalog not reloaded, the previous one stays in force: {}",
                       reloaded.message());
       }
+      // Enrollment tokens (and their revocation) come from the config file;
+      // nothing else in it changes without a restart.
+      if (!config_file.empty()) {
+        auto fresh = plumbline::collector::LoadCollectorConfig(config_file);
+        absl::Status enrolled =
+            fresh.ok() ? collector.ReloadEnrollment(fresh->enrollment) : fresh.status();
+        if (enrolled.ok()) {
+          spdlog::info("SIGHUP: enrollment tokens reloaded ({} tokens, {} revoked)",
+                       fresh->enrollment.tokens.size(), fresh->enrollment.revoked.size());
+        } else {
+          spdlog::error("SIGHUP: enrollment tokens not reloaded, the previous ones stay: {}",
+                        enrolled.message());
+        }
+      }
       continue;
     }
     spdlog::info("signal {} received, shutting down", signo);
