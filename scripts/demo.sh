@@ -79,8 +79,8 @@ cat <<EOT
 Plumbline is running: a collector (gRPC 127.0.0.1:7070, store .demo/collector.db,
 demo catalog .demo/catalog.yaml), an agent on this host measuring it every 5 s,
 and a simulated fleet (demo data: 3 business units, 10 services, 50 hosts) whose
-30-day history is loading now (about 3 minutes to send, 10 more to roll up;
-newest days first). Dashboard: http://127.0.0.1:7071/
+30-day history is loading now, newest day first (about 3.5 minutes to send,
+2.5 more to roll up). Dashboard: http://127.0.0.1:7071/
 
 Look at it with plumb:
   $bin/cli/plumb agents            # agents, last seen, CPU and memory

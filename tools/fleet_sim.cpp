@@ -22,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -411,66 +412,91 @@ struct Totals {
 
 std::atomic<bool> g_stop{false};
 
-// Sends the batches on one stream as the host's agent; resends what the
-// collector asks to retry. False if the stream broke.
-bool Deliver(const std::shared_ptr<grpc::Channel>& channel, const World& w, size_t h,
-             uint64_t epoch, uint64_t* sequence, std::vector<v1::Batch> batches, Totals* totals) {
-  const SimHost& host = w.hosts[h];
-  auto stub = v1::Ingest::NewStub(channel);
-  for (int attempt = 0; attempt < 20 && !batches.empty(); ++attempt) {
-    grpc::ClientContext ctx;
-    auto stream = stub->Stream(&ctx);
-    v1::IngestRequest hello;
-    v1::AgentInfo* info = hello.mutable_hello();
-    info->set_agent_id("sim-" + host.name);
-    info->set_hostname(host.name);
-    info->set_version("fleet-sim");
-    info->set_os("simulated (plumbline-fleet-sim)");
-    info->set_cpu_count(static_cast<uint32_t>(host.cores));
-    info->set_memory_bytes(static_cast<uint64_t>(host.memory_bytes));
-    if (!stream->Write(hello)) {
-      stream->Finish();
-      return false;
-    }
+// Batches for one host, sent on a stream of its own as the host's agent.
+struct Job {
+  size_t host;
+  std::vector<v1::Batch> batches;
+};
+
+// Sends every job at once (a stream per job, every batch in flight, so the
+// collector commits them in large groups), then reads the acks; resends
+// what the collector asks to retry and what went unanswered. Returns the
+// hosts whose batches could not all be delivered.
+std::set<size_t> Deliver(const std::shared_ptr<grpc::Channel>& channel, const World& w,
+                         uint64_t epoch, std::vector<uint64_t>& sequence, std::vector<Job> jobs,
+                         Totals* totals) {
+  using Stream = grpc::ClientReaderWriter<v1::IngestRequest, v1::IngestResponse>;
+  struct Open {
+    size_t host;
+    std::unique_ptr<grpc::ClientContext> ctx = std::make_unique<grpc::ClientContext>();
+    std::unique_ptr<Stream> stream;
     std::map<uint64_t, v1::Batch> pending;
-    for (v1::Batch& b : batches) {
-      b.set_agent_id("sim-" + host.name);
-      b.set_epoch(epoch);
-      if (b.sequence() == 0) b.set_sequence(++*sequence);
-      b.set_created_ms(absl::ToUnixMillis(absl::Now()));
-      v1::IngestRequest req;
-      *req.mutable_batch() = b;
-      if (!stream->Write(req)) break;
-      pending.emplace(b.sequence(), std::move(b));
-    }
-    stream->WritesDone();
-    batches.clear();
-    uint32_t pause_ms = 0;
-    v1::IngestResponse response;
-    while (!pending.empty() && stream->Read(&response)) {
-      const v1::BatchAck& ack = response.ack();
-      auto it = pending.find(ack.sequence());
-      if (it == pending.end()) continue;
-      if (ack.result() == v1::ACK_RETRY) {
-        totals->retries++;
-        pause_ms = std::max(pause_ms, std::max<uint32_t>(ack.retry_after_ms(), 50));
-        batches.push_back(std::move(it->second));
-      } else {
-        if (ack.result() == v1::ACK_REJECTED || ack.rejected_series() > 0) {
-          totals->rejected++;
-          std::cerr << "fleet-sim: " << host.name << ": collector refused data: " << ack.message()
-                    << "\n";
+  };
+  auto stub = v1::Ingest::NewStub(channel);
+  for (int attempt = 0; attempt < 20 && !jobs.empty() && !g_stop; ++attempt) {
+    std::vector<Open> open;
+    for (Job& job : jobs) {
+      const SimHost& host = w.hosts[job.host];
+      Open& o = open.emplace_back();
+      o.host = job.host;
+      o.stream = stub->Stream(o.ctx.get());
+      v1::IngestRequest hello;
+      v1::AgentInfo* info = hello.mutable_hello();
+      info->set_agent_id("sim-" + host.name);
+      info->set_hostname(host.name);
+      info->set_version("fleet-sim");
+      info->set_os("simulated (plumbline-fleet-sim)");
+      info->set_cpu_count(static_cast<uint32_t>(host.cores));
+      info->set_memory_bytes(static_cast<uint64_t>(host.memory_bytes));
+      bool ok = o.stream->Write(hello);
+      for (v1::Batch& b : job.batches) {
+        b.set_agent_id("sim-" + host.name);
+        b.set_epoch(epoch);
+        if (b.sequence() == 0) b.set_sequence(++sequence[job.host]);
+        b.set_created_ms(absl::ToUnixMillis(absl::Now()));
+        if (ok) {
+          v1::IngestRequest req;
+          *req.mutable_batch() = b;
+          ok = o.stream->Write(req);
         }
-        totals->batches++;
-        for (const auto& s : it->second.series()) totals->points += s.points_size();
+        o.pending.emplace(b.sequence(), std::move(b));  // unwritten: resent below
       }
-      pending.erase(it);
+      o.stream->WritesDone();
     }
-    for (auto& [seq, b] : pending) batches.push_back(std::move(b));  // unanswered: resend
-    stream->Finish();
-    if (!batches.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms + 100));
+    jobs.clear();
+    uint32_t pause_ms = 0;
+    for (Open& o : open) {
+      const SimHost& host = w.hosts[o.host];
+      Job retry{o.host, {}};
+      v1::IngestResponse response;
+      while (!o.pending.empty() && o.stream->Read(&response)) {
+        const v1::BatchAck& ack = response.ack();
+        auto it = o.pending.find(ack.sequence());
+        if (it == o.pending.end()) continue;
+        if (ack.result() == v1::ACK_RETRY) {
+          totals->retries++;
+          pause_ms = std::max(pause_ms, std::max<uint32_t>(ack.retry_after_ms(), 50));
+          retry.batches.push_back(std::move(it->second));
+        } else {
+          if (ack.result() == v1::ACK_REJECTED || ack.rejected_series() > 0) {
+            totals->rejected++;
+            std::cerr << "fleet-sim: " << host.name << ": collector refused data: " << ack.message()
+                      << "\n";
+          }
+          totals->batches++;
+          for (const auto& s : it->second.series()) totals->points += s.points_size();
+        }
+        o.pending.erase(it);
+      }
+      for (auto& [seq, b] : o.pending) retry.batches.push_back(std::move(b));  // unanswered
+      o.stream->Finish();
+      if (!retry.batches.empty()) jobs.push_back(std::move(retry));
+    }
+    if (!jobs.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms + 100));
   }
-  return batches.empty();
+  std::set<size_t> failed;
+  for (const Job& job : jobs) failed.insert(job.host);
+  return failed;
 }
 
 int Run(const Options& o) {
@@ -484,23 +510,41 @@ int Run(const Options& o) {
   Totals totals;
   std::atomic<bool> failed{false};
 
-  // The history, a day per batch, hosts spread over threads (a channel each).
+  // The history, a day per batch, newest day first: what dashboards look at
+  // (the last day, the last week) is there first, and each day's minutes
+  // get all their hosts' data close together, so the collector rolls a
+  // minute up about once instead of once per host. The counters each day
+  // starts from are computed first, oldest day first (counters accumulate).
   const int64_t step = o.step_s * 1000LL, sli_step = o.sli_step_s * 1000LL;
   const int64_t history_from = (start_ms - o.days * kDay) / step * step;
   const int64_t history_to = start_ms / step * step;
+  std::vector<int64_t> days;
+  for (int64_t from = history_from; from < history_to; from += kDay) days.push_back(from);
+  // day_start[h][d]: host h's counters when day d begins; [h][days] at the end.
+  std::vector<std::vector<HostState>> day_start(w.hosts.size());
+  for (size_t h = 0; h < w.hosts.size(); ++h) {
+    day_start[h].push_back(HostState{});
+    for (int64_t from : days) {
+      HostState next;
+      (void)MakeBatch(w, h, day_start[h].back(), &next, from, std::min(from + kDay, history_to),
+                      step, sli_step);
+      day_start[h].push_back(std::move(next));
+    }
+    state[h] = day_start[h].back();
+  }
   const auto t0 = std::chrono::steady_clock::now();
   auto backfill = [&](int thread) {
     auto channel = grpc::CreateCustomChannel(o.collector, grpc::InsecureChannelCredentials(), args);
-    for (size_t h = static_cast<size_t>(thread); h < w.hosts.size();
-         h += static_cast<size_t>(o.threads)) {
-      std::vector<v1::Batch> batches;
-      for (int64_t from = history_from; from < history_to && !g_stop; from += kDay) {
+    for (size_t d = days.size(); d-- > 0 && !g_stop;) {
+      std::vector<Job> jobs;
+      for (size_t h = static_cast<size_t>(thread); h < w.hosts.size();
+           h += static_cast<size_t>(o.threads)) {
         HostState next;
-        batches.push_back(MakeBatch(w, h, state[h], &next, from, std::min(from + kDay, history_to),
-                                    step, sli_step));
-        state[h] = next;
+        Job& job = jobs.emplace_back(Job{h, {}});
+        job.batches.push_back(MakeBatch(w, h, day_start[h][d], &next, days[d],
+                                        std::min(days[d] + kDay, history_to), step, sli_step));
       }
-      if (!Deliver(channel, w, h, epoch, &sequence[h], std::move(batches), &totals)) {
+      if (!Deliver(channel, w, epoch, sequence, std::move(jobs), &totals).empty()) {
         failed = true;
         return;
       }
@@ -537,11 +581,16 @@ int Run(const Options& o) {
     const int64_t live_step = o.live_step_s * 1000LL;
     const int64_t to = now / live_step * live_step;
     if (to <= live_from) continue;
-    for (size_t h = 0; h < w.hosts.size() && !g_stop; ++h) {
-      HostState next;
-      std::vector<v1::Batch> one;
-      one.push_back(MakeBatch(w, h, state[h], &next, live_from, to, live_step, live_step));
-      if (Deliver(channel, w, h, epoch, &sequence[h], std::move(one), &totals)) state[h] = next;
+    std::vector<Job> jobs;
+    std::vector<HostState> next(w.hosts.size());
+    for (size_t h = 0; h < w.hosts.size(); ++h) {
+      Job& job = jobs.emplace_back(Job{h, {}});
+      job.batches.push_back(
+          MakeBatch(w, h, state[h], &next[h], live_from, to, live_step, live_step));
+    }
+    std::set<size_t> undelivered = Deliver(channel, w, epoch, sequence, std::move(jobs), &totals);
+    for (size_t h = 0; h < w.hosts.size(); ++h) {
+      if (undelivered.count(h) == 0) state[h] = next[h];
     }
     live_from = to;
   }

@@ -270,10 +270,11 @@ absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catal
           absl::StatusOr<std::map<std::string, std::vector<double>>> spend =
               DailySpend(catalog, past, m);
           if (!spend.ok()) continue;  // e.g. a month before the rate card starts
+          // Only months measured from their first day: a month whose data
+          // starts late (the collector or the unit is new) would be
+          // "forecast" from empty days and report a meaningless error.
           for (auto& [unit, days] : *spend) {
-            double total = 0;
-            for (double d : days) total += d;
-            if (total > 0) months[unit].push_back(std::move(days));
+            if (!days.empty() && days.front() > 0) months[unit].push_back(std::move(days));
           }
         }
         for (const auto& [unit, history_months] : months) {
