@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,6 +16,19 @@ namespace plumbline::collector {
 namespace {
 
 using RawReactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// The retry hint for a batch refused because the queue is full: the
+// configured retry_after, spread uniformly over [0.5, 1.5) of it. Agents
+// pause for the hint; with one fixed value, every agent refused in the same
+// burst would come back in the same instant, fill the queue again and leave
+// it idle in between, so under overload the collector would store far less
+// than it can.
+uint32_t JitteredRetryAfterMs(uint32_t retry_after_ms) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::uniform_int_distribution<uint32_t> spread(
+      retry_after_ms / 2, retry_after_ms / 2 + std::max(retry_after_ms, 1u) - 1);
+  return spread(rng);
+}
 
 }  // namespace
 
@@ -309,7 +323,7 @@ class IngestReactor final : public RawReactor {
       counters.Add("plumbline_ingest_batches_total", {{"result", "retry"}});
       counters.Add("plumbline_ingest_backpressure_total");
       ack.set_result(v1::ACK_RETRY);
-      ack.set_retry_after_ms(service_->pipeline_->options().retry_after_ms);
+      ack.set_retry_after_ms(JitteredRetryAfterMs(service_->pipeline_->options().retry_after_ms));
       ack.set_message("collector busy: ingest queue full");
       EnqueueAckLocked(ack, false);
     }
