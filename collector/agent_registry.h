@@ -9,9 +9,10 @@ namespace plumbline::collector {
 
 class AgentRegistry {
  public:
-  void Connected(const std::string& agent_id) {
+  // The agent's open streams, this one included.
+  int Connected(const std::string& agent_id) {
     std::lock_guard lock(mu_);
-    ++streams_[agent_id];
+    return ++streams_[agent_id];
   }
   void Disconnected(const std::string& agent_id) {
     std::lock_guard lock(mu_);

@@ -113,6 +113,7 @@ absl::StatusOr<std::string> Collector::Start() {
   ingest.limits.max_future_skew_ms = config_.ingest.max_future_skew.count();
   ingest.limits.max_sample_age_ms = config_.ingest.max_sample_age.count();
   ingest.max_pending_per_stream = static_cast<size_t>(config_.ingest.max_pending_per_stream);
+  ingest.max_streams_per_agent = static_cast<int>(config_.ingest.max_streams_per_agent);
   ingest.max_message_bytes = static_cast<size_t>(config_.ingest.max_message_bytes);
   ingest.limiter.max_batches_per_second = config_.ingest.max_batches_per_second;
   ingest.limiter.max_new_series_per_minute = config_.ingest.max_new_series_per_minute;

@@ -74,6 +74,7 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   ingest.Int("max_group_batches", &c.ingest.max_group_batches, 1, 1 << 16);
   ingest.Int("max_series_per_batch", &c.ingest.max_series_per_batch, 1, 10000000);
   ingest.Int("max_pending_per_stream", &c.ingest.max_pending_per_stream, 1, 1 << 16);
+  ingest.Int("max_streams_per_agent", &c.ingest.max_streams_per_agent, 0, 1 << 16);
   ingest.Duration("retry_after", &c.ingest.retry_after);
   ingest.Duration("max_future_skew", &c.ingest.max_future_skew, std::chrono::milliseconds(0));
   ingest.Duration("max_sample_age", &c.ingest.max_sample_age, std::chrono::milliseconds(0));

@@ -40,6 +40,7 @@ struct CollectorConfig {
     int64_t max_group_batches = 512;
     int64_t max_series_per_batch = 100000;
     int64_t max_pending_per_stream = 64;
+    int64_t max_streams_per_agent = 4;
     std::chrono::milliseconds retry_after{1000};
     // Samples stamped further ahead of the collector's clock are refused
     // (reason "timestamp_future").

@@ -207,7 +207,18 @@ class IngestReactor final : public RawReactor {
     }
     if (agent_id_.empty()) {
       agent_id_ = info.agent_id();
-      service_->agents_->Connected(agent_id_);
+      const int open = service_->agents_->Connected(agent_id_);
+      const int limit = service_->options_.max_streams_per_agent;
+      if (limit > 0 && open > limit) {
+        service_->counters_->Add("plumbline_ingest_rejected_total", {{"reason", "streams"}});
+        spdlog::warn("ingest from {}: agent \"{}\" already has {} streams open", context_->peer(),
+                     agent_id_, open - 1);
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            StrCat("agent \"", agent_id_, "\" already has ", open - 1,
+                   " streams open (ingest.max_streams_per_agent); close one or retry later")));
+        return false;  // OnDone forgets this stream
+      }
     }
     absl::Status stored = service_->store_->UpsertAgent(info, service_->clock_->NowMs());
     if (!stored.ok()) spdlog::error("recording agent {}: {}", agent_id_, stored.message());

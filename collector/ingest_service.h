@@ -28,6 +28,9 @@ struct IngestServiceOptions {
   // Batches one stream may have waiting for storage before the service
   // stops reading from it (HTTP/2 flow control then slows the agent down).
   size_t max_pending_per_stream = 64;
+  // Streams one agent id may have open at once (a reconnect overlaps its
+  // old stream for a moment); beyond, RESOURCE_EXHAUSTED. 0: no limit.
+  int max_streams_per_agent = 4;
   // A serialized IngestRequest above this is refused (counted, explained);
   // gRPC itself drops the stream above twice this.
   size_t max_message_bytes = 16u << 20;

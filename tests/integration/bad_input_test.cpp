@@ -184,6 +184,64 @@ TEST_F(BadInputTest, EmptyMetricNameIsRefusedWhileGoodSeriesAreStored) {
   EXPECT_EQ(found.series(0).values(0), 1.5);
 }
 
+// One agent id may hold at most ingest.max_streams_per_agent (4) streams:
+// the fifth is refused with a reason, and a stream that closes frees its
+// place.
+TEST_F(BadInputTest, AnAgentOpeningStreamAfterStreamIsRefusedBeyondTheLimit) {
+  auto stub = v1::Ingest::NewStub(channel_);
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::IngestRequest, v1::IngestResponse>> stream;
+  };
+  uint64_t sequence = 0;
+  // Opens a stream as "greedy" and sends one batch: true if it is stored.
+  auto open_and_send = [&](Open* o) {
+    o->stream = stub->Stream(&o->ctx);
+    if (!o->stream->Write(Hello("greedy"))) return false;
+    v1::IngestRequest request;
+    request.mutable_batch()->set_agent_id("greedy");
+    request.mutable_batch()->set_epoch(1);
+    request.mutable_batch()->set_sequence(++sequence);
+    *request.mutable_batch()->add_series() = Gauge("streams_test", 1);
+    v1::IngestResponse response;
+    return o->stream->Write(request) && o->stream->Read(&response) &&
+           response.ack().result() == v1::ACK_STORED;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(std::make_unique<Open>());
+    ASSERT_TRUE(open_and_send(open.back().get())) << "stream " << i + 1;
+  }
+  Open fifth;
+  EXPECT_FALSE(open_and_send(&fifth));
+  fifth.stream->WritesDone();
+  grpc::Status refused = fifth.stream->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("already has 4 streams open"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Counter("plumbline_ingest_rejected_total", "streams"), 1);
+
+  // Closing one makes room (the collector forgets a stream once it is done).
+  open[0]->stream->WritesDone();
+  EXPECT_TRUE(open[0]->stream->Finish().ok());
+  bool stored = false;
+  WaitFor(
+      [&] {
+        Open again;
+        stored = open_and_send(&again);
+        again.stream->WritesDone();
+        (void)again.stream->Finish();
+        return stored;
+      },
+      5s);
+  EXPECT_TRUE(stored);
+  for (size_t i = 1; i < open.size(); ++i) {
+    open[i]->stream->WritesDone();
+    EXPECT_TRUE(open[i]->stream->Finish().ok());
+  }
+  EXPECT_TRUE(StillServing());
+}
+
 TEST_F(BadInputTest, BatchBeforeHelloEndsTheStreamWithAReason) {
   auto stub = v1::Ingest::NewStub(channel_);
   grpc::ClientContext ctx;
