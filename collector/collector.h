@@ -43,8 +43,6 @@ class Collector {
  private:
   void MaintenanceLoop();
 
- public:
- private:
   CollectorConfig config_;
   Counters counters_;
   AgentRegistry agents_;

@@ -220,8 +220,7 @@ class IngestReactor final : public RawReactor {
         return false;  // OnDone forgets this stream
       }
     }
-    absl::Status stored = service_->store_->UpsertAgent(info, service_->clock_->NowMs());
-    if (!stored.ok()) spdlog::error("recording agent {}: {}", agent_id_, stored.message());
+    service_->RecordAgent(info, service_->clock_->NowMs());
     return true;
   }
 
@@ -404,7 +403,41 @@ IngestService::IngestService(IngestPipeline* pipeline, Store* store, Counters* c
       agents_(agents),
       clock_(clock),
       options_(options),
-      limiter_(options.limiter, clock) {}
+      limiter_(options.limiter, clock),
+      agent_writer_([this] { WriteAgents(); }) {}
+
+IngestService::~IngestService() {
+  {
+    std::lock_guard lock(agents_mu_);
+    agents_stopping_ = true;
+  }
+  agents_cv_.notify_all();
+  agent_writer_.join();
+}
+
+void IngestService::RecordAgent(const v1::AgentInfo& info, int64_t now_ms) {
+  {
+    std::lock_guard lock(agents_mu_);
+    agents_pending_[info.agent_id()] = {info, now_ms};
+  }
+  agents_cv_.notify_one();
+}
+
+void IngestService::WriteAgents() {
+  std::unique_lock lock(agents_mu_);
+  for (;;) {
+    agents_cv_.wait(lock, [&] { return agents_stopping_ || !agents_pending_.empty(); });
+    if (agents_pending_.empty()) return;  // stopping, nothing left
+    auto pending = std::move(agents_pending_);
+    agents_pending_.clear();
+    lock.unlock();
+    for (const auto& [id, entry] : pending) {
+      absl::Status stored = store_->UpsertAgent(entry.first, entry.second);
+      if (!stored.ok()) spdlog::error("recording agent {}: {}", id, stored.message());
+    }
+    lock.lock();
+  }
+}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {

@@ -11,6 +11,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "collector/agent_auth.h"
 #include "collector/agent_registry.h"
@@ -52,8 +56,17 @@ class IngestService final : public v1::Ingest::WithRawCallbackMethod_Stream<v1::
   // From now on, batches are answered ACK_RETRY ("collector shutting down").
   void StartDraining() { draining_ = true; }
 
+  // Writes the agent descriptions still waiting, then stops the writer.
+  ~IngestService() override;
+
  private:
   friend class IngestReactor;
+  // The agent's description (hello) is stored by a background thread, the
+  // newest per agent: a store write (a transaction, an fsync, behind the
+  // store's lock) on the gRPC callback thread stalled a fleet's reconnect.
+  void RecordAgent(const v1::AgentInfo& info, int64_t now_ms);
+  void WriteAgents();
+
   IngestPipeline* pipeline_;
   Store* store_;
   Counters* counters_;
@@ -63,6 +76,11 @@ class IngestService final : public v1::Ingest::WithRawCallbackMethod_Stream<v1::
   AgentAuthenticator* auth_ = nullptr;
   IngestLimiter limiter_;
   std::atomic<bool> draining_{false};
+  std::mutex agents_mu_;
+  std::condition_variable agents_cv_;
+  std::map<std::string, std::pair<v1::AgentInfo, int64_t>> agents_pending_;
+  bool agents_stopping_ = false;
+  std::thread agent_writer_;  // last: started once the rest is set up
 };
 
 }  // namespace plumbline::collector
