@@ -13,6 +13,27 @@ constexpr int64_t kMaxCostWindowMs = 92LL * 24 * 3600 * 1000;  // a quarter
 
 std::string Money(const CostReport& r, int64_t cents) { return FormatMoney(cents, r.minor_digits); }
 
+// The unit cost fields, the same on a service's and a business unit's line.
+template <typename Line, typename Economics>
+void SetUnitEconomics(const Economics& u, Line* x) {
+  x->set_transactions(u.transactions);
+  x->set_revenue(u.revenue);
+  x->set_has_cost_per_1000(u.cost_per_1000_transactions.has_value());
+  x->set_cost_per_1000_transactions(u.cost_per_1000_transactions.value_or(0));
+  x->set_has_value_per_cost(u.value_per_cost.has_value());
+  x->set_value_per_cost(u.value_per_cost.value_or(0));
+}
+
+// Month over month of `key`, when the report has it.
+template <typename Line>
+void SetChange(const std::map<std::string, Change>& changes, const std::string& key, Line* x) {
+  auto it = changes.find(key);
+  if (it == changes.end()) return;
+  x->set_has_change(it->second.percent.has_value());
+  x->set_previous_cost(it->second.previous);
+  x->set_change_percent(it->second.percent.value_or(0));
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContext* context,
@@ -80,20 +101,8 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
     } else {
       x->set_cost(Money(r, 0));
     }
-    x->set_transactions(u.transactions);
-    x->set_revenue(u.revenue);
-    x->set_has_cost_per_1000(u.cost_per_1000_transactions.has_value());
-    x->set_cost_per_1000_transactions(u.cost_per_1000_transactions.value_or(0));
-    x->set_has_value_per_cost(u.value_per_cost.has_value());
-    x->set_value_per_cost(u.value_per_cost.value_or(0));
-    if (cb->month_over_month) {
-      auto it = cb->month_over_month->services.find(u.service);
-      if (it != cb->month_over_month->services.end()) {
-        x->set_has_change(it->second.percent.has_value());
-        x->set_previous_cost(it->second.previous);
-        x->set_change_percent(it->second.percent.value_or(0));
-      }
-    }
+    SetUnitEconomics(u, x);
+    if (cb->month_over_month) SetChange(cb->month_over_month->services, u.service, x);
   }
   for (const BusinessUnitCost& b : r.business_units) {
     v1::BusinessUnitCostLine* x = response->add_business_units();
@@ -106,22 +115,9 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
       x->set_forecast_max_absolute_percent_error(e->second.max_absolute_percent_error);
     }
     for (const BusinessUnitEconomics& u : cb->unit_economics_by_unit) {
-      if (u.business_unit != b.business_unit) continue;
-      x->set_transactions(u.transactions);
-      x->set_revenue(u.revenue);
-      x->set_has_cost_per_1000(u.cost_per_1000_transactions.has_value());
-      x->set_cost_per_1000_transactions(u.cost_per_1000_transactions.value_or(0));
-      x->set_has_value_per_cost(u.value_per_cost.has_value());
-      x->set_value_per_cost(u.value_per_cost.value_or(0));
+      if (u.business_unit == b.business_unit) SetUnitEconomics(u, x);
     }
-    if (cb->month_over_month) {
-      auto it = cb->month_over_month->business_units.find(b.business_unit);
-      if (it != cb->month_over_month->business_units.end()) {
-        x->set_has_change(it->second.percent.has_value());
-        x->set_previous_cost(it->second.previous);
-        x->set_change_percent(it->second.percent.value_or(0));
-      }
-    }
+    if (cb->month_over_month) SetChange(cb->month_over_month->business_units, b.business_unit, x);
     for (const BudgetStatus& s : cb->budgets) {
       if (s.business_unit != b.business_unit) continue;
       x->set_has_budget(true);
