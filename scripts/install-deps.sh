@@ -13,6 +13,8 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libpq-dev libcpp-httplib-dev libssl-dev
   # tests, fuzzing and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
+  # the security tests make their certificates with the openssl command
+  openssl
   # the store conformance tests start their own throwaway PostgreSQL server
   postgresql
   # the web dashboard: built with npm (esbuild), tested in headless Chromium
