@@ -17,6 +17,7 @@
 #include "agent/sources/statsd_source.h"
 #include "common/clock.h"
 #include "common/host_info.h"
+#include "common/net.h"
 #include "plumbline/version.h"
 
 namespace plumbline::agent {
@@ -329,6 +330,18 @@ int Agent::Run() {
   };
   signals_.async_wait(on_signal);
 
+  if (!config_.tls.enabled() && !config_.tls.plaintext) {
+    // Plaintext off this host only when asked for explicitly.
+    for (const std::string& address : config_.collector.addresses) {
+      if (IsLoopbackAddress(address)) continue;
+      spdlog::error(
+          "SECURITY: collector {} is not on this host and no tls is configured: not sending "
+          "measurements in plaintext. Configure tls (docs/security.md), or set tls.plaintext: "
+          "true to send plaintext on a trusted network",
+          address);
+      return 1;
+    }
+  }
   if (!config_.tls.enabled()) {
     spdlog::warn(
         "SECURITY: no tls configured: measurements{} travel to the collector in PLAINTEXT; "

@@ -40,6 +40,10 @@ absl::StatusOr<AgentConfig> Read(YamlDocument doc) {
   tls.String("cert", &c.tls.cert);
   tls.String("key", &c.tls.key);
   tls.String("server_name", &c.tls.server_name);
+  tls.Bool("plaintext", &c.tls.plaintext);
+  if (c.tls.plaintext && (!c.tls.ca.empty() || !c.tls.cert.empty())) {
+    tls.Error("plaintext", "contradicts ca and cert: give one or the other");
+  }
   tls.Duration("reload_interval", &c.tls.reload_interval, std::chrono::milliseconds(1000));
   if (c.tls.cert.empty() != c.tls.key.empty()) {
     tls.Error(c.tls.cert.empty() ? "cert" : "key", "cert and key go together");

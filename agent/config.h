@@ -45,6 +45,9 @@ struct AgentConfig {
     // Name expected in the collector's certificate; default: the host of
     // each collector address.
     std::string server_name;
+    // Without ca/cert: the agent sends plaintext to collectors on this host
+    // only, unless this says plaintext is wanted on the network too.
+    bool plaintext = false;
     // How often the files are checked for changes (rotation without restart).
     std::chrono::milliseconds reload_interval{60000};
     bool enabled() const { return !ca.empty() || !cert.empty(); }

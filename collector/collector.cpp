@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/store/postgres_store.h"
 #include "collector/store/sqlite_store.h"
+#include "common/net.h"
 
 namespace plumbline::collector {
 
@@ -88,6 +89,16 @@ absl::Status Collector::ReloadCatalog() {
 }
 
 absl::StatusOr<std::string> Collector::Start() {
+  if (!config_.tls.enabled() && !config_.tls.plaintext) {
+    // Plaintext off this host only when asked for explicitly.
+    for (const std::string& address : {config_.listen, config_.http_listen}) {
+      if (address.empty() || IsLoopbackAddress(address)) continue;
+      return absl::FailedPreconditionError(StrCat(
+          "listen address ", address,
+          " is reachable from the network and no tls is configured: set tls.cert and tls.key "
+          "(docs/security.md), or tls.plaintext: true to serve plaintext on a trusted network"));
+    }
+  }
   if (!config_.catalog.empty()) {
     absl::StatusOr<Catalog> catalog = LoadCatalog(config_.catalog);
     if (!catalog.ok()) return catalog.status();

@@ -86,6 +86,10 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   tls.String("key", &c.tls.key);
   tls.String("client_ca", &c.tls.client_ca);
   tls.Bool("require_client_cert", &c.tls.require_client_cert);
+  tls.Bool("plaintext", &c.tls.plaintext);
+  if (c.tls.plaintext && !c.tls.cert.empty()) {
+    tls.Error("plaintext", "contradicts cert: give one or the other");
+  }
   tls.Duration("reload_interval", &c.tls.reload_interval, std::chrono::milliseconds(1000));
   if (c.tls.cert.empty() != c.tls.key.empty()) {
     tls.Error(c.tls.cert.empty() ? "cert" : "key", "cert and key go together");

@@ -63,6 +63,9 @@ struct CollectorConfig {
     // Agents must present a certificate from client_ca (else they may use
     // an enrollment token instead).
     bool require_client_cert = false;
+    // Without cert: the collector serves plaintext on loopback addresses
+    // only, unless this says plaintext is wanted on the network too.
+    bool plaintext = false;
     // How often the files are checked for changes (rotation without restart).
     std::chrono::milliseconds reload_interval{60000};
     bool enabled() const { return !cert.empty(); }

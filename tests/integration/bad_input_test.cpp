@@ -298,5 +298,46 @@ TEST(AgentStartup, BrokenConfigNamesFileLineAndKeyAndExitsNonZero) {
                 ":1: interval: expected a duration such as 10s or 500ms, got \"often\"\n");
 }
 
+// Plaintext reaches the network only when asked for: without tls, a
+// collector listening on a non-loopback address and an agent sending to a
+// collector on another host refuse to start, saying why; tls.plaintext: true
+// lets them (with the warning).
+TEST(PlaintextOffThisHost, NeedsToBeAskedForExplicitly) {
+  TempDir dir("plaintext");
+  WriteFile(dir.File("collector.yaml"), "storage: {path: " + dir.File("c.db") + "}\n");
+  auto refused = Process::Start({PLUMBLINE_COLLECTOR_BIN, "--config", dir.File("collector.yaml"),
+                                 "--listen", "0.0.0.0:0", "--http-listen", ""},
+                                dir.File("refused.log"));
+  ASSERT_TRUE(refused.ok());
+  ASSERT_TRUE(WaitFor([&] { return !refused->Running(); }, 10s));
+  EXPECT_EQ(refused->Stop(SIGTERM, 1s), 1);
+  EXPECT_NE(refused->Log().find("listen address 0.0.0.0:0 is reachable from the network and no "
+                                "tls is configured"),
+            std::string::npos)
+      << refused->Log();
+
+  WriteFile(dir.File("collector.yaml"),
+            "storage: {path: " + dir.File("c.db") + "}\ntls: {plaintext: true}\n");
+  std::string address;
+  auto served =
+      StartCollector(dir, &address, "0.0.0.0:0", {"--config", dir.File("collector.yaml")});
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_NE(served->Log().find("PLAINTEXT"), std::string::npos) << served->Log();
+  EXPECT_EQ(served->Stop(SIGTERM, 20s), 0) << served->Log();
+
+  // 192.0.2.1 (TEST-NET-1) is never this host.
+  WriteFile(dir.File("agent.yaml"), "agent_id: far\nstate_dir: " + dir.File("state") +
+                                        "\ncollector: {addresses: [\"192.0.2.1:7070\"]}\n");
+  auto agent = Process::Start({PLUMBLINE_AGENT_BIN, "--config", dir.File("agent.yaml")},
+                              dir.File("agent.log"));
+  ASSERT_TRUE(agent.ok());
+  ASSERT_TRUE(WaitFor([&] { return !agent->Running(); }, 10s));
+  EXPECT_EQ(agent->Stop(SIGTERM, 1s), 1);
+  EXPECT_NE(agent->Log().find("collector 192.0.2.1:7070 is not on this host and no tls is "
+                              "configured"),
+            std::string::npos)
+      << agent->Log();
+}
+
 }  // namespace
 }  // namespace plumbline::testing

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config.h"
+#include "common/net.h"
 
 namespace plumbline::agent {
 namespace {
@@ -57,6 +58,17 @@ TEST(AgentConfig, BrokenYamlIsAnErrorNotACrash) {
   auto c = ParseAgentConfig("collector: {addresses: [\n", "x.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(std::string(c.status().message()).find("x.yaml:"), std::string::npos);
+}
+
+TEST(NetAddress, LoopbackAddressesAreRecognised) {
+  for (const char* local : {"127.0.0.1:7070", "127.1.2.3:1", "localhost:7070", "[::1]:7070",
+                            "ipv4:127.0.0.1:7070", "unix:/run/plumbline.sock", "::1"}) {
+    EXPECT_TRUE(IsLoopbackAddress(local)) << local;
+  }
+  for (const char* remote : {"0.0.0.0:7070", "[::]:7070", "10.0.0.1:7070", "collector-a:7070",
+                             "localhost.example.com:7070", "1270.0.0.1:1", "[2001:db8::1]:7070"}) {
+    EXPECT_FALSE(IsLoopbackAddress(remote)) << remote;
+  }
 }
 
 }  // namespace
