@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
@@ -12,6 +14,13 @@
 #include "plumbline/version.h"
 
 int main(int argc, char** argv) {
+  // Ingest parses every batch into a fresh arena of tens to hundreds of KiB.
+  // With glibc's defaults those blocks are mmapped or trimmed back to the
+  // system as soon as they are freed, and each batch paid for page faults
+  // on new pages (a fifth of the collector's CPU under load): keep up to
+  // 64 MiB of freed heap for reuse instead.
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{
       "plumbline-collector: receives measurements from Plumbline agents over gRPC, stores "
       "them (embedded SQLite) and answers queries."};

@@ -173,7 +173,15 @@ class Stmt {
   Stmt(sqlite3* db, const char* sql) : db_(db) {
     rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  // Uses a statement kept prepared elsewhere; leaves it reset.
+  Stmt(sqlite3* db, sqlite3_stmt* kept) : db_(db), stmt_(kept), rc_(SQLITE_OK), owned_(false) {}
+  ~Stmt() {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else {
+      sqlite3_reset(stmt_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -221,6 +229,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  bool owned_ = true;
 };
 
 LabelSet ToLabelSet(const google::protobuf::RepeatedPtrField<v1::Label>& labels) {
@@ -264,7 +273,21 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, stmt] : prepared_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteStore::Prepared(const char* sql) {
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    return absl::InternalError(StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
+  }
+  prepared_.emplace(sql, stmt);
+  return stmt;
+}
 
 absl::Status SqliteStore::Exec(const char* sql) {
   char* err = nullptr;
@@ -307,16 +330,18 @@ absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const
                            canonical_labels);
   auto it = series_ids_.find(key);
   if (it != series_ids_.end()) return it->second;
-  Stmt insert(db_,
-              "INSERT OR IGNORE INTO series (agent_id, name, labels, type) VALUES (?, ?, ?, ?)");
-  RETURN_IF_ERROR(insert.status());
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_insert,
+      Prepared("INSERT OR IGNORE INTO series (agent_id, name, labels, type) VALUES (?, ?, ?, ?)"));
+  Stmt insert(db_, kept_insert);
   RETURN_IF_ERROR(insert.Bind(1, agent_id)
                       .Bind(2, name)
                       .Bind(3, canonical_labels)
                       .Bind(4, static_cast<int64_t>(type))
                       .Run());
-  Stmt select(db_, "SELECT id FROM series WHERE agent_id = ? AND name = ? AND labels = ?");
-  RETURN_IF_ERROR(select.status());
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_select,
+                   Prepared("SELECT id FROM series WHERE agent_id = ? AND name = ? AND labels = ?"));
+  Stmt select(db_, kept_select);
   select.Bind(1, agent_id).Bind(2, name).Bind(3, canonical_labels);
   if (select.Step() != SQLITE_ROW) return select.Error();
   int64_t id = select.Int(0);
@@ -325,12 +350,37 @@ absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const
   return id;
 }
 
+absl::StatusOr<int64_t> SqliteStore::PlainSeriesId(const std::string& agent_id,
+                                                   const v1::Series& series) {
+  const v1::MetricType type = series.type() == v1::METRIC_TYPE_COUNTER ? v1::METRIC_TYPE_COUNTER
+                                                                       : v1::METRIC_TYPE_GAUGE;
+  auto append = [this](std::string_view part) {
+    const auto size = static_cast<uint32_t>(part.size());
+    key_.append(reinterpret_cast<const char*>(&size), sizeof size);
+    key_.append(part);
+  };
+  key_.clear();
+  append(agent_id);
+  append(series.name());
+  key_.push_back(static_cast<char>(type));
+  for (const v1::Label& l : series.labels()) {
+    append(l.name());
+    append(l.value());
+  }
+  auto it = plain_ids_.find(std::string_view(key_));
+  if (it != plain_ids_.end()) return it->second;
+  ASSIGN_OR_RETURN(int64_t id, SeriesId(agent_id, series.name(),
+                                        CanonicalLabels(ToLabelSet(series.labels())), type));
+  plain_ids_.emplace(key_, id);
+  return id;
+}
+
 absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   const v1::Batch& batch = *write.batch;
-  Stmt claim(db_,
-             "INSERT OR IGNORE INTO batches (agent_id, epoch, sequence, received_ms, samples) "
-             "VALUES (?, ?, ?, ?, 0)");
-  RETURN_IF_ERROR(claim.status());
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_claim,
+                   Prepared("INSERT OR IGNORE INTO batches (agent_id, epoch, sequence, "
+                            "received_ms, samples) VALUES (?, ?, ?, ?, 0)"));
+  Stmt claim(db_, kept_claim);
   RETURN_IF_ERROR(claim.Bind(1, batch.agent_id())
                       .Bind(2, static_cast<int64_t>(batch.epoch()))
                       .Bind(3, static_cast<int64_t>(batch.sequence()))
@@ -340,21 +390,42 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
     write.stored = false;
     return absl::OkStatus();
   }
-  Stmt insert(db_, "INSERT OR REPLACE INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)");
-  RETURN_IF_ERROR(insert.status());
-  Stmt dirty(db_, "INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)");
-  RETURN_IF_ERROR(dirty.status());
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_insert,
+      Prepared("INSERT OR REPLACE INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)"));
+  Stmt insert(db_, kept_insert);
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_dirty,
+                   Prepared("INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)"));
+  Stmt dirty(db_, kept_dirty);
   std::set<int64_t> marked;  // dirty minutes this call already recorded
+  int64_t last_late_minute = INT64_MIN;
   std::vector<FlatSample> flat;
   uint64_t samples = 0;
   for (int index : write.series) {
     const v1::Series& series = batch.series(index);
-    LabelSet labels = ToLabelSet(series.labels());
+    int64_t plain_id = -1;  // the series' own id, for its number points
+    LabelSet labels;        // parsed for the first histogram or summary point
+    bool parsed = false;
     for (const v1::Point& point : series.points()) {
-      flat.clear();
-      FlattenPoint(series.name(), series.type(), labels, point, &flat);
       const int64_t ts = point.timestamp_ms();
       bool wrote = false;
+      flat.clear();
+      if (point.value_case() == v1::Point::kNumber) {
+        // Counters and gauges (nearly every point) skip flattening.
+        if (!std::isnan(point.number())) {
+          if (plain_id < 0) {
+            ASSIGN_OR_RETURN(plain_id, PlainSeriesId(batch.agent_id(), series));
+          }
+          RETURN_IF_ERROR(insert.Bind(1, plain_id).Bind(2, ts).Bind(3, point.number()).Run());
+          pending_latest_.push_back({plain_id, ts, point.number()});
+          ++samples;
+          wrote = true;
+        }
+      } else {
+        if (!parsed) labels = ToLabelSet(series.labels());
+        parsed = true;
+        FlattenPoint(series.name(), series.type(), labels, point, &flat);
+      }
       for (const FlatSample& s : flat) {
         // NaN means "no value" (an empty summary's quantile): SQLite would
         // store it as NULL and fail the whole group, so it is not stored.
@@ -369,28 +440,31 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       // Late data: its minute was rolled up already and must be recomputed,
       // and so must every minute whose first increase may step from it (the
       // series' next sample can be up to the lookback later).
-      if (wrote && ts < minute_watermark_) {
+      if (wrote && ts < minute_watermark_ && FloorTo(ts, kMinute) != last_late_minute) {
         const int64_t minute = FloorTo(ts, kMinute);
+        last_late_minute = minute;
         for (int64_t m = minute; m <= minute + kLookbackMs; m += kMinute) {
           if (marked.insert(m).second) RETURN_IF_ERROR(dirty.Bind(1, m).Run());
         }
       }
     }
   }
-  Stmt count(db_,
-             "UPDATE batches SET samples = ? WHERE agent_id = ? AND epoch = ? AND sequence = ?");
-  RETURN_IF_ERROR(count.status());
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_count,
+      Prepared("UPDATE batches SET samples = ? WHERE agent_id = ? AND epoch = ? AND sequence = ?"));
+  Stmt count(db_, kept_count);
   RETURN_IF_ERROR(count.Bind(1, static_cast<int64_t>(samples))
                       .Bind(2, batch.agent_id())
                       .Bind(3, static_cast<int64_t>(batch.epoch()))
                       .Bind(4, static_cast<int64_t>(batch.sequence()))
                       .Run());
-  Stmt agent(db_,
-             "INSERT INTO agents (agent_id, first_seen_ms, last_seen_ms, epoch, last_sequence, "
-             "batches, samples) VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5) "
-             "ON CONFLICT (agent_id) DO UPDATE SET last_seen_ms = max(last_seen_ms, ?2), "
-             "epoch = ?3, last_sequence = ?4, batches = batches + 1, samples = samples + ?5");
-  RETURN_IF_ERROR(agent.status());
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_agent,
+      Prepared("INSERT INTO agents (agent_id, first_seen_ms, last_seen_ms, epoch, last_sequence, "
+               "batches, samples) VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5) "
+               "ON CONFLICT (agent_id) DO UPDATE SET last_seen_ms = max(last_seen_ms, ?2), "
+               "epoch = ?3, last_sequence = ?4, batches = batches + 1, samples = samples + ?5"));
+  Stmt agent(db_, kept_agent);
   RETURN_IF_ERROR(agent.Bind(1, batch.agent_id())
                       .Bind(2, write.received_ms)
                       .Bind(3, static_cast<int64_t>(batch.epoch()))
@@ -417,6 +491,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     // Ids created inside the rolled-back transaction are gone, and so are
     // its samples: they must not show up as the latest values.
     series_ids_.clear();
+    plain_ids_.clear();
     series_by_name_.clear();
     pending_latest_.clear();
     for (BatchWrite& w : writes) {

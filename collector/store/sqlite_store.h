@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -60,6 +61,11 @@ class SqliteStore final : public Store {
   absl::Status Exec(const char* sql);
   absl::StatusOr<int64_t> SeriesId(const std::string& agent_id, const std::string& name,
                                    const std::string& canonical_labels, v1::MetricType type);
+  // The id of a series of counter or gauge points, from a cache keyed by
+  // the series as sent (no label sorting or formatting when it hits).
+  absl::StatusOr<int64_t> PlainSeriesId(const std::string& agent_id, const v1::Series& series);
+  // A hot statement, prepared once and kept (keyed by its SQL's address).
+  absl::StatusOr<sqlite3_stmt*> Prepared(const char* sql);
   absl::Status WriteOne(BatchWrite& write);
   absl::Status LoadState();
   absl::Status SetState(const char* name, int64_t value);
@@ -73,6 +79,15 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   // (agent_id \0 name \0 labels) -> series id; filled lazily.
   std::unordered_map<std::string, int64_t> series_ids_;
+  // (agent_id, name, type, labels in the order sent) -> series id, for
+  // PlainSeriesId; key_ is its reused key buffer.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, int64_t, KeyHash, std::equal_to<>> plain_ids_;
+  std::string key_;
+  std::unordered_map<const char*, sqlite3_stmt*> prepared_;
   // Every series of a metric name with its parsed labels, for selectors:
   // filled lazily, a name dropped when a series of it is created.
   std::unordered_map<std::string, std::vector<SeriesInfo>> series_by_name_;
