@@ -751,24 +751,6 @@ int Capacity(const Global& g, const std::string& lookback) {
 
 }  // namespace
 
-bool ParseWhen(const std::string& text, int64_t now_ms, int64_t* out_ms) {
-  if (text == "now") {
-    *out_ms = now_ms;
-    return true;
-  }
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    *out_ms = absl::ToUnixMillis(t);
-    return true;
-  }
-  // "2h" and "-2h" both mean two hours ago.
-  auto ago = plumbline::ParseDuration(!text.empty() && text[0] == '-' ? text.substr(1) : text);
-  if (!ago.ok() || ago->count() <= 0) return false;
-  *out_ms = now_ms - ago->count();
-  return true;
-}
-
 void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   auto capacity_lookback = std::make_shared<std::string>();
   auto* capacity = app.add_subcommand(

@@ -226,9 +226,9 @@ void Collector::MaintenanceLoop() {
       counters_.Add("plumbline_store_maintenance_errors_total");
       spdlog::error("store maintenance: {}", report.status().message());
     } else {
-      counters_.Add("plumbline_store_rollup_minutes_total", {},
+      counters_.Add("plumbline_store_minute_rollups_total", {},
                     static_cast<double>(report->minutes_rolled_up));
-      counters_.Add("plumbline_store_late_minutes_recomputed_total", {},
+      counters_.Add("plumbline_store_late_minute_rollups_recomputed_total", {},
                     static_cast<double>(report->late_minutes_recomputed));
       counters_.Add("plumbline_store_retention_deleted_total", {{"kind", "raw"}},
                     static_cast<double>(report->raw_deleted));

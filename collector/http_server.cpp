@@ -132,7 +132,7 @@ bool TimeParam(const httplib::Request& req, httplib::Response& res, const char* 
                int64_t now_ms, int64_t* out) {
   if (!req.has_param(name)) return true;
   const std::string text = req.get_param_value(name);
-  if (!ParseQueryTime(text, now_ms, out)) {
+  if (!ParseWhen(text, now_ms, out)) {
     SendError(
         res, 400,
         StrCat(name, ": \"", text,
@@ -436,7 +436,7 @@ void HttpServer::Routes() {
         int64_t t = 0;
         std::string text = body[key].is_number() ? std::to_string(body[key].get<int64_t>())
                                                  : body[key].get<std::string>();
-        if (!ParseQueryTime(text, now, &t)) {
+        if (!ParseWhen(text, now, &t)) {
           SendError(res, 400, StrCat(key, ": \"", text, "\" is not a time"));
           return;
         }
@@ -481,7 +481,7 @@ void HttpServer::Routes() {
            q.set_reason(body.value("reason", ""));
            const std::string at = body.value("at", "now");
            int64_t at_ms = 0;
-           if (!ParseQueryTime(at, NowMs(), &at_ms)) {
+           if (!ParseWhen(at, NowMs(), &at_ms)) {
              SendError(res, 400, StrCat("at: \"", at, "\" is not a time"));
              return;
            }
@@ -669,8 +669,9 @@ std::string HttpServer::Metrics(const std::string& authorization) {
           {"plumbline_slo_error_budget_remaining_ratio",
            "Share of the error budget left (1 untouched, 0 spent, negative overspent).",
            [](const v1::SloStatus& s) { return s.budget_remaining_ratio(); }},
-          {"plumbline_slo_error_budget_remaining_minutes", "Error budget left, in minutes.",
-           [](const v1::SloStatus& s) { return s.budget_minutes_remaining(); }},
+          {"plumbline_slo_error_budget_remaining_seconds",
+           "Error budget left, in seconds of full outage (Prometheus' base unit).",
+           [](const v1::SloStatus& s) { return s.budget_minutes_remaining() * 60; }},
           {"plumbline_slo_burn_rate", "Burn rate over the fastest alert's long window.",
            [](const v1::SloStatus& s) { return s.burn_rate(); }},
       };

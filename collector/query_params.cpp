@@ -1,36 +1,6 @@
 #include "collector/query_params.h"
 
-#include <algorithm>
-
-#include "absl/time/time.h"
-#include "common/yaml_config.h"
-
 namespace plumbline::collector {
-
-bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms) {
-  if (text.empty()) return false;
-  if (text == "now") {
-    *out_ms = now_ms;
-    return true;
-  }
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    *out_ms = absl::ToUnixMillis(t);
-    return true;
-  }
-  if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-      text.size() <= 15) {
-    *out_ms = std::stoll(text);
-    return true;
-  }
-  std::string_view ago = text;
-  if (ago[0] == '-') ago.remove_prefix(1);
-  auto d = ParseDuration(ago);
-  if (!d.ok() || d->count() <= 0) return false;
-  *out_ms = now_ms - d->count();
-  return true;
-}
 
 std::string DecodeQueryComponent(std::string_view text) {
   auto hex = [](char c) -> int {

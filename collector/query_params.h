@@ -9,10 +9,6 @@
 
 namespace plumbline::collector {
 
-// "2026-11-27T08:00:00Z" (RFC 3339), "now", "-2h" / "2h" (that long ago),
-// or milliseconds since the epoch. False on anything else.
-bool ParseQueryTime(const std::string& text, int64_t now_ms, int64_t* out_ms);
-
 // URL-decodes one query component: %XX (either case) and '+' (a space); a
 // '%' not followed by two hex digits stays as it is.
 std::string DecodeQueryComponent(std::string_view text);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_join.h"
 
 namespace plumbline {
@@ -48,6 +49,30 @@ std::string Describe(const YAML::Node& node) {
 }
 
 }  // namespace
+
+bool ParseWhen(std::string_view text, int64_t now_ms, int64_t* out_ms) {
+  if (text.empty()) return false;
+  if (text == "now") {
+    *out_ms = now_ms;
+    return true;
+  }
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
+    *out_ms = absl::ToUnixMillis(t);
+    return true;
+  }
+  if (text.size() <= 15 && std::all_of(text.begin(), text.end(),
+                                       [](char c) { return c >= '0' && c <= '9'; })) {
+    *out_ms = std::stoll(std::string(text));
+    return true;
+  }
+  if (text[0] == '-') text.remove_prefix(1);
+  auto ago = ParseDuration(text);
+  if (!ago.ok() || ago->count() <= 0) return false;
+  *out_ms = now_ms - ago->count();
+  return true;
+}
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   static constexpr Unit kUnits[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},

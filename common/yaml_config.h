@@ -33,6 +33,10 @@ namespace plumbline {
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
 // Parses "512", "64KiB", "256MiB", "1GiB", "10MB", "1GB".
 absl::StatusOr<uint64_t> ParseByteSize(std::string_view text);
+// A point in time as people type it: "2026-11-27T08:00:00Z" (RFC 3339),
+// "now", "-2h" or "2h" (that long ago), or milliseconds since the epoch
+// (up to 15 digits). False on anything else.
+bool ParseWhen(std::string_view text, int64_t now_ms, int64_t* out_ms);
 // Formats a duration the way ParseDuration reads it ("10s", "1500ms").
 std::string FormatDuration(std::chrono::milliseconds d);
 

@@ -17,6 +17,9 @@ PACKAGES=(
   openssl
   # the store conformance tests start their own throwaway PostgreSQL server
   postgresql
+  # promtool checks the collector's /metrics; bench/ingest.sh compares the
+  # collector with Prometheus' remote-write receiver
+  prometheus
   # the web dashboard: built with npm (esbuild), tested in headless Chromium
   chromium nodejs
 )

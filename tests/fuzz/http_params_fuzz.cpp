@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* key : {"match", "from", "to", "at", "window"}) {
     for (const std::string& value : plumbline::collector::QueryParamValues(target, key)) {
       int64_t ms = 0;
-      if (plumbline::collector::ParseQueryTime(value, kNow, &ms) && value[0] == '-' && ms > kNow) {
+      if (plumbline::ParseWhen(value, kNow, &ms) && value[0] == '-' && ms > kNow) {
         __builtin_trap();  // "that long ago" must lie in the past
       }
       (void)plumbline::ParseDuration(value);
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   if (plumbline::collector::DecodeQueryComponent(raw).size() > size) __builtin_trap();
   int64_t ms = 0;
-  (void)plumbline::collector::ParseQueryTime(std::string(reinterpret_cast<const char*>(data), size),
+  (void)plumbline::ParseWhen(std::string(reinterpret_cast<const char*>(data), size),
                                              kNow, &ms);
   return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "plumbline/v1/ingest.grpc.pb.h"
 #include "plumbline/v1/query.grpc.pb.h"
+#include "tests/integration/collector_stats.h"
 #include "tests/integration/process.h"
 
 namespace plumbline::testing {
@@ -35,18 +36,7 @@ class BadInputTest : public ::testing::Test {
   }
 
   double Counter(const std::string& name, const std::string& label_value = "") {
-    auto stub = v1::Query::NewStub(channel_);
-    grpc::ClientContext ctx;
-    v1::GetStatsResponse response;
-    EXPECT_TRUE(stub->GetStats(&ctx, {}, &response).ok());
-    double total = 0;
-    for (const auto& c : response.counters()) {
-      if (c.name() != name) continue;
-      bool match = label_value.empty();
-      for (const auto& l : c.labels()) match = match || l.value() == label_value;
-      if (match) total += c.value();
-    }
-    return total;
+    return CollectorCounter(channel_, name, label_value);
   }
 
   bool StillServing() {

@@ -21,6 +21,7 @@
 #include <regex>
 
 #include "plumbline/v1/query.grpc.pb.h"
+#include "tests/integration/collector_stats.h"
 #include "tests/integration/process.h"
 
 namespace plumbline::testing {
@@ -133,17 +134,8 @@ absl::StatusOr<Process> StartCollectorWithEnv(const TempDir& dir, std::string* a
   return p;
 }
 
-double CollectorCounter(const std::string& address, const std::string& name) {
-  auto stub = v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-  v1::GetStatsResponse response;
-  if (!stub->GetStats(&ctx, {}, &response).ok()) return -1;
-  double total = 0;
-  for (const auto& c : response.counters()) {
-    if (c.name() == name) total += c.value();
-  }
-  return total;
+double CounterAt(const std::string& address, const std::string& name) {
+  return CollectorCounter(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), name);
 }
 
 // Resident set size of a process in KiB (VmRSS), or -1.
@@ -303,7 +295,7 @@ TEST(Delivery, OverloadIsAnsweredWithRetryHintsInBoundedMemoryAndEverythingArriv
     std::this_thread::sleep_for(100ms);
   }
   json report = FinishLoad(dir, *load, overload.prefix, 1s);
-  const double backpressure = CollectorCounter(address, "plumbline_ingest_backpressure_total");
+  const double backpressure = CounterAt(address, "plumbline_ingest_backpressure_total");
   ASSERT_EQ(collector->Stop(SIGTERM, 20s), 0) << collector->Log();
 
   std::printf(

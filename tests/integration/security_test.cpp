@@ -16,6 +16,7 @@
 #include "collector/auth.h"
 #include "plumbline/v1/ingest.grpc.pb.h"
 #include "plumbline/v1/query.grpc.pb.h"
+#include "tests/integration/collector_stats.h"
 #include "tests/integration/process.h"
 
 namespace plumbline::testing {
@@ -146,23 +147,6 @@ Attempt TryIngest(const std::shared_ptr<grpc::Channel>& channel, const std::stri
   while (stream->Read(&response)) a.acks.push_back(response.ack());
   a.status = stream->Finish();
   return a;
-}
-
-double Counter(const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
-               const std::string& label_value = "") {
-  auto stub = v1::Query::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  v1::GetStatsResponse response;
-  EXPECT_TRUE(stub->GetStats(&ctx, {}, &response).ok());
-  double total = 0;
-  for (const auto& c : response.counters()) {
-    if (c.name() != name) continue;
-    bool match = label_value.empty();
-    for (const auto& l : c.labels()) match = match || l.value() == label_value;
-    if (match) total += c.value();
-  }
-  return total;
 }
 
 // When `id` last delivered a batch (0: never).
@@ -308,12 +292,12 @@ TEST_F(SecurityTest, OnlyAgentsWithValidCredentialsWriteAndOnlyAsThemselves) {
   EXPECT_EQ(cleartext.status.error_code(), grpc::StatusCode::UNAVAILABLE);
 
   // Every refusal was counted by reason.
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_auth_denied_total", "certificate_expired"), 1);
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_auth_denied_total", "certificate_untrusted"), 1);
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_auth_denied_total", "no_credentials"), 1);
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_auth_denied_total", "token_revoked"), 1);
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_auth_denied_total", "token_unknown"), 1);
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_rejected_total", "identity"), 2);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_expired"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_untrusted"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "no_credentials"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "token_revoked"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "token_unknown"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_rejected_total", "identity"), 2);
 
   // The real agents kept delivering all along.
   const int64_t mark = NowMs();
@@ -413,7 +397,7 @@ TEST_F(SecurityTest, RotatedCertificatesAreUsedWithoutARestartOrLostData) {
   // The agent delivered throughout, and nothing it sent was refused.
   const int64_t mark = NowMs();
   EXPECT_TRUE(WaitFor([&] { return LastSeen(admin_, "agent-good") > mark; }, 15s)) << good->Log();
-  EXPECT_EQ(Counter(admin_, "plumbline_ingest_batches_total", "retry"), 0);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_batches_total", "retry"), 0);
   EXPECT_EQ(good->Stop(SIGTERM, 10s), 0);
   EXPECT_EQ(good->Log().find("collector refused"), std::string::npos) << good->Log();
   EXPECT_NE(good->Log().find(" 0 refused"), std::string::npos) << good->Log();
@@ -567,11 +551,11 @@ TEST(SecurityFlood, OneHostileSenderCostsWellBehavedSendersNothing) {
   EXPECT_EQ(complete, kSenders);
 
   // The flood was refused and throttled, each reason counted.
-  EXPECT_GT(Counter(channel, "plumbline_ingest_rejected_total", "too_large"), 0);
-  EXPECT_GT(Counter(channel, "plumbline_ingest_throttled_total", "batch_rate") +
-                Counter(channel, "plumbline_ingest_throttled_total", "new_series"),
+  EXPECT_GT(CollectorCounter(channel, "plumbline_ingest_rejected_total", "too_large"), 0);
+  EXPECT_GT(CollectorCounter(channel, "plumbline_ingest_throttled_total", "batch_rate") +
+                CollectorCounter(channel, "plumbline_ingest_throttled_total", "new_series"),
             0);
-  EXPECT_GT(Counter(channel, "plumbline_ingest_rejected_series_total", "cardinality"), 0);
+  EXPECT_GT(CollectorCounter(channel, "plumbline_ingest_rejected_series_total", "cardinality"), 0);
   EXPECT_TRUE(collector->Running());
   EXPECT_EQ(collector->Stop(SIGTERM, 10s), 0) << collector->Log();
 }

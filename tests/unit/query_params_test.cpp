@@ -1,5 +1,6 @@
 // Query parameters of the HTTP API, from the raw request target.
 #include "collector/query_params.h"
+#include "common/yaml_config.h"
 
 #include <gtest/gtest.h>
 
@@ -24,15 +25,15 @@ TEST(QueryParams, BrokenPercentEscapesStayAsTheyAre) {
 TEST(QueryParams, TimesAreRfc3339NowAgoOrEpochMilliseconds) {
   constexpr int64_t kNow = 1800000000000;
   int64_t ms = 0;
-  ASSERT_TRUE(ParseQueryTime("2026-11-27T08:00:00Z", kNow, &ms));
+  ASSERT_TRUE(ParseWhen("2026-11-27T08:00:00Z", kNow, &ms));
   EXPECT_EQ(ms, 1795766400000);
-  ASSERT_TRUE(ParseQueryTime("-2h", kNow, &ms));
+  ASSERT_TRUE(ParseWhen("-2h", kNow, &ms));
   EXPECT_EQ(ms, kNow - 7200000);
-  ASSERT_TRUE(ParseQueryTime("now", kNow, &ms));
+  ASSERT_TRUE(ParseWhen("now", kNow, &ms));
   EXPECT_EQ(ms, kNow);
-  EXPECT_FALSE(ParseQueryTime("", kNow, &ms));
-  EXPECT_FALSE(ParseQueryTime("-0s", kNow, &ms));
-  EXPECT_FALSE(ParseQueryTime("9999999999999999", kNow, &ms));  // 16 digits
+  EXPECT_FALSE(ParseWhen("", kNow, &ms));
+  EXPECT_FALSE(ParseWhen("-0s", kNow, &ms));
+  EXPECT_FALSE(ParseWhen("9999999999999999", kNow, &ms));  // 16 digits
 }
 
 }  // namespace
