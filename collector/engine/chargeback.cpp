@@ -257,6 +257,11 @@ absl::StatusOr<Chargeback> EvaluateChargeback(Store& store, const Catalog& catal
     const int days_in_month = static_cast<int>((period.to_ms - period.from_ms) / kDay);
     // Budgets: daily spend per business unit so far, projected to month end.
     ASSIGN_OR_RETURN(auto daily, DailySpend(catalog, usage, {period.from_ms, evaluated.to_ms}));
+    // The spend to date is the chargeback's cost of the unit, to the cent.
+    for (auto& [unit, days] : daily) {
+      const BusinessUnitCost* cost = out.report.FindBusinessUnit(unit);
+      days = ReconcileDaily(days, cost == nullptr ? 0 : cost->cents, out.report.minor_digits);
+    }
     // The method's error on up to three earlier months of the same units.
     {
       absl::TimeZone utc = absl::UTCTimeZone();

@@ -230,6 +230,25 @@ std::vector<int64_t> RoundLargestRemainder(const std::vector<double>& amounts, i
   return out;
 }
 
+std::vector<double> ReconcileDaily(const std::vector<double>& daily, int64_t total_cents,
+                                   int minor_digits) {
+  if (daily.empty() || total_cents < 0 ||
+      std::any_of(daily.begin(), daily.end(), [](double d) { return d < 0; })) {
+    return daily;
+  }
+  const double scale = std::pow(10.0, minor_digits);
+  const double sum = std::accumulate(daily.begin(), daily.end(), 0.0);
+  const double total = static_cast<double>(total_cents) / scale;
+  std::vector<double> shares(daily.size());
+  for (size_t i = 0; i < daily.size(); ++i) {
+    shares[i] = sum > 0 ? total * daily[i] / sum : total / static_cast<double>(daily.size());
+  }
+  std::vector<int64_t> cents = RoundLargestRemainder(shares, minor_digits);
+  std::vector<double> out(daily.size());
+  for (size_t i = 0; i < daily.size(); ++i) out[i] = static_cast<double>(cents[i]) / scale;
+  return out;
+}
+
 std::string FormatMoney(int64_t cents, int minor_digits) {
   bool negative = cents < 0;
   uint64_t v = negative ? static_cast<uint64_t>(-(cents + 1)) + 1 : static_cast<uint64_t>(cents);

@@ -145,6 +145,15 @@ absl::StatusOr<CostReport> AllocateCosts(const Catalog& catalog, const RateCard&
 // each to the amounts with the largest remainders (ties: the earlier one).
 std::vector<int64_t> RoundLargestRemainder(const std::vector<double>& amounts, int minor_digits);
 
+// Daily amounts rescaled to add up to `total_cents` exactly, keeping their
+// shape: each day gets the total times its share of the days' sum (an even
+// share when that sum is 0), rounded by the largest remainder. Days
+// allocated one by one, each rounded to the cent, drift from the period's
+// own allocation by up to a cent a day; a budget's spend to date must be
+// the cost the chargeback shows. Negative inputs come back unchanged.
+std::vector<double> ReconcileDaily(const std::vector<double>& daily, int64_t total_cents,
+                                   int minor_digits);
+
 // "1234.56" (or "1235" for 0 digits, "-0.05" for negatives).
 std::string FormatMoney(int64_t cents, int minor_digits);
 

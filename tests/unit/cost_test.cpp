@@ -515,6 +515,27 @@ TEST(Cost, LargestRemainderRounding) {
   EXPECT_EQ(FormatMoney(7, 3), "0.007");
 }
 
+TEST(Cost, DailySpendIsReconciledToThePeriodsCostToTheCent) {
+  // Three days allocated one by one (10.00 + 20.00 + 30.00) while the
+  // month's own allocation says 60.01: the shares are 10.0017, 20.0033 and
+  // 30.005; floors 60.00, the missing cent goes to the largest remainder.
+  EXPECT_EQ(ReconcileDaily({10, 20, 30}, 6001, 2), (std::vector<double>{10, 20, 30.01}));
+  // Drift the other way: 29.97 for days summing to 30.00.
+  std::vector<double> down = ReconcileDaily({10, 10, 10}, 2997, 2);
+  EXPECT_EQ(down, (std::vector<double>{9.99, 9.99, 9.99}));
+  // Days that all cost nothing, a period that did: an even split.
+  EXPECT_EQ(ReconcileDaily({0, 0}, 101, 2), (std::vector<double>{0.51, 0.5}));
+  // Always the total, to the cent, across many uneven days.
+  std::vector<double> days;
+  for (int d = 0; d < 30; ++d) days.push_back(98.6 + d * 0.37 + (d % 3) * 0.004);
+  std::vector<double> reconciled = ReconcileDaily(days, 295821, 2);
+  int64_t cents = 0;
+  for (double v : reconciled) cents += std::llround(v * 100);
+  EXPECT_EQ(cents, 295821);
+  EXPECT_TRUE(ReconcileDaily({}, 5, 2).empty());
+  EXPECT_EQ(ReconcileDaily({-1, 2}, 100, 2), (std::vector<double>{-1, 2}));
+}
+
 TEST(Cost, BadInputsAreErrors) {
   Catalog c = TestCatalog();
   RateCard card = MustParseCard(kCard);
