@@ -142,6 +142,7 @@ ShipperOptions Agent::MakeShipperOptions() const {
   ShipperOptions o;
   o.addresses = config_.collector.addresses;
   o.max_in_flight = static_cast<int>(config_.collector.max_in_flight);
+  o.replay_batches_per_second = config_.collector.replay_batches_per_second;
   o.ack_timeout = config_.collector.ack_timeout;
   o.backoff_initial = config_.collector.backoff_initial;
   o.backoff_max = config_.collector.backoff_max;
@@ -217,6 +218,7 @@ void Agent::PublishDeliveryStats() {
     counters_.Set(name, labels, value);
   };
   set("plumbline_agent_queue_batches", static_cast<double>(q.batches));
+  set("plumbline_agent_queue_backlog_batches", static_cast<double>(q.backlog));
   set("plumbline_agent_queue_bytes", static_cast<double>(q.bytes));
   set("plumbline_agent_queue_in_flight_batches", static_cast<double>(q.in_flight));
   set("plumbline_agent_batches_queued_total", static_cast<double>(q.pushed));
@@ -226,6 +228,7 @@ void Agent::PublishDeliveryStats() {
   if (!shipper_) return;  // --dry-run ships nothing
   ShipperStats s = shipper_->Stats();
   set("plumbline_agent_batches_sent_total", static_cast<double>(s.sent));
+  set("plumbline_agent_backlog_batches_sent_total", static_cast<double>(s.sent_backlog));
   set("plumbline_agent_batches_stored_total", static_cast<double>(s.stored));
   set("plumbline_agent_batches_duplicate_total", static_cast<double>(s.duplicates));
   set("plumbline_agent_batches_rejected_total", static_cast<double>(s.rejected));
@@ -285,12 +288,13 @@ void Agent::Reload() {
     spdlog::error("reload failed, keeping the running config: {}", fresh.status().message());
     return;
   }
-  bool reconnect = fresh->collector.addresses != config_.collector.addresses ||
-                   fresh->collector.max_in_flight != config_.collector.max_in_flight ||
-                   fresh->tls.ca != config_.tls.ca || fresh->tls.cert != config_.tls.cert ||
-                   fresh->tls.key != config_.tls.key ||
-                   fresh->tls.server_name != config_.tls.server_name ||
-                   fresh->enrollment_token_file != config_.enrollment_token_file;
+  bool reconnect =
+      fresh->collector.addresses != config_.collector.addresses ||
+      fresh->collector.max_in_flight != config_.collector.max_in_flight ||
+      fresh->collector.replay_batches_per_second != config_.collector.replay_batches_per_second ||
+      fresh->tls.ca != config_.tls.ca || fresh->tls.cert != config_.tls.cert ||
+      fresh->tls.key != config_.tls.key || fresh->tls.server_name != config_.tls.server_name ||
+      fresh->enrollment_token_file != config_.enrollment_token_file;
   if (fresh->agent_id != config_.agent_id) {
     spdlog::warn("agent_id cannot change on reload; restart the agent to change it");
     fresh->agent_id = config_.agent_id;

@@ -19,32 +19,54 @@ void MemoryBatchQueue::Push(v1::Batch batch) {
     ++stats_.dropped_full;
     entries_.erase(victim);
   }
-  entries_.push_back({std::move(batch), bytes, false});
+  entries_.push_back({std::move(batch), bytes, false, next_id_++});
   stats_.bytes += bytes;
   ++stats_.batches;
   ++stats_.pushed;
   cv_.notify_one();
 }
 
-std::optional<v1::Batch> MemoryBatchQueue::NextToSend(std::chrono::milliseconds timeout) {
+void MemoryBatchQueue::MarkBacklog() {
+  std::lock_guard lock(mu_);
+  backlog_end_ = next_id_;
+}
+
+std::deque<MemoryBatchQueue::Entry>::iterator MemoryBatchQueue::PickLocked(SendLanes lanes,
+                                                                           SendLane* lane) {
+  if (lanes.fresh) {
+    auto newest = std::find_if(entries_.rbegin(), entries_.rend(), [&](const Entry& e) {
+      return !e.in_flight && e.id >= backlog_end_;
+    });
+    if (newest != entries_.rend()) {
+      *lane = SendLane::kFresh;
+      return std::prev(newest.base());
+    }
+  }
+  if (lanes.backlog) {
+    auto oldest = std::find_if(entries_.begin(), entries_.end(),
+                               [&](const Entry& e) { return !e.in_flight && e.id < backlog_end_; });
+    if (oldest != entries_.end()) {
+      *lane = SendLane::kBacklog;
+      return oldest;
+    }
+  }
+  return entries_.end();
+}
+
+std::optional<OutgoingBatch> MemoryBatchQueue::NextToSend(std::chrono::milliseconds timeout,
+                                                          SendLanes lanes) {
   std::unique_lock lock(mu_);
-  auto ready = [&] {
-    return woken_ || std::any_of(entries_.begin(), entries_.end(),
-                                 [](const Entry& e) { return !e.in_flight; });
-  };
-  cv_.wait_for(lock, timeout, ready);
+  SendLane lane = SendLane::kBacklog;
+  cv_.wait_for(lock, timeout, [&] { return woken_ || PickLocked(lanes, &lane) != entries_.end(); });
   if (woken_) {
     woken_ = false;
     return std::nullopt;
   }
-  for (Entry& e : entries_) {
-    if (!e.in_flight) {
-      e.in_flight = true;
-      ++stats_.in_flight;
-      return e.batch;
-    }
-  }
-  return std::nullopt;
+  auto it = PickLocked(lanes, &lane);
+  if (it == entries_.end()) return std::nullopt;
+  it->in_flight = true;
+  ++stats_.in_flight;
+  return OutgoingBatch{it->batch, lane};
 }
 
 void MemoryBatchQueue::Ack(uint64_t epoch, uint64_t sequence) {
@@ -83,6 +105,8 @@ QueueStats MemoryBatchQueue::Stats() const {
   std::lock_guard lock(mu_);
   QueueStats s = stats_;
   s.oldest_created_ms = entries_.empty() ? 0 : entries_.front().batch.created_ms();
+  s.backlog = static_cast<uint64_t>(std::count_if(
+      entries_.begin(), entries_.end(), [&](const Entry& e) { return e.id < backlog_end_; }));
   return s;
 }
 

@@ -23,6 +23,7 @@ absl::StatusOr<AgentConfig> Read(YamlDocument doc) {
   ConfigMap collector = root.Map("collector");
   collector.StringList("addresses", &c.collector.addresses);
   collector.Int("max_in_flight", &c.collector.max_in_flight, 1, 1024);
+  collector.Double("replay_batches_per_second", &c.collector.replay_batches_per_second, 0, 1e6);
   collector.Duration("ack_timeout", &c.collector.ack_timeout);
   collector.Duration("backoff_initial", &c.collector.backoff_initial);
   collector.Duration("backoff_max", &c.collector.backoff_max);

@@ -30,6 +30,9 @@ struct AgentConfig {
   struct Collector {
     std::vector<std::string> addresses{"127.0.0.1:7070"};
     int64_t max_in_flight = 32;
+    // After an outage, backlog batches sent per second at most (fresh
+    // batches are not limited); 0: no limit.
+    double replay_batches_per_second = 20;
     std::chrono::milliseconds ack_timeout{30000};
     std::chrono::milliseconds backoff_initial{500};
     std::chrono::milliseconds backoff_max{30000};

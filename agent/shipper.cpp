@@ -5,9 +5,13 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
+#include "agent/send_window.h"
+#include "common/clock.h"
+#include "common/yaml_config.h"
 #include "plumbline/v1/ingest.grpc.pb.h"
 
 namespace plumbline::agent {
@@ -141,11 +145,29 @@ bool Shipper::Session(const std::string& address) {
     ++stats_.connects;
     stats_.connected = true;
   }
-  spdlog::info("connected to collector {}", address);
+  // What is queued now is the backlog; batches pushed from here on are fresh.
+  queue_->MarkBacklog();
+  const QueueStats queued = queue_->Stats();
+  if (queued.backlog > 0) {
+    const int64_t oldest_age_ms =
+        std::max<int64_t>(0, SystemClock::Instance().NowMs() - queued.oldest_created_ms);
+    spdlog::info(
+        "connected to collector {}; replaying a backlog of {} batches (oldest {} old) beside "
+        "fresh data, at most {} batches/s (0: no limit)",
+        address, queued.backlog, FormatDuration(std::chrono::milliseconds(oldest_age_ms)),
+        options_.replay_batches_per_second);
+  } else {
+    spdlog::info("connected to collector {}", address);
+  }
 
+  struct Sent {
+    Clock::time_point at;
+    SendLane lane;
+  };
   std::mutex mu;
   std::condition_variable cv;
-  std::map<BatchId, Clock::time_point> in_flight;
+  std::map<BatchId, Sent> in_flight;
+  SendWindow window(options_.max_in_flight, options_.replay_batches_per_second, Clock::now());
   bool reader_done = false;
   bool progressed = false;
   Clock::time_point pause_until = Clock::now();
@@ -186,7 +208,14 @@ bool Shipper::Session(const std::string& address) {
         queue_->Release(ack.epoch(), ack.sequence());
       }
       std::lock_guard lock(mu);
-      in_flight.erase(id);
+      if (auto it = in_flight.find(id); it != in_flight.end()) {
+        const bool backlog_was_full = it->second.lane == SendLane::kBacklog &&
+                                      window.backlog_in_flight() >= window.backlog_slots();
+        window.Done(it->second.lane);
+        in_flight.erase(it);
+        // The sender may be waiting for a fresh batch only: let it look again.
+        if (backlog_was_full) queue_->Wake();
+      }
       progressed = true;
       if (ack.result() == v1::ACK_RETRY) {
         auto hint = std::chrono::milliseconds(std::max<uint32_t>(ack.retry_after_ms(), 50));
@@ -199,42 +228,53 @@ bool Shipper::Session(const std::string& address) {
     cv.notify_all();
   });
 
+  constexpr auto kPoll = std::chrono::milliseconds(100);
   while (!stopping_) {
+    SendLanes lanes;
+    std::chrono::milliseconds wait = kPoll;
     {
       std::unique_lock lock(mu);
-      cv.wait_for(lock, std::chrono::milliseconds(100), [&] {
-        return reader_done || stopping_ ||
-               in_flight.size() < static_cast<size_t>(options_.max_in_flight);
-      });
+      cv.wait_for(lock, kPoll, [&] { return reader_done || stopping_ || !window.full(); });
       if (reader_done) break;
       auto now = Clock::now();
       bool timed_out = false;
-      for (const auto& [id, sent_at] : in_flight) {
-        if (now - sent_at > options_.ack_timeout) timed_out = true;
+      for (const auto& [id, sent] : in_flight) {
+        if (now - sent.at > options_.ack_timeout) timed_out = true;
       }
       if (timed_out) {
         spdlog::warn("collector {} did not acknowledge within {} ms; reconnecting", address,
                      options_.ack_timeout.count());
         break;
       }
-      if (in_flight.size() >= static_cast<size_t>(options_.max_in_flight)) continue;
+      if (window.full()) continue;
       if (now < pause_until) {
         cv.wait_until(lock, pause_until, [&] { return reader_done || stopping_.load(); });
         continue;
       }
+      lanes = window.Open(now);
+      if (!lanes.backlog) {
+        // Wait for a fresh batch, but only until the backlog has a token again.
+        auto token_in =
+            std::chrono::ceil<std::chrono::milliseconds>(window.NextReplayAt(now) - now);
+        wait = std::clamp(token_in, std::chrono::milliseconds(1), kPoll);
+      }
     }
-    std::optional<v1::Batch> batch = queue_->NextToSend(std::chrono::milliseconds(100));
-    if (!batch) continue;
-    BatchId id{batch->epoch(), batch->sequence()};
+    std::optional<OutgoingBatch> next = queue_->NextToSend(wait, lanes);
+    if (!next) continue;
+    BatchId id{next->batch.epoch(), next->batch.sequence()};
+    const SendLane lane = next->lane;
     v1::IngestRequest request;
-    *request.mutable_batch() = std::move(*batch);
+    *request.mutable_batch() = std::move(next->batch);
     {
       std::lock_guard lock(mu);
-      in_flight[id] = Clock::now();
+      const auto now = Clock::now();
+      in_flight[id] = Sent{now, lane};
+      window.Sent(lane, now);
     }
     if (!stream->Write(request)) break;
     std::lock_guard lock(stats_mu_);
     ++stats_.sent;
+    if (lane == SendLane::kBacklog) ++stats_.sent_backlog;
   }
 
   context.TryCancel();

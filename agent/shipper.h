@@ -4,6 +4,13 @@
 // unacknowledged batch after a reconnect (the collector deduplicates by
 // (agent, epoch, sequence), so a resend never double-counts).
 //
+// Replay: when a stream comes up, whatever is queued becomes the backlog
+// (BatchQueue::MarkBacklog). Batches pushed from then on are sent at once,
+// newest first; the backlog drains oldest first beside them, in at most
+// three quarters of the in-flight window and at most
+// replay_batches_per_second (agent/send_window.h). An ACK_RETRY pauses both
+// for the collector's retry hint.
+//
 // Runs on its own thread; Start/Stop/Stats may be called from any thread.
 #pragma once
 
@@ -27,6 +34,8 @@ namespace plumbline::agent {
 struct ShipperOptions {
   std::vector<std::string> addresses;
   int max_in_flight = 32;
+  // Backlog batches sent per second at most, resends included; 0: no limit.
+  double replay_batches_per_second = 20;
   std::chrono::milliseconds ack_timeout{30000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds backoff_initial{500};
@@ -40,11 +49,12 @@ struct ShipperOptions {
 };
 
 struct ShipperStats {
-  uint64_t sent = 0;        // batch sends, including resends
-  uint64_t stored = 0;      // acknowledged as stored
-  uint64_t duplicates = 0;  // acknowledged as already stored
-  uint64_t rejected = 0;    // permanently refused by the collector
-  uint64_t retry_acks = 0;  // collector asked to retry later
+  uint64_t sent = 0;          // batch sends, including resends
+  uint64_t sent_backlog = 0;  // of those, sends of backlog batches
+  uint64_t stored = 0;        // acknowledged as stored
+  uint64_t duplicates = 0;    // acknowledged as already stored
+  uint64_t rejected = 0;      // permanently refused by the collector
+  uint64_t retry_acks = 0;    // collector asked to retry later
   uint64_t rejected_series = 0;
   uint64_t connects = 0;
   uint64_t connect_failures = 0;

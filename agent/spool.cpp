@@ -200,6 +200,7 @@ absl::Status DiskSpool::Recover() {
   }
   cursor_ = first_id_;
   stats_.replayed = live_batches_;
+  backlog_batches_ = live_batches_;
   if (live_batches_ > 0 || stats_.corrupt_records > 0) {
     spdlog::info("spool {}: {} unacknowledged batches ({} bytes) to send again; {} lost to damage",
                  options_.dir, live_batches_, live_bytes_, stats_.corrupt_records);
@@ -290,11 +291,50 @@ void DiskSpool::RecoverSegment(uint64_t id, const spool::ManifestSegment* known)
 
 // ---------------------------------------------------------------- index
 
-std::optional<uint64_t> DiskSpool::OldestWaitingLocked() {
-  if (!retry_.empty()) return *retry_.begin();
+std::optional<uint64_t> DiskSpool::FirstWaitingFromCursorLocked() {
   cursor_ = std::max(cursor_, first_id_);
   while (cursor_ < EndId() && At(cursor_).state != State::kWaiting) ++cursor_;
   if (cursor_ < EndId()) return cursor_;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> DiskSpool::OldestWaitingLocked() {
+  std::optional<uint64_t> oldest = FirstWaitingFromCursorLocked();
+  if (!retry_.empty() && (!oldest || *retry_.begin() < *oldest)) oldest = *retry_.begin();
+  return oldest;
+}
+
+void DiskSpool::PruneFreshLocked() {
+  auto stale = [&](uint64_t id) { return id < first_id_ || At(id).state != State::kWaiting; };
+  while (!fresh_.empty() && stale(fresh_.back())) fresh_.pop_back();
+  while (!fresh_.empty() && stale(fresh_.front())) fresh_.pop_front();
+}
+
+std::optional<DiskSpool::Pick> DiskSpool::PickLocked(SendLanes lanes) {
+  if (lanes.fresh) {
+    // The newest fresh record: never handed out, or released after a send.
+    PruneFreshLocked();
+    std::optional<Pick> newest;
+    if (!fresh_.empty()) newest = Pick{fresh_.back(), SendLane::kFresh, Pick::From::kFresh};
+    if (!retry_.empty() && *retry_.rbegin() >= backlog_end_ &&
+        (!newest || *retry_.rbegin() > newest->id)) {
+      newest = Pick{*retry_.rbegin(), SendLane::kFresh, Pick::From::kRetry};
+    }
+    if (newest) return newest;
+  }
+  if (lanes.backlog) {
+    // The oldest backlog record. A released record is in retry_ even when
+    // the cursor has not passed it yet, so on a tie retry_ gives it.
+    std::optional<Pick> oldest;
+    if (std::optional<uint64_t> id = FirstWaitingFromCursorLocked(); id && *id < backlog_end_) {
+      oldest = Pick{*id, SendLane::kBacklog, Pick::From::kCursor};
+    }
+    if (!retry_.empty() && *retry_.begin() < backlog_end_ &&
+        (!oldest || *retry_.begin() <= oldest->id)) {
+      oldest = Pick{*retry_.begin(), SendLane::kBacklog, Pick::From::kRetry};
+    }
+    if (oldest) return oldest;
+  }
   return std::nullopt;
 }
 
@@ -310,6 +350,7 @@ void DiskSpool::MarkDoneLocked(uint64_t id) {
   }
   r.state = State::kDone;
   --live_batches_;
+  if (id < backlog_end_) --backlog_batches_;
   live_bytes_ -= r.size;
   if (auto m = memory_.find(id); m != memory_.end()) {
     memory_bytes_ -= r.size;
@@ -341,6 +382,10 @@ void DiskSpool::EnforceByteBoundLocked(uint64_t incoming) {
     stats_.dropped_full += dropped;
     spdlog::warn("spool {} full (max_bytes {}): dropped the {} oldest batches ({} so far)",
                  options_.dir, options_.max_bytes, dropped, stats_.dropped_full);
+    // Segments the drops finished are deleted now, so a full spool's files
+    // stay near max_bytes however fast batches come.
+    maintain_now_ = true;
+    thread_cv_.notify_one();
   }
 }
 
@@ -620,7 +665,8 @@ void DiskSpool::Run() {
     lock.unlock();
     MaintainImpl(false);
     lock.lock();
-    thread_cv_.wait_for(lock, tick, [this] { return stopping_; });
+    thread_cv_.wait_for(lock, tick, [this] { return stopping_ || maintain_now_; });
+    maintain_now_ = false;
   }
 }
 
@@ -660,34 +706,61 @@ void DiskSpool::Push(v1::Batch batch) {
     memory_bytes_ += r.size;
     ++stats_.memory_fallback;
   }
+  const uint64_t id = EndId();
   records_.push_back(r);
   ++live_batches_;
   live_bytes_ += r.size;
+  if (id < backlog_end_) {
+    ++backlog_batches_;
+  } else {
+    PruneFreshLocked();
+    fresh_.push_back(id);
+  }
   ++stats_.spooled;
   cv_.notify_one();
 }
 
-std::optional<v1::Batch> DiskSpool::NextToSend(std::chrono::milliseconds timeout) {
+void DiskSpool::MarkBacklog() {
+  std::lock_guard lock(mu_);
+  backlog_end_ = EndId();
+  backlog_batches_ = live_batches_;
+  fresh_.clear();
+}
+
+std::optional<OutgoingBatch> DiskSpool::NextToSend(std::chrono::milliseconds timeout,
+                                                   SendLanes lanes) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     uint64_t id = 0;
+    SendLane lane = SendLane::kBacklog;
     Record pick;
     std::string payload;
     bool in_memory = false;
     {
       std::unique_lock lock(mu_);
-      bool ready = cv_.wait_until(lock, deadline,
-                                  [&] { return woken_ || OldestWaitingLocked().has_value(); });
+      std::optional<Pick> next;
+      bool ready = cv_.wait_until(lock, deadline, [&] {
+        if (woken_) return true;
+        next = PickLocked(lanes);
+        return next.has_value();
+      });
       if (woken_) {
         woken_ = false;
         return std::nullopt;
       }
-      if (!ready) return std::nullopt;
-      id = *OldestWaitingLocked();
-      if (!retry_.empty() && *retry_.begin() == id) {
-        retry_.erase(retry_.begin());
-      } else {
-        cursor_ = id + 1;
+      if (!ready || !next) return std::nullopt;
+      id = next->id;
+      lane = next->lane;
+      switch (next->from) {
+        case Pick::From::kRetry:
+          retry_.erase(id);
+          break;
+        case Pick::From::kFresh:
+          fresh_.pop_back();
+          break;
+        case Pick::From::kCursor:
+          cursor_ = id + 1;
+          break;
       }
       Record& r = At(id);
       auto [it, inserted] = in_flight_.try_emplace({r.meta.epoch, r.meta.sequence}, id);
@@ -738,7 +811,7 @@ std::optional<v1::Batch> DiskSpool::NextToSend(std::chrono::milliseconds timeout
       status = absl::DataLossError(
           StrCat("batch ", pick.meta.epoch, "/", pick.meta.sequence, " does not parse"));
     }
-    if (status.ok()) return batch;
+    if (status.ok()) return OutgoingBatch{std::move(batch), lane};
 
     std::lock_guard lock(mu_);
     auto it = in_flight_.find({pick.meta.epoch, pick.meta.sequence});
@@ -788,6 +861,7 @@ QueueStats DiskSpool::Stats() const {
   std::lock_guard lock(mu_);
   QueueStats q;
   q.batches = live_batches_;
+  q.backlog = backlog_batches_;
   q.bytes = live_bytes_;
   q.in_flight = in_flight_.size();
   q.pushed = stats_.spooled;

@@ -12,12 +12,18 @@
 // offset, size, epoch, sequence, created_ms, state), never the payloads,
 // and reads a payload from disk when the shipper takes it.
 //
+// Order: the backlog and fresh lanes of BatchQueue. Whatever was replayed
+// from disk at open, or queued when the shipper's stream came up, is
+// backlog and goes oldest first; batches pushed since go newest first.
+//
 // Bounds: unacknowledged bytes are capped at max_bytes and age at max_age;
 // when a bound is reached the oldest records are dropped first (never the
 // newest) and counted (dropped_full, dropped_age). The bound is on
 // unacknowledged bytes: a segment file goes only when all its records are
 // done, so the files on disk exceed it by the done part of partly finished
-// segments (usually just the oldest one) until the next maintenance round.
+// segments (usually just the oldest one). Drops for max_bytes wake the
+// maintenance thread at once, so the segments they finish are deleted
+// within a maintenance round, not a tick later.
 //
 // Damage (truncated or bit-flipped segments, a lost manifest) is found by
 // CRC and length checks on open; damaged records are skipped and counted
@@ -136,7 +142,10 @@ class DiskSpool final : public BatchQueue {
   DiskSpool& operator=(const DiskSpool&) = delete;
 
   void Push(v1::Batch batch) override;
-  std::optional<v1::Batch> NextToSend(std::chrono::milliseconds timeout) override;
+  void MarkBacklog() override;
+  using BatchQueue::NextToSend;
+  std::optional<OutgoingBatch> NextToSend(std::chrono::milliseconds timeout,
+                                          SendLanes lanes) override;
   void Ack(uint64_t epoch, uint64_t sequence) override;
   void ReleaseAll() override;
   void Release(uint64_t epoch, uint64_t sequence) override;
@@ -158,6 +167,13 @@ class DiskSpool final : public BatchQueue {
     spool::RecordMeta meta;
     State state = State::kWaiting;
   };
+  // A record NextToSend would hand out, and the index it is taken from.
+  struct Pick {
+    enum class From : uint8_t { kRetry, kFresh, kCursor };
+    uint64_t id = 0;
+    SendLane lane = SendLane::kBacklog;
+    From from = From::kCursor;
+  };
   struct Segment {
     uint64_t size = 0;  // bytes written (or found) that the spool vouches for
     uint64_t records = 0;
@@ -178,7 +194,13 @@ class DiskSpool final : public BatchQueue {
   // All below: mu_ held.
   Record& At(uint64_t id) { return records_[id - first_id_]; }
   uint64_t EndId() const { return first_id_ + records_.size(); }
+  // The first waiting record at or after cursor_ (advancing it past the others).
+  std::optional<uint64_t> FirstWaitingFromCursorLocked();
+  // The oldest waiting record of either lane.
   std::optional<uint64_t> OldestWaitingLocked();
+  std::optional<Pick> PickLocked(SendLanes lanes);
+  // Drops ids of records no longer waiting from both ends of fresh_.
+  void PruneFreshLocked();
   void MarkDoneLocked(uint64_t id);
   void EnforceByteBoundLocked(uint64_t incoming);
   void ExpireLocked(int64_t now_ms);
@@ -201,8 +223,16 @@ class DiskSpool final : public BatchQueue {
   std::condition_variable cv_;
   std::deque<Record> records_;  // oldest first; the front is never done
   uint64_t first_id_ = 0;       // id of records_.front()
-  uint64_t cursor_ = 0;         // records at or past it were never handed out
-  std::set<uint64_t> retry_;    // waiting records before cursor_ (released)
+  // Waiting records at or past it were never handed out, or are in retry_.
+  uint64_t cursor_ = 0;
+  std::set<uint64_t> retry_;  // released records: handed out before, waiting again
+  // Records with ids below it are backlog, the others fresh (see BatchQueue);
+  // none is fresh before the first MarkBacklog().
+  uint64_t backlog_end_ = UINT64_MAX;
+  uint64_t backlog_batches_ = 0;  // unacknowledged backlog records
+  // Fresh records never handed out, oldest first; ids of ones dropped
+  // meanwhile are pruned lazily from either end.
+  std::deque<uint64_t> fresh_;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> in_flight_;  // (epoch, sequence) -> id
   std::unordered_map<uint64_t, std::string> memory_;             // id -> payload
   std::deque<uint64_t> memory_order_;                            // ids, oldest first
@@ -231,7 +261,8 @@ class DiskSpool final : public BatchQueue {
 
   std::thread thread_;
   std::condition_variable thread_cv_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  bool maintain_now_ = false;  // guarded by mu_: run a round without waiting for the tick
 };
 
 }  // namespace plumbline::agent

@@ -12,6 +12,7 @@ TEST(AgentConfig, DefaultsNeedNoFile) {
   EXPECT_FALSE(c->agent_id.empty());  // the hostname
   EXPECT_EQ(c->interval.count(), 10000);
   EXPECT_EQ(c->collector.addresses, std::vector<std::string>{"127.0.0.1:7070"});
+  EXPECT_EQ(c->collector.replay_batches_per_second, 20);
   EXPECT_TRUE(c->host.enabled);
 }
 
@@ -23,6 +24,7 @@ interval: 2s
 collector:
   addresses: [a:1, b:2]
   max_in_flight: 8
+  replay_batches_per_second: 2.5
   ack_timeout: 5s
 queue:
   max_bytes: 1MiB
@@ -36,6 +38,7 @@ sources:
   EXPECT_EQ(c->interval.count(), 2000);
   EXPECT_EQ(c->collector.addresses.size(), 2u);
   EXPECT_EQ(c->collector.max_in_flight, 8);
+  EXPECT_EQ(c->collector.replay_batches_per_second, 2.5);
   EXPECT_EQ(c->queue.max_bytes, 1u << 20);
   EXPECT_TRUE(c->host.per_cpu);
 }
@@ -52,6 +55,27 @@ TEST(AgentConfig, ErrorsNameFileLineAndKey) {
             "/etc/plumbline/agent.yaml:3: collector.addresses: \"nocolon\" is not host:port\n"
             "/etc/plumbline/agent.yaml:4: labels: \"host\" is set by the agent itself\n"
             "/etc/plumbline/agent.yaml:6: sources.hots: unknown key");
+}
+
+TEST(AgentConfig, ANegativeReplayRateIsRefused) {
+  auto c = ParseAgentConfig("collector:\n  replay_batches_per_second: -1\n", "agent.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(
+      std::string(c.status().message()).find("agent.yaml:2: collector.replay_batches_per_second"),
+      std::string::npos)
+      << c.status();
+  auto unlimited = ParseAgentConfig("collector:\n  replay_batches_per_second: 0\n", "agent.yaml");
+  ASSERT_TRUE(unlimited.ok()) << unlimited.status();
+  EXPECT_EQ(unlimited->collector.replay_batches_per_second, 0);
+}
+
+TEST(AgentConfig, TheAnnotatedDefaultConfigShowsTheCollectorDefaults) {
+  auto c = LoadAgentConfig(std::string(PLUMBLINE_FIXTURES) + "/../../configs/agent.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  AgentConfig defaults;
+  EXPECT_EQ(c->collector.max_in_flight, defaults.collector.max_in_flight);
+  EXPECT_EQ(c->collector.replay_batches_per_second, defaults.collector.replay_batches_per_second);
+  EXPECT_EQ(c->collector.ack_timeout, defaults.collector.ack_timeout);
 }
 
 TEST(AgentConfig, BrokenYamlIsAnErrorNotACrash) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace plumbline::agent {
 namespace {
 
@@ -68,6 +70,55 @@ TEST(MemoryBatchQueue, WakeReturnsAWaitingCallerEmptyHanded) {
   MemoryBatchQueue q(1 << 20);
   q.Wake();
   EXPECT_FALSE(q.NextToSend(std::chrono::milliseconds(5000)));
+}
+
+constexpr SendLanes kFreshOnly{true, false};
+constexpr SendLanes kBacklogOnly{false, true};
+constexpr SendLanes kEither{true, true};
+
+// "8 fresh", "1 backlog" or "none": what NextToSend hands out next.
+std::string Take(BatchQueue& queue, SendLanes lanes) {
+  std::optional<OutgoingBatch> next = queue.NextToSend(kNoWait, lanes);
+  if (!next) return "none";
+  return std::to_string(next->batch.sequence()) +
+         (next->lane == SendLane::kFresh ? " fresh" : " backlog");
+}
+
+TEST(MemoryBatchQueue, UntilAStreamComesUpEverythingIsBacklogOldestFirst) {
+  MemoryBatchQueue q(1 << 20);
+  for (uint64_t s = 1; s <= 3; ++s) q.Push(MakeBatch(s));
+  EXPECT_EQ(q.Stats().backlog, 3u);
+  EXPECT_EQ(Take(q, kFreshOnly), "none");
+  EXPECT_EQ(Take(q, kEither), "1 backlog");
+}
+
+TEST(MemoryBatchQueue, FreshBatchesGoNewestFirstWhileTheBacklogGoesOldestFirst) {
+  MemoryBatchQueue q(1 << 20);
+  for (uint64_t s = 1; s <= 3; ++s) q.Push(MakeBatch(s));
+  q.MarkBacklog();
+  q.Push(MakeBatch(4));
+  q.Push(MakeBatch(5));
+  EXPECT_EQ(q.Stats().backlog, 3u);
+  EXPECT_EQ(Take(q, kEither), "5 fresh");
+  EXPECT_EQ(Take(q, kBacklogOnly), "1 backlog");
+  EXPECT_EQ(Take(q, kEither), "4 fresh");
+  EXPECT_EQ(Take(q, kFreshOnly), "none");
+  EXPECT_EQ(Take(q, kEither), "2 backlog");
+  q.Release(7, 5);  // ACK_RETRY: still fresh
+  q.Release(7, 1);  // still backlog
+  EXPECT_EQ(Take(q, kFreshOnly), "5 fresh");
+  EXPECT_EQ(Take(q, kBacklogOnly), "1 backlog");
+  q.Ack(7, 1);
+  q.Ack(7, 5);
+  EXPECT_EQ(q.Stats().backlog, 2u);
+
+  q.ReleaseAll();   // the stream broke
+  q.MarkBacklog();  // the next one came up
+  EXPECT_EQ(q.Stats().backlog, 3u);
+  EXPECT_EQ(Take(q, kEither), "2 backlog");
+  EXPECT_EQ(Take(q, kEither), "3 backlog");
+  EXPECT_EQ(Take(q, kEither), "4 backlog");
+  EXPECT_EQ(Take(q, kEither), "none");
 }
 
 }  // namespace

@@ -6,12 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "agent/agent.h"
 #include "agent/config.h"
@@ -789,6 +793,247 @@ TEST(DiskSpool, AnUnreadableSegmentAtOpenIsKeptForTheNextStart) {
   }
   auto spool = OpenOrDie(o, &faulty, &clock);
   EXPECT_EQ(Sequences(Drain(*spool, false)), Range(1, 3));
+}
+
+// ------------------------------------------------------------------ replay order
+
+constexpr SendLanes kFreshOnly{true, false};
+constexpr SendLanes kBacklogOnly{false, true};
+constexpr SendLanes kEither{true, true};
+
+// "8 fresh", "1 backlog" or "none": what NextToSend hands out next.
+std::string Take(BatchQueue& queue, SendLanes lanes) {
+  std::optional<OutgoingBatch> next = queue.NextToSend(kNoWait, lanes);
+  if (!next) return "none";
+  return StrCat(next->batch.sequence(), next->lane == SendLane::kFresh ? " fresh" : " backlog");
+}
+
+TEST(DiskSpoolReplay, UntilAStreamComesUpEverythingIsBacklogOldestFirst) {
+  TempDir dir;
+  FakeClock clock(kStartMs);
+  auto spool = OpenOrDie(Options(dir.path()), PosixSpoolFs::Default(), &clock);
+  for (uint64_t s = 1; s <= 3; ++s) spool->Push(MakeBatch(s));
+  EXPECT_EQ(spool->Stats().backlog, 3u);
+  EXPECT_EQ(Take(*spool, kFreshOnly), "none");
+  EXPECT_EQ(Take(*spool, kEither), "1 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "2 backlog");
+}
+
+TEST(DiskSpoolReplay, FreshBatchesGoNewestFirstWhileTheBacklogGoesOldestFirst) {
+  TempDir dir;
+  FakeClock clock(kStartMs);
+  auto spool = OpenOrDie(Options(dir.path()), PosixSpoolFs::Default(), &clock);
+  for (uint64_t s = 1; s <= 5; ++s) spool->Push(MakeBatch(s));
+  spool->MarkBacklog();  // the stream came up with 5 batches queued
+  for (uint64_t s = 6; s <= 8; ++s) spool->Push(MakeBatch(s));
+  EXPECT_EQ(spool->Stats().backlog, 5u);
+  EXPECT_EQ(spool->Stats().batches, 8u);
+
+  EXPECT_EQ(Take(*spool, kEither), "8 fresh");
+  EXPECT_EQ(Take(*spool, kEither), "7 fresh");
+  EXPECT_EQ(Take(*spool, kBacklogOnly), "1 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "6 fresh");
+  EXPECT_EQ(Take(*spool, kFreshOnly), "none");
+  EXPECT_EQ(Take(*spool, kEither), "2 backlog");
+  spool->Push(MakeBatch(9));  // measured while the backlog drains: next out
+  EXPECT_EQ(Take(*spool, kEither), "9 fresh");
+  EXPECT_EQ(Take(*spool, kEither), "3 backlog");
+
+  spool->Ack(7, 1);
+  spool->Ack(7, 8);
+  EXPECT_EQ(spool->Stats().backlog, 4u) << "only acknowledged backlog batches leave the backlog";
+  EXPECT_EQ(spool->Stats().batches, 7u);
+}
+
+TEST(DiskSpoolReplay, AReleasedBatchKeepsItsLaneAndANewStreamMakesEverythingBacklog) {
+  TempDir dir;
+  FakeClock clock(kStartMs);
+  auto spool = OpenOrDie(Options(dir.path()), PosixSpoolFs::Default(), &clock);
+  spool->Push(MakeBatch(1));
+  spool->Push(MakeBatch(2));
+  spool->MarkBacklog();
+  spool->Push(MakeBatch(3));
+  spool->Push(MakeBatch(4));
+  EXPECT_EQ(Take(*spool, kEither), "4 fresh");
+  EXPECT_EQ(Take(*spool, kBacklogOnly), "1 backlog");
+  spool->Release(7, 4);  // ACK_RETRY
+  spool->Release(7, 1);
+  EXPECT_EQ(Take(*spool, kFreshOnly), "4 fresh") << "still the newest fresh batch";
+  EXPECT_EQ(Take(*spool, kBacklogOnly), "1 backlog") << "still the oldest backlog batch";
+
+  spool->ReleaseAll();   // the stream broke
+  spool->MarkBacklog();  // and the next one came up
+  EXPECT_EQ(spool->Stats().backlog, 4u);
+  EXPECT_EQ(Take(*spool, kFreshOnly), "none");
+  EXPECT_EQ(Take(*spool, kEither), "1 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "2 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "3 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "4 backlog");
+  EXPECT_EQ(Take(*spool, kEither), "none");
+}
+
+TEST(DiskSpoolReplay, WhenFullTheOldestIsDroppedWhateverItsLane) {
+  TempDir dir;
+  FakeClock clock(kStartMs);
+  SpoolOptions o = Options(dir.path());
+  o.max_bytes = 4 * Framed();
+  auto spool = OpenOrDie(o, PosixSpoolFs::Default(), &clock);
+  spool->Push(MakeBatch(1));
+  spool->Push(MakeBatch(2));
+  spool->MarkBacklog();
+  spool->Push(MakeBatch(3));
+  spool->Push(MakeBatch(4));
+  spool->Push(MakeBatch(5));  // drops 1
+  EXPECT_EQ(Take(*spool, kEither), "5 fresh");
+  spool->Push(MakeBatch(6));  // drops 2
+  spool->Push(MakeBatch(7));  // drops 3, the oldest waiting, though fresh
+  SpoolStats st = spool->GetSpoolStats();
+  EXPECT_EQ(st.dropped_full, 3u);
+  EXPECT_EQ(st.batches, 4u);
+  EXPECT_EQ(spool->Stats().backlog, 0u);
+  EXPECT_EQ(Take(*spool, kEither), "7 fresh");
+  EXPECT_EQ(Take(*spool, kEither), "6 fresh");
+  EXPECT_EQ(Take(*spool, kEither), "4 fresh");
+  EXPECT_EQ(Take(*spool, kEither), "none");
+}
+
+TEST(DiskSpoolReplay, ARestartReplaysAllThatIsLeftAsBacklogOldestFirst) {
+  TempDir dir;
+  FakeClock clock(kStartMs);
+  SpoolOptions o = Options(dir.path());
+  o.segment_size = 2 * Framed();
+  {
+    auto spool = OpenOrDie(o, PosixSpoolFs::Default(), &clock);
+    for (uint64_t s = 1; s <= 3; ++s) spool->Push(MakeBatch(s));
+    spool->MarkBacklog();
+    for (uint64_t s = 4; s <= 6; ++s) spool->Push(MakeBatch(s));
+    EXPECT_EQ(Take(*spool, kEither), "6 fresh");
+    spool->Ack(7, 6);
+    EXPECT_EQ(Take(*spool, kEither), "5 fresh");  // in flight when the agent stops
+    EXPECT_EQ(Take(*spool, kBacklogOnly), "1 backlog");
+    spool->Ack(7, 1);
+  }
+  auto spool = OpenOrDie(o, PosixSpoolFs::Default(), &clock);
+  EXPECT_EQ(spool->GetSpoolStats().replayed, 4u);
+  EXPECT_EQ(spool->Stats().backlog, 4u);
+  EXPECT_EQ(Take(*spool, kFreshOnly), "none");
+  for (const char* expected : {"2 backlog", "3 backlog", "4 backlog", "5 backlog"}) {
+    EXPECT_EQ(Take(*spool, kEither), expected);
+  }
+  EXPECT_EQ(Take(*spool, kEither), "none");
+}
+
+// A model of the lanes beside the real spool: random pushes, stream starts
+// (MarkBacklog), sends from random lanes, acks, retries, broken streams and
+// agent restarts. Every hand-out must be the model's (newest waiting fresh
+// batch, else oldest waiting backlog batch), and at the end every batch was
+// acknowledged exactly once.
+TEST(DiskSpoolReplay, RandomTrafficHandsOutInLaneOrderAndEveryBatchIsAcknowledgedOnce) {
+  enum class At { kWaiting, kInFlight, kAcked };
+  struct Entry {
+    bool backlog = true;
+    At at = At::kWaiting;
+  };
+  for (uint32_t seed = 1; seed <= 25; ++seed) {
+    SCOPED_TRACE(StrCat("seed ", seed));
+    TempDir dir;
+    FakeClock clock(kStartMs);
+    SpoolOptions o = Options(dir.path());
+    o.segment_size = 8 * Framed();
+    auto spool = OpenOrDie(o, PosixSpoolFs::Default(), &clock);
+    std::mt19937 rng(seed);
+    std::map<uint64_t, Entry> model;  // by sequence
+    bool marked = false;
+    uint64_t next_sequence = 1;
+    uint64_t acks = 0;
+    auto in_flight = [&] {
+      std::vector<uint64_t> out;
+      for (const auto& [s, e] : model) {
+        if (e.at == At::kInFlight) out.push_back(s);
+      }
+      return out;
+    };
+    auto expected = [&](SendLanes lanes) -> std::string {
+      if (lanes.fresh) {
+        for (auto it = model.rbegin(); it != model.rend(); ++it) {
+          if (it->second.at == At::kWaiting && !it->second.backlog) {
+            return StrCat(it->first, " fresh");
+          }
+        }
+      }
+      if (lanes.backlog) {
+        for (const auto& [s, e] : model) {
+          if (e.at == At::kWaiting && e.backlog) return StrCat(s, " backlog");
+        }
+      }
+      return "none";
+    };
+    for (int step = 0; step < 400; ++step) {
+      const uint32_t op = rng() % 100;
+      if (op < 30) {
+        spool->Push(MakeBatch(next_sequence));
+        model[next_sequence++] = Entry{!marked, At::kWaiting};
+      } else if (op < 34) {
+        spool->MarkBacklog();
+        marked = true;
+        for (auto& [s, e] : model) e.backlog = true;
+      } else if (op < 64) {
+        const SendLanes lanes = std::array{kFreshOnly, kBacklogOnly, kEither}[rng() % 3];
+        const std::string want = expected(lanes);
+        const std::string got = Take(*spool, lanes);
+        ASSERT_EQ(got, want) << "step " << step;
+        if (got != "none") model[std::stoull(got)].at = At::kInFlight;
+      } else if (op < 84) {
+        std::vector<uint64_t> sent = in_flight();
+        if (sent.empty()) continue;
+        uint64_t s = sent[rng() % sent.size()];
+        spool->Ack(7, s);
+        model[s].at = At::kAcked;
+        ++acks;
+      } else if (op < 94) {
+        std::vector<uint64_t> sent = in_flight();
+        if (sent.empty()) continue;
+        uint64_t s = sent[rng() % sent.size()];
+        spool->Release(7, s);
+        model[s].at = At::kWaiting;
+      } else if (op < 97) {
+        spool->ReleaseAll();
+        for (auto& [s, e] : model) {
+          if (e.at == At::kInFlight) e.at = At::kWaiting;
+        }
+      } else {
+        spool.reset();  // the agent stops; what is in flight was not acknowledged
+        spool = OpenOrDie(o, PosixSpoolFs::Default(), &clock);
+        marked = false;
+        for (auto& [s, e] : model) {
+          if (e.at == At::kInFlight) e.at = At::kWaiting;
+          e.backlog = true;
+        }
+      }
+      uint64_t live = 0, backlog = 0;
+      for (const auto& [s, e] : model) {
+        live += e.at != At::kAcked;
+        backlog += e.at != At::kAcked && e.backlog;
+      }
+      ASSERT_EQ(spool->Stats().batches, live) << "step " << step;
+      ASSERT_EQ(spool->Stats().backlog, backlog) << "step " << step;
+    }
+    spool->ReleaseAll();
+    for (auto& [s, e] : model) {
+      if (e.at == At::kInFlight) e.at = At::kWaiting;
+    }
+    while (auto b = spool->NextToSend(kNoWait)) {
+      Entry& e = model[b->sequence()];
+      ASSERT_EQ(e.at, At::kWaiting) << "batch " << b->sequence() << " handed out twice";
+      e.at = At::kAcked;
+      spool->Ack(b->epoch(), b->sequence());
+      ++acks;
+    }
+    EXPECT_EQ(acks, next_sequence - 1) << "every batch acknowledged exactly once";
+    for (const auto& [s, e] : model) EXPECT_EQ(e.at, At::kAcked) << "batch " << s;
+    EXPECT_EQ(spool->Stats().batches, 0u);
+    EXPECT_EQ(spool->GetSpoolStats().dropped_full, 0u);
+  }
 }
 
 // ------------------------------------------------------------------ threads and config
