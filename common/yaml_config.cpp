@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 
 namespace plumbline {
 
@@ -62,8 +62,8 @@ bool ParseWhen(std::string_view text, int64_t now_ms, int64_t* out_ms) {
     *out_ms = absl::ToUnixMillis(t);
     return true;
   }
-  if (text.size() <= 15 && std::all_of(text.begin(), text.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; })) {
+  if (text.size() <= 15 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     *out_ms = std::stoll(std::string(text));
     return true;
   }

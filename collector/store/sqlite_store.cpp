@@ -339,8 +339,9 @@ absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const
                       .Bind(3, canonical_labels)
                       .Bind(4, static_cast<int64_t>(type))
                       .Run());
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_select,
-                   Prepared("SELECT id FROM series WHERE agent_id = ? AND name = ? AND labels = ?"));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_select,
+      Prepared("SELECT id FROM series WHERE agent_id = ? AND name = ? AND labels = ?"));
   Stmt select(db_, kept_select);
   select.Bind(1, agent_id).Bind(2, name).Bind(3, canonical_labels);
   if (select.Step() != SQLITE_ROW) return select.Error();
@@ -352,8 +353,8 @@ absl::StatusOr<int64_t> SqliteStore::SeriesId(const std::string& agent_id, const
 
 absl::StatusOr<int64_t> SqliteStore::PlainSeriesId(const std::string& agent_id,
                                                    const v1::Series& series) {
-  const v1::MetricType type = series.type() == v1::METRIC_TYPE_COUNTER ? v1::METRIC_TYPE_COUNTER
-                                                                       : v1::METRIC_TYPE_GAUGE;
+  const v1::MetricType type =
+      series.type() == v1::METRIC_TYPE_COUNTER ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE;
   auto append = [this](std::string_view part) {
     const auto size = static_cast<uint32_t>(part.size());
     key_.append(reinterpret_cast<const char*>(&size), sizeof size);

@@ -26,7 +26,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
   if (plumbline::collector::DecodeQueryComponent(raw).size() > size) __builtin_trap();
   int64_t ms = 0;
-  (void)plumbline::ParseWhen(std::string(reinterpret_cast<const char*>(data), size),
-                                             kNow, &ms);
+  (void)plumbline::ParseWhen(std::string(reinterpret_cast<const char*>(data), size), kNow, &ms);
   return 0;
 }

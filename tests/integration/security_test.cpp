@@ -292,8 +292,10 @@ TEST_F(SecurityTest, OnlyAgentsWithValidCredentialsWriteAndOnlyAsThemselves) {
   EXPECT_EQ(cleartext.status.error_code(), grpc::StatusCode::UNAVAILABLE);
 
   // Every refusal was counted by reason.
-  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_expired"), 1);
-  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_untrusted"), 1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_expired"),
+            1);
+  EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "certificate_untrusted"),
+            1);
   EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "no_credentials"), 1);
   EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "token_revoked"), 1);
   EXPECT_EQ(CollectorCounter(admin_, "plumbline_ingest_auth_denied_total", "token_unknown"), 1);

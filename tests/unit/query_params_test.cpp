@@ -1,8 +1,9 @@
 // Query parameters of the HTTP API, from the raw request target.
 #include "collector/query_params.h"
-#include "common/yaml_config.h"
 
 #include <gtest/gtest.h>
+
+#include "common/yaml_config.h"
 
 namespace plumbline::collector {
 namespace {
