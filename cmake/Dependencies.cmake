@@ -23,6 +23,9 @@ if(NOT PLUMBLINE_FUZZ)
     pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
   endif()
   find_package(OpenSSL REQUIRED)
+  # snappy (libsnappy-dev): block compression of Prometheus remote-write
+  # requests in the load generator (tools/).
+  find_package(Snappy CONFIG REQUIRED)
 endif()
 if(PLUMBLINE_BUILD_TESTS AND NOT PLUMBLINE_FUZZ)
   find_package(GTest REQUIRED)

@@ -11,6 +11,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libasio-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libsqlite3-dev sqlite3 libpq-dev libcpp-httplib-dev libssl-dev
+  # the load generator's Prometheus remote-write mode (snappy block compression)
+  libsnappy-dev
   # tests, fuzzing and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
   # the security tests make their certificates with the openssl command

@@ -2,13 +2,24 @@
 // with sequence-numbered, identifiable samples, and the oracle that checks
 // a collector's SQLite store against what they produced. For the delivery
 // tests (tests/integration/collector_crash_test.cpp) and
-// bench/reliability.sh.
+// bench/reliability.sh. The same load can go to a Prometheus remote-write
+// receiver instead (--target prometheus, tools/remote_write_load.h), to
+// compare ingest throughput (bench/ingest.sh).
 //
 //   plumbline-load-gen run --collector ADDR --agents N --series S --interval MS
 //                          --duration S --report FILE
+//   plumbline-load-gen run --target prometheus --url http://HOST:PORT/api/v1/write ...
+//   plumbline-load-gen run ... --max-rate --shape host --start-ago 21600
 //   plumbline-load-gen verify --db FILE --report FILE
 //
-// Sample identity: agent `<prefix>-<i>` sends, in epoch E, batch sequence
+// Every run ends with a `summary {...}` JSON line and a sentence
+// (tools/load_summary.h): samples sent, acknowledged, errors, samples/s.
+//
+// What is sent: tools/load_series.h. --shape sequence (the default) is
+// what the oracle checks; --shape host is realistic host metrics, for
+// throughput and storage benchmarks.
+//
+// Sample identity (--shape sequence): agent `<prefix>-<i>` sends, in epoch E, batch sequence
 // q = 1, 2, ... with one point per series `load_sample{series="<k>"}`:
 // value q at timestamp first_ts + (q - 1) * interval. So the store must hold,
 // per agent and series, exactly the values 1..N, each at its own timestamp,
@@ -46,15 +57,26 @@
 #include <vector>
 
 #include "plumbline/v1/ingest.grpc.pb.h"
+#include "tools/load_series.h"
+#include "tools/load_summary.h"
+#include "tools/remote_write_load.h"
 
 namespace {
 
 namespace v1 = plumbline::v1;
+using plumbline::load_gen::LoadSeries;
+using plumbline::load_gen::SeriesShape;
+using plumbline::load_gen::SeriesSpec;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 struct Options {
+  std::string target = "plumbline";  // or "prometheus"
   std::string collector = "127.0.0.1:7070";
+  std::string url;       // --target prometheus
+  int connections = 16;  // --target prometheus
+  SeriesShape shape = SeriesShape::kSequence;
+  double start_ago_s = 0;
   std::string prefix = "load";
   int agents = 10;
   int series = 10;
@@ -63,6 +85,7 @@ struct Options {
   double drain_timeout_s = 120;
   int max_in_flight = 32;
   int channels = 8;
+  int connect_timeout_ms = 100;
   bool closed_loop = false;
   double status_every_s = 1;
   std::string report;
@@ -89,6 +112,7 @@ class AgentStream;
 // One simulated agent. Everything below `mu` is guarded by it.
 struct SimAgent {
   std::string id;
+  uint64_t index = 0;
   std::mutex mu;
   uint64_t produced = 0;       // sequences 1..produced exist
   std::set<uint64_t> to_send;  // unacknowledged, not on the wire, not waiting
@@ -114,32 +138,44 @@ struct Generator {
   Options o;
   uint64_t epoch = 0;
   int64_t first_ts_ms = 0;
+  std::unique_ptr<LoadSeries> load_series;
   std::vector<std::unique_ptr<SimAgent>> agents;
   std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
   Totals totals;
   std::mt19937_64 rng{std::random_device{}()};
   std::mutex rng_mu;
 
-  int64_t Timestamp(uint64_t sequence) const {
-    return first_ts_ms + static_cast<int64_t>(sequence - 1) * o.interval_ms;
+  int64_t Timestamp(uint64_t sequence) const { return load_series->Timestamp(sequence); }
+
+  // With --start-ago, no batch is produced ahead of the wall clock.
+  bool MayProduce(uint64_t sequence, int64_t wall_ms) const {
+    return o.start_ago_s <= 0 || Timestamp(sequence) <= wall_ms;
   }
 
+  // `request` is cleared first; protobuf keeps its elements for reuse.
   void BuildBatch(const SimAgent& a, uint64_t sequence, v1::IngestRequest* request) const {
     v1::Batch* b = request->mutable_batch();
+    b->Clear();
     b->set_agent_id(a.id);
     b->set_epoch(epoch);
     b->set_sequence(sequence);
     b->set_created_ms(Timestamp(sequence));
-    for (int k = 0; k < o.series; ++k) {
+    const std::vector<SeriesSpec>& specs = load_series->series();
+    for (size_t k = 0; k < specs.size(); ++k) {
+      const SeriesSpec& spec = specs[k];
       v1::Series* s = b->add_series();
-      s->set_name("load_sample");
-      s->set_type(v1::METRIC_TYPE_GAUGE);
-      v1::Label* l = s->add_labels();
-      l->set_name("series");
-      l->set_value(std::to_string(k));
+      s->set_name(spec.name);
+      s->set_type(spec.kind == SeriesSpec::Kind::kCounter ? v1::METRIC_TYPE_COUNTER
+                                                          : v1::METRIC_TYPE_GAUGE);
+      s->set_unit(spec.unit);
+      for (const auto& [name, value] : spec.labels) {
+        v1::Label* l = s->add_labels();
+        l->set_name(name);
+        l->set_value(value);
+      }
       v1::Point* p = s->add_points();
       p->set_timestamp_ms(Timestamp(sequence));
-      p->set_number(static_cast<double>(sequence));
+      p->set_number(load_series->Value(a.index, k, sequence));
     }
   }
 
@@ -187,7 +223,6 @@ class AgentStream final : public grpc::ClientBidiReactor<v1::IngestRequest, v1::
     a_->to_send.erase(a_->to_send.begin());
     a_->in_flight.insert(sequence);
     a_->failures = 0;
-    request_.Clear();
     g_->BuildBatch(*a_, sequence, &request_);
     writing_ = true;
     return true;
@@ -276,7 +311,11 @@ class AgentStream final : public grpc::ClientBidiReactor<v1::IngestRequest, v1::
       a_->in_flight.clear();
       if (a_->stream == this) a_->stream = nullptr;
       if (!hello_sent_ || !status.ok()) {
-        g_->totals.stream_failures++;
+        // The first few reasons, so a run with many failures says why.
+        if (g_->totals.stream_failures++ < 5) {
+          std::cerr << "load-gen: " << a_->id << ": stream ended: " << status.error_code() << " "
+                    << status.error_message() << "\n";
+        }
         ++a_->failures;
       }
       a_->reconnect_at = Clock::now() + g_->Backoff(a_->failures);
@@ -318,13 +357,18 @@ int Run(const Options& o) {
   g.o = o;
   const int64_t start_ms = WallMs();
   g.epoch = static_cast<uint64_t>(start_ms);
-  g.first_ts_ms = start_ms / o.interval_ms * o.interval_ms;
+  const int64_t first_ms = start_ms - static_cast<int64_t>(o.start_ago_s * 1000);
+  g.first_ts_ms = first_ms / o.interval_ms * o.interval_ms;
+  g.load_series = std::make_unique<LoadSeries>(o.shape, o.series, g.first_ts_ms, o.interval_ms);
   for (int c = 0; c < o.channels; ++c) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection per channel
     args.SetInt("plumbline.load_gen.channel", c);        // not shared between channels
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    // gRPC takes this as its minimum connect timeout too (the handshake,
+    // up to the server's HTTP/2 SETTINGS): short reconnects to a restarted
+    // collector, but a busy one may miss it.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, o.connect_timeout_ms);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -337,6 +381,7 @@ int Run(const Options& o) {
     char id[128];
     std::snprintf(id, sizeof id, "%s-%04d", o.prefix.c_str(), i);
     a->id = id;
+    a->index = static_cast<uint64_t>(i);
     g.agents.push_back(std::move(a));
   }
 
@@ -369,6 +414,7 @@ int Run(const Options& o) {
     size_t unacked = 0;
     uint64_t oldest = UINT64_MAX;
     int connected = 0;
+    const int64_t wall_ms = WallMs();
     for (auto& a : g.agents) {
       AgentStream* kick = nullptr;
       AgentStream* started = nullptr;
@@ -377,7 +423,8 @@ int Run(const Options& o) {
         for (int t = 0; t < ticks; ++t) a->to_send.insert(++a->produced);
         produced_total += static_cast<uint64_t>(ticks);
         if (producing && o.closed_loop) {
-          while (a->UnackedLocked() < static_cast<size_t>(o.max_in_flight)) {
+          while (a->UnackedLocked() < static_cast<size_t>(o.max_in_flight) &&
+                 g.MayProduce(a->produced + 1, wall_ms)) {
             a->to_send.insert(++a->produced);
             ++produced_total;
           }
@@ -431,7 +478,8 @@ int Run(const Options& o) {
           ? -1
           : std::chrono::duration<double>(drained_at - t0).count() - production_s;
   std::ostringstream r;
-  r << "{\n  \"epoch\": " << g.epoch << ",\n  \"interval_ms\": " << o.interval_ms
+  r << "{\n  \"epoch\": " << g.epoch << ",\n  \"shape\": \""
+    << plumbline::load_gen::SeriesShapeName(o.shape) << "\",\n  \"interval_ms\": " << o.interval_ms
     << ",\n  \"series\": " << o.series << ",\n  \"first_ts_ms\": " << g.first_ts_ms
     << ",\n  \"produced_batches\": " << produced_total << ",\n  \"stored\": " << g.totals.stored
     << ",\n  \"duplicates\": " << g.totals.duplicates << ",\n  \"rejected\": " << g.totals.rejected
@@ -469,9 +517,53 @@ int Run(const Options& o) {
       g.totals.retry_acks > 0 ? g.totals.min_retry_after_ms.load() : 0,
       g.totals.max_retry_after_ms.load(), static_cast<unsigned long long>(g.totals.connects.load()),
       static_cast<unsigned long long>(unacked), drain_s);
-  std::fflush(stdout);
+  plumbline::load_gen::RunSummary summary;
+  summary.target = "plumbline";
+  summary.shape = plumbline::load_gen::SeriesShapeName(o.shape);
+  summary.agents = o.agents;
+  summary.series = o.series;
+  summary.max_rate = o.closed_loop;
+  summary.window_s = production_s;
+  summary.elapsed_s = std::chrono::duration<double>(end - t0).count();
+  const auto series = static_cast<uint64_t>(o.series);
+  summary.requests = g.totals.sent;
+  summary.samples_sent = g.totals.sent * series;
+  summary.samples_acked = (g.totals.stored + g.totals.duplicates) * series;
+  summary.samples_acked_in_window = acked_at_production_end * series;
+  summary.errors = g.totals.retry_acks + g.totals.rejected + g.totals.stream_failures;
+  summary.retries = g.totals.retry_acks;
+  summary.samples_dropped = g.totals.rejected * series;
+  summary.samples_unacked = unacked * series;
+  summary.load_gen_cpu_s = plumbline::load_gen::ProcessCpuSeconds();
+  plumbline::load_gen::PrintRunSummary(summary, stdout);
   // Streams may still be open: leave without tearing them down.
   std::_Exit(unacked == 0 && g.totals.rejected == 0 ? 0 : 1);
+}
+
+// The same agents and series as Run, sent as Prometheus remote write.
+int RunRemoteWrite(const Options& o) {
+  const int64_t first_ms = WallMs() - static_cast<int64_t>(o.start_ago_s * 1000);
+  const LoadSeries series(o.shape, o.series, first_ms / o.interval_ms * o.interval_ms,
+                          o.interval_ms);
+  plumbline::load_gen::RemoteWriteLoadOptions r;
+  r.url = o.url;
+  r.prefix = o.prefix;
+  r.agents = o.agents;
+  r.connections = o.connections;
+  r.duration_s = o.duration_s;
+  r.drain_timeout_s = o.drain_timeout_s;
+  r.max_rate = o.closed_loop;
+  r.start_ago_ms = static_cast<int64_t>(o.start_ago_s * 1000);
+  r.status_every_s = o.status_every_s;
+  absl::StatusOr<plumbline::load_gen::RunSummary> summary =
+      plumbline::load_gen::RunRemoteWriteLoad(r, series, g_stop);
+  if (!summary.ok()) {
+    std::cerr << "load-gen: " << summary.status().message() << "\n";
+    return 2;
+  }
+  plumbline::load_gen::PrintRunSummary(*summary, stdout);
+  // A sender given up on may still be waiting for an answer.
+  std::_Exit(summary->samples_unacked == 0 && summary->samples_dropped == 0 ? 0 : 1);
 }
 
 // --- The oracle ---------------------------------------------------------------
@@ -479,6 +571,7 @@ int Run(const Options& o) {
 // Minimal reader of the report this program writes (one key per line, the
 // agents one per line).
 struct Report {
+  bool sequence_shape = true;  // host-shaped values cannot be checked
   uint64_t epoch = 0;
   int64_t interval_ms = 0, first_ts_ms = 0;
   int64_t series = 0;
@@ -496,6 +589,10 @@ bool ReadReport(const std::string& path, Report* r) {
     return true;
   };
   while (std::getline(in, line)) {
+    if (line.find("\"shape\": ") != std::string::npos &&
+        line.find("\"sequence\"") == std::string::npos) {
+      r->sequence_shape = false;
+    }
     if (line.find("{\"id\": ") != std::string::npos) {
       auto q1 = line.find('"', line.find("\"id\": ") + 6);
       auto q2 = line.find('"', q1 + 1);
@@ -517,6 +614,11 @@ int Verify(const Options& o) {
   Report rep;
   if (!ReadReport(o.report, &rep)) {
     std::cerr << "load-gen verify: cannot read report " << o.report << "\n";
+    return 2;
+  }
+  if (!rep.sequence_shape) {
+    std::cerr << "load-gen verify: " << o.report
+              << ": only runs with --shape sequence can be verified\n";
     return 2;
   }
   sqlite3* db = nullptr;
@@ -664,9 +766,35 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   run->add_option("--channels", o.channels, "gRPC connections the agents share")
       ->check(CLI::Range(1, 10000));
-  run->add_flag("--closed-loop", o.closed_loop,
+  run->add_option("--connect-timeout", o.connect_timeout_ms,
+                  "milliseconds a gRPC connection attempt may take until the collector's HTTP/2 "
+                  "SETTINGS arrive (gRPC's minimum connect timeout, which it reads from "
+                  "grpc.min_reconnect_backoff_ms)")
+      ->check(CLI::Range(100, 120000));
+  run->add_flag("--closed-loop,--max-rate", o.closed_loop,
                 "keep every agent's pipeline full instead of sending on the clock (measures "
-                "what the collector sustains)");
+                "what the receiver sustains); timestamps still advance by --interval per batch");
+  run->add_option("--target", o.target,
+                  "plumbline: the collector's gRPC ingest stream (--collector); prometheus: "
+                  "Prometheus remote write 1.0 (--url)")
+      ->check(CLI::IsMember({"plumbline", "prometheus"}));
+  run->add_option("--url", o.url,
+                  "remote-write endpoint for --target prometheus, e.g. "
+                  "http://127.0.0.1:9090/api/v1/write");
+  run->add_option("--connections", o.connections,
+                  "--target prometheus: HTTP connections, one request in flight on each (an "
+                  "agent's batches go one at a time, in order)")
+      ->check(CLI::Range(1, 1000));
+  run->add_option_function<std::string>(
+         "--shape",
+         [&o](const std::string& text) { plumbline::load_gen::ParseSeriesShape(text, &o.shape); },
+         "sequence: load_sample{series=k} = batch number, what verify checks (default); host: "
+         "realistic host metrics (counters and slow gauges)")
+      ->check(CLI::IsMember({"sequence", "host"}));
+  run->add_option("--start-ago", o.start_ago_s,
+                  "seconds: timestamps start this far in the past and never pass the wall clock "
+                  "(for --max-rate, which advances them faster than real time)")
+      ->check(CLI::Range(0.0, 30.0 * 86400));
   run->add_option("--status-every", o.status_every_s, "seconds between status lines");
   run->add_option("--report", o.report, "write what was produced here (JSON, for verify)");
   auto* verify = app.add_subcommand("verify", "check a stopped collector's SQLite store");
@@ -674,7 +802,11 @@ int main(int argc, char** argv) {
   verify->add_option("--report", o.report, "the report of the run")->required();
   CLI11_PARSE(app, argc, argv);
   if (verify->parsed()) return Verify(o);
+  if (o.target == "prometheus" && o.url.empty()) {
+    std::cerr << "load-gen: --target prometheus needs --url\n";
+    return 2;
+  }
   std::signal(SIGINT, [](int) { g_stop = true; });
   std::signal(SIGTERM, [](int) { g_stop = true; });
-  return Run(o);
+  return o.target == "prometheus" ? RunRemoteWrite(o) : Run(o);
 }

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Ingest throughput: Plumbline's collector against Prometheus' remote-write
+# receiver, the same load offered to each in turn (issue 5).
+#
+# plumbline-load-gen simulates AGENTS agents x SERIES host-metric series
+# (tools/load_series.h, --shape host: CPU, memory, network, disk and
+# file-system series as node_exporter names them, 10 s resolution), every
+# agent sending its next batch as soon as the receiver acknowledges (max
+# rate, bounded in flight), timestamps advancing 10 s per batch from
+# START_AGO seconds in the past. For SECONDS each:
+#   1. the release collector on a fresh SQLite store, default settings
+#      (durable acknowledgements: every batch fsynced before its ack), over
+#      its gRPC ingest stream;
+#   2. Debian's prometheus (2.42) with --web.enable-remote-write-receiver on
+#      a fresh TSDB, over remote write 1.0 (snappy protobuf over HTTP).
+#
+# Prints for each: acknowledged samples/s over the measured window, the ratio
+# Plumbline/Prometheus, the server's peak RSS (VmHWM, and the highest VmRSS
+# sampled every 0.5 s), its CPU seconds during the run, and its bytes on disk
+# per acknowledged sample (SQLite file + WAL + SHM vs the TSDB directory) when
+# the load ends and again after a clean stop. Goal (issue 5): >= 1,000,000
+# samples/s at 1,000 agents x 500 series for 60 s, and >= 2x Prometheus.
+#
+#   bench/ingest.sh [SECONDS] [AGENTS] [SERIES]     # defaults: 60 1000 500
+#
+# Environment: PLUMBLINE_BUILD (build/release), INGEST_DURABILITY (full or
+# relaxed, default full), INGEST_IN_FLIGHT (batches in flight per agent on
+# the gRPC stream; default 4096/2/AGENTS within 1..32, which keeps every
+# agent's batches within the collector's queue), INGEST_CHANNELS (gRPC
+# connections, default one per 50 agents), INGEST_CONNECTIONS (HTTP
+# connections to Prometheus, default 16), INGEST_START_AGO (seconds, default
+# 21600), INGEST_ONLY (plumbline or prometheus: run one side only),
+# INGEST_MAINTENANCE_INTERVAL (the collector's storage.maintenance_interval,
+# default its own 10s; e.g. 1h keeps roll-ups out of the run, a diagnostic of
+# the ingest path alone, not a configuration to compare with).
+#
+# Installs Debian's prometheus package if missing (without starting its
+# service); builds the release binaries if missing. Everything it starts is
+# killed and its temporary directory removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-60}
+agents=${2:-1000}
+series=${3:-500}
+interval_ms=10000
+durability=${INGEST_DURABILITY:-full}
+in_flight=${INGEST_IN_FLIGHT:-$((4096 / 2 / agents))}
+((in_flight < 1)) && in_flight=1
+((in_flight > 32)) && in_flight=32
+channels=${INGEST_CHANNELS:-$(((agents + 49) / 50))}
+connections=${INGEST_CONNECTIONS:-16}
+start_ago=${INGEST_START_AGO:-21600}
+only=${INGEST_ONLY:-}
+maintenance_interval=${INGEST_MAINTENANCE_INTERVAL:-}
+
+# --- prerequisites -------------------------------------------------------------
+if ! command -v prometheus >/dev/null 2>&1 && [[ $only != plumbline ]]; then
+  echo "installing Debian's prometheus (its service is not started)"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "ingest.sh: need root to install prometheus (apt-get install prometheus)" >&2
+    exit 1
+  fi
+  # invoke-rc.d and deb-systemd-invoke ask policy-rc.d: 101 means "don't start".
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    created_policy=1
+  fi
+  install_rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+    >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends prometheus >/dev/null
+  } || install_rc=$?
+  ((created_policy)) && rm -f "$policy"
+  ((install_rc == 0)) || exit "$install_rc"
+fi
+
+build=${PLUMBLINE_BUILD:-build/release}
+collector_bin=$build/collector/plumbline-collector
+load_bin=$build/tools/plumbline-load-gen
+if [[ ! -x $collector_bin || ! -x $load_bin ]]; then
+  if [[ $build != build/release ]]; then
+    echo "ingest.sh: $collector_bin or $load_bin missing" >&2
+    exit 1
+  fi
+  echo "building the release collector and load generator"
+  cmake --preset release >/dev/null
+  cmake --build build/release -j2 --target plumbline-collector plumbline-load-gen >/dev/null
+fi
+
+work=$(mktemp -d /tmp/plumbline-ingest.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+clock_ticks=$(getconf CLK_TCK)
+# utime + stime of a live process, in seconds.
+cpu_seconds() {
+  awk -v hz="$clock_ticks" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+# Samples VmRSS of $1 every 0.5 s; the highest, in KiB, goes to file $2.
+sample_rss() {
+  local pid=$1 out=$2 peak=0 rss
+  while kill -0 "$pid" 2>/dev/null; do
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    if ((${rss:-0} > peak)); then
+      peak=$rss
+      echo "$peak" >"$out"
+    fi
+    sleep 0.5
+  done
+}
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+bytes_of() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+load_common=(--agents "$agents" --series "$series" --interval "$interval_ms" --max-rate
+  --shape host --start-ago "$start_ago" --duration "$duration" --drain-timeout 60
+  --status-every 5)
+
+echo "ingest benchmark: $agents agents x $series series (host metrics, 10 s per batch)," \
+  "max rate, $duration s each; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Runs the load generator against the server $1 (pid) named $2 with the
+# target arguments that follow; leaves results in $work/$2.*.
+measure() {
+  local pid=$1 name=$2
+  shift 2
+  sample_rss "$pid" "$work/$name.rss" &
+  pids+=($!)
+  local cpu_before
+  cpu_before=$(cpu_seconds "$pid")
+  local rc=0
+  "$load_bin" run "$@" "${load_common[@]}" >"$work/$name.load.log" 2>&1 || rc=$?
+  echo "$rc" >"$work/$name.load_rc"
+  awk -v a="$(cpu_seconds "$pid")" -v b="$cpu_before" 'BEGIN { printf "%.1f", a - b }' \
+    >"$work/$name.cpu"
+  hwm_kib "$pid" >"$work/$name.hwm"
+  grep -E '^(load-gen|summary)' "$work/$name.load.log" | sed "s/^/  /" || true
+  if [[ $rc -ne 0 ]]; then
+    echo "  (load generator exit code $rc; last lines of its log:)"
+    { grep -vE '^(status|summary|load-gen)' "$work/$name.load.log" || true; } | tail -5 |
+      sed "s/^/    /"
+  fi
+}
+
+# Sends SIGTERM to $1 and waits up to 60 s for it to exit.
+stop_server() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 600); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# --- Plumbline -------------------------------------------------------------------
+if [[ $only != prometheus ]]; then
+  mkdir -p "$work/plumbline"
+  port=$(free_port)
+  cat >"$work/collector.yaml" <<EOF
+storage:
+  backend: sqlite
+  path: $work/plumbline/collector.db
+  durability: $durability
+EOF
+  if [[ -n $maintenance_interval ]]; then
+    echo "  maintenance_interval: $maintenance_interval" >>"$work/collector.yaml"
+  fi
+  "$collector_bin" -c "$work/collector.yaml" --listen "127.0.0.1:$port" --http-listen "" \
+    --ready-file "$work/collector.ready" --log-level warn >"$work/collector.log" 2>&1 &
+  collector_pid=$!
+  pids+=("$collector_pid")
+  for _ in $(seq 1 600); do
+    [[ -s $work/collector.ready ]] && break
+    kill -0 "$collector_pid" 2>/dev/null || { echo "collector died:"; tail "$work/collector.log"; exit 1; }
+    sleep 0.05
+  done
+  [[ -s $work/collector.ready ]] || { echo "collector did not start"; exit 1; }
+  echo "plumbline-collector (SQLite, durability $durability${maintenance_interval:+, maintenance every $maintenance_interval}) on 127.0.0.1:$port;" \
+    "$channels gRPC connections, $in_flight batches in flight per agent"
+  # gRPC's own default connect timeout (20 s): the load generator's 100 ms,
+  # made for fast reconnects in the crash tests, gives up on handshakes that
+  # a collector taking on 1,000 streams at once answers later.
+  measure "$collector_pid" plumbline --target plumbline --collector "127.0.0.1:$port" \
+    --channels "$channels" --max-in-flight "$in_flight" --connect-timeout 20000
+  bytes_of "$work/plumbline" >"$work/plumbline.disk_running"
+  stop_server "$collector_pid"
+  bytes_of "$work/plumbline" >"$work/plumbline.disk_stopped"
+fi
+
+# --- Prometheus ------------------------------------------------------------------
+if [[ $only != plumbline ]]; then
+  mkdir -p "$work/prometheus"
+  port=$(free_port)
+  printf 'global:\n  scrape_interval: 1m\n' >"$work/prometheus.yml"
+  prometheus --config.file="$work/prometheus.yml" --web.enable-remote-write-receiver \
+    --storage.tsdb.path="$work/prometheus" --web.listen-address="127.0.0.1:$port" \
+    --log.level=warn >"$work/prometheus.log" 2>&1 &
+  prometheus_pid=$!
+  pids+=("$prometheus_pid")
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+    kill -0 "$prometheus_pid" 2>/dev/null || { echo "prometheus died:"; tail "$work/prometheus.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "$(prometheus --version 2>&1 | head -1) on 127.0.0.1:$port; $connections HTTP connections"
+  measure "$prometheus_pid" prometheus --target prometheus \
+    --url "http://127.0.0.1:$port/api/v1/write" --connections "$connections"
+  bytes_of "$work/prometheus" >"$work/prometheus.disk_running"
+  blocks=$(find "$work/prometheus" -maxdepth 2 -name meta.json | wc -l)
+  stop_server "$prometheus_pid"
+  bytes_of "$work/prometheus" >"$work/prometheus.disk_stopped"
+  echo "  prometheus cut $blocks persistent block(s) during the run"
+fi
+
+# --- results ---------------------------------------------------------------------
+report() {
+  python3 - "$work" "$agents" "$series" "$duration" "$durability" "$only" <<'EOF'
+import json, sys
+work, agents, series, duration, durability, only = sys.argv[1:7]
+def read(name, kind, default=0.0):
+    try:
+        return float(open(f"{work}/{name}.{kind}").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+def summary(name):
+    try:
+        for line in open(f"{work}/{name}.load.log"):
+            if line.startswith("summary "):
+                return json.loads(line[len("summary "):])
+    except OSError:
+        pass
+    return None
+sides = [s for s in ("plumbline", "prometheus") if only in ("", s)]
+rows = {}
+for s in sides:
+    sm = summary(s)
+    if sm is None:
+        continue
+    acked = sm["samples_acked"]
+    rows[s] = {
+        "samples_per_s": sm["samples_per_s"],
+        "samples_acked": acked,
+        "errors": sm["errors"],
+        "samples_dropped": sm["samples_dropped"],
+        "samples_unacked": sm["samples_unacked"],
+        "peak_rss_mib": max(read(s, "hwm"), read(s, "rss")) / 1024,
+        "cpu_s": read(s, "cpu"),
+        "load_gen_cpu_s": sm["load_gen_cpu_s"],
+        "disk_bytes_running": read(s, "disk_running"),
+        "disk_bytes_stopped": read(s, "disk_stopped"),
+        "bytes_per_sample_running": read(s, "disk_running") / acked if acked else 0,
+        "bytes_per_sample_stopped": read(s, "disk_stopped") / acked if acked else 0,
+    }
+print()
+print(f"{'':38s}" + "".join(f"{s:>16s}" for s in rows))
+def line(label, key, fmt):
+    print(f"{label:38s}" + "".join(f"{format(r[key], fmt):>16s}" for r in rows.values()))
+line("samples/s (acknowledged, window)", "samples_per_s", ",.0f")
+line("samples acknowledged (with drain)", "samples_acked", ",")
+line("errors (failed attempts)", "errors", ",")
+line("  dropped samples", "samples_dropped", ",")
+line("  never acknowledged samples", "samples_unacked", ",")
+line("server peak RSS (MiB)", "peak_rss_mib", ",.0f")
+for r in rows.values():
+    r["cpu_us_per_sample"] = r["cpu_s"] * 1e6 / r["samples_acked"] if r["samples_acked"] else 0
+line("server CPU seconds", "cpu_s", ".1f")
+line("  server CPU microseconds per sample", "cpu_us_per_sample", ".2f")
+line("load generator CPU seconds", "load_gen_cpu_s", ".1f")
+for r in rows.values():
+    r["disk_mb_running"] = r["disk_bytes_running"] / 1e6
+line("on disk when the load ended (MB)", "disk_mb_running", ",.1f")
+line("  bytes per sample", "bytes_per_sample_running", ".2f")
+line("  bytes per sample after a clean stop", "bytes_per_sample_stopped", ".2f")
+result = {"agents": int(agents), "series": int(series), "duration_s": float(duration),
+          "durability": durability, **{s: r for s, r in rows.items()}}
+if "plumbline" in rows and "prometheus" in rows and rows["prometheus"]["samples_per_s"] > 0:
+    ratio = rows["plumbline"]["samples_per_s"] / rows["prometheus"]["samples_per_s"]
+    result["ratio"] = ratio
+    print(f"\nratio Plumbline/Prometheus samples/s: {ratio:.2f} (goal >= 2: "
+          f"{'met' if ratio >= 2 else 'not met'})")
+if "plumbline" in rows:
+    rate = rows["plumbline"]["samples_per_s"]
+    print(f"Plumbline {rate:,.0f} samples/s (goal >= 1,000,000 at 1,000 agents x 500 series "
+          f"for 60 s: {'met' if rate >= 1e6 else 'not met'})")
+print("result " + json.dumps(result))
+EOF
+}
+report
