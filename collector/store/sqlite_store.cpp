@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/flatten.h"
@@ -477,8 +478,24 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   return absl::OkStatus();
 }
 
+bool SqliteStore::YieldToWriters() {
+  for (int i = 0; i < 200 && writers_waiting_.load(std::memory_order_relaxed) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  return now - last_write_ms_.load(std::memory_order_relaxed) < 1000;
+}
+
 absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
+  last_write_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count(),
+                       std::memory_order_relaxed);
+  writers_waiting_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
+  writers_waiting_.fetch_sub(1, std::memory_order_relaxed);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   pending_latest_.clear();
   absl::Status s;
@@ -851,6 +868,8 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   // backlog (a restored or backfilled store) still catches up quickly.
   const auto budget_end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (std::chrono::steady_clock::now() < budget_end) {
+    // While batches arrive, ten minutes a step instead of an hour.
+    const int64_t step = YieldToWriters() ? 10 * kMinute : kHour;
     std::lock_guard lock(mu_);
     if (minute_watermark_ == 0) {
       Stmt oldest(db_, "SELECT min(ts_ms) FROM samples");
@@ -862,7 +881,8 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     }
     if (minute_watermark_ >= settled) break;
     report.more = true;  // until the loop sees the watermark settled
-    int64_t to = std::min(settled, FloorTo(minute_watermark_, kHour) + kHour);
+    int64_t to = std::min({settled, FloorTo(minute_watermark_, kHour) + kHour,
+                           FloorTo(minute_watermark_, step) + step});
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = RollUpMinutes(minute_watermark_, to);
     int64_t hour_to = FloorTo(to, kHour);
@@ -886,11 +906,12 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   // chunks until the second is used up (at least one), so a backfilled
   // history catches up in minutes, not hours.
   for (bool first = true; first || std::chrono::steady_clock::now() < budget_end; first = false) {
+    const int64_t limit = YieldToWriters() ? 15 : 120;
     std::lock_guard lock(mu_);
     Stmt dirty(db_,
-               "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket DESC LIMIT 120");
+               "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket DESC LIMIT ?");
     RETURN_IF_ERROR(dirty.status());
-    dirty.Bind(1, minute_watermark_);
+    dirty.Bind(1, minute_watermark_).Bind(2, limit);
     std::vector<int64_t> minutes;
     uint64_t recomputed = 0;
     int rc;

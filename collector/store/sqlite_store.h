@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,7 +76,17 @@ class SqliteStore final : public Store {
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
   absl::StatusOr<std::vector<SeriesInfo>> FindSeriesLocked(const SeriesSelector& selector);
 
+  // Waits (up to 200 ms) while a batch write waits for the store, so a
+  // roll-up backlog is worked off between commits instead of holding acks
+  // back; and says whether batches were written in the last second (then
+  // maintenance takes smaller steps).
+  bool YieldToWriters();
+
   std::mutex mu_;
+  // Batch writes waiting for mu_, and the steady-clock millisecond of the
+  // last one: maintenance gives way to ingest.
+  std::atomic<int> writers_waiting_{0};
+  std::atomic<int64_t> last_write_ms_{0};
   sqlite3* db_;
   // (agent_id \0 name \0 labels) -> series id; filled lazily.
   std::unordered_map<std::string, int64_t> series_ids_;
