@@ -54,28 +54,10 @@ only=${INGEST_ONLY:-}
 maintenance_interval=${INGEST_MAINTENANCE_INTERVAL:-}
 
 # --- prerequisites -------------------------------------------------------------
+# Debian's prometheus comes with the project's dependencies (its service is
+# not started: install-deps keeps invoke-rc.d from starting it).
 if ! command -v prometheus >/dev/null 2>&1 && [[ $only != plumbline ]]; then
-  echo "installing Debian's prometheus (its service is not started)"
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "ingest.sh: need root to install prometheus (apt-get install prometheus)" >&2
-    exit 1
-  fi
-  # invoke-rc.d and deb-systemd-invoke ask policy-rc.d: 101 means "don't start".
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    created_policy=1
-  fi
-  install_rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
-    >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      --no-install-recommends prometheus >/dev/null
-  } || install_rc=$?
-  ((created_policy)) && rm -f "$policy"
-  ((install_rc == 0)) || exit "$install_rc"
+  scripts/install-deps.sh
 fi
 
 build=${PLUMBLINE_BUILD:-build/release}
