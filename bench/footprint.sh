@@ -8,7 +8,12 @@
 # lines/s appended to one file both tail. Every 10 s the script samples each
 # process' RSS (VmRSS), PSS (smaps_rollup) and CPU time (utime + stime), and
 # prints per process: settled RSS and PSS (medians of the last third), CPU
-# seconds per minute, and RSS growth from the end of the first minute to the end.
+# seconds per minute, and RSS growth from the end of the first minute to the end;
+# then the agent's RSS and PSS by mapping at the end of the run (its executable,
+# the largest shared libraries, anonymous memory). PSS splits a shared page
+# among the processes that map it: here the collector maps the shared libraries
+# it has in common with the agent (libc, libstdc++, OpenSSL; gRPC, protobuf and
+# Abseil too if the agent is linked dynamically), which an agent host has not.
 #
 #   bench/footprint.sh [SECONDS]     # default 600 (the 10-minute run of docs/benchmarks.md)
 #
@@ -213,6 +218,9 @@ while (( $(date +%s) - start < duration )); do
   sleep 10
 done
 sample "$(( $(date +%s) - start ))"
+# Where the agent's memory is, at the end of the run (printed last).
+cp "/proc/$agent_pid/smaps" "$work/agent.smaps"
+agent_threads=$(ls "/proc/$agent_pid/task" | wc -l)
 
 python3 - "$samples" "$(getconf CLK_TCK)" <<'EOF'
 import statistics, sys
@@ -234,4 +242,34 @@ for i, n in enumerate(names):
 a, ne, cd = res["plumbline-agent"], res["node_exporter"], res["collectd"]
 print("ratios: agent RSS / node_exporter RSS = %.2f (goal <= 0.75); agent PSS / collectd PSS = %.2f "
       "(goal <= 1); agent CPU / collectd CPU = %.2f (goal <= 1)" % (a[0] / ne[0], a[1] / cd[1], a[2] / cd[2]))
+EOF
+
+# The agent's RSS and PSS by mapping: its own executable, each shared library,
+# and anonymous memory (malloc heap and arenas, thread stacks, relocated data).
+python3 - "$work/agent.smaps" "$agent_threads" "$(readlink -f "$agent_bin")" <<'EOF'
+import collections, os, re, sys
+by = collections.defaultdict(collections.Counter)
+name = ""
+for line in open(sys.argv[1]):
+    if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+        fields = line.split(maxsplit=5)
+        name = fields[5].strip() if len(fields) > 5 else ""
+    elif line.startswith(("Rss:", "Pss:", "Anonymous:")):
+        key, kib = line.split()[:2]
+        by[name][key[:-1]] += int(kib)
+# Copy-on-write pages of a file mapping (relocated data) count as anonymous.
+anon = collections.Counter()
+for n, c in by.items():
+    anon["Rss"] += c["Anonymous"] if n.startswith("/") else c["Rss"]
+    anon["Pss"] += c["Anonymous"] if n.startswith("/") else c["Pss"]
+files = sorted(((n, c) for n, c in by.items() if n.startswith("/")), key=lambda nc: -nc[1]["Rss"])
+def mib(kib): return "%5.1f" % (kib / 1024)
+print("agent RSS / PSS MiB by mapping (%s threads):" % sys.argv[2])
+print("  %-34s %s / %s" % ("anonymous: heap, stacks, COW data", mib(anon["Rss"]), mib(anon["Pss"])))
+for n, c in files[:8]:
+    label = "the executable" if os.path.realpath(n) == sys.argv[3] else os.path.basename(n)
+    print("  %-34s %s / %s" % (label, mib(c["Rss"] - c["Anonymous"]), mib(c["Pss"] - c["Anonymous"])))
+rest = files[8:]
+print("  %-34s %s / %s" % ("%d other files" % len(rest), mib(sum(c["Rss"] - c["Anonymous"] for _, c in rest)),
+                           mib(sum(c["Pss"] - c["Anonymous"] for _, c in rest))))
 EOF

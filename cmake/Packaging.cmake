@@ -205,9 +205,15 @@ foreach(_component agent collector)
     _plumbline_install_for_format(DEB ${_component} share/lintian/overrides "${_mode_0644}"
       "${_pkg_gen}/lintian/${_package}")
   endif()
-  # RPM: the changelog is in the package header; the license text is shipped.
+  # RPM: the changelog is in the package header; the license text is shipped,
+  # and with the agent the notices of the libraries linked into it (the
+  # Debian copyright file, cmake/StaticAgent.cmake).
+  set(_licenses "${PROJECT_SOURCE_DIR}/LICENSE")
+  if(_component STREQUAL "agent")
+    list(APPEND _licenses "${_pkg_src}/copyright")
+  endif()
   _plumbline_install_for_format(RPM ${_component} share/licenses/${_package} "${_mode_0644}"
-    "${PROJECT_SOURCE_DIR}/LICENSE")
+    ${_licenses})
 
   # Maintainer scripts, from one template per script for both packages.
   set(PKG ${_package})
@@ -333,6 +339,9 @@ foreach(_component agent collector)
       "%dir %attr(0755,root,root) /etc/plumbline"
       "%config(noreplace) %attr(0640,root,plumbline) /etc/plumbline/${_${_component}_config}"
       "%license /usr/share/licenses/${_package}/LICENSE")
+  if(_component STREQUAL "agent")
+    list(APPEND CPACK_RPM_${_C}_USER_FILELIST "%license /usr/share/licenses/${_package}/copyright")
+  endif()
 endforeach()
 
 include(CPack)

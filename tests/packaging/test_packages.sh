@@ -157,8 +157,16 @@ check_deb() {  # check_deb DEB PACKAGE CONFIG PROGRAM...
     [ "$(dpkg-deb -f "$deb" Package)/$(dpkg-deb -f "$deb" Version)" = "$pkg/$version" ]
   depends=$(dpkg-deb -f "$deb" Depends)
   echo "    Depends: $depends"
-  check "$name: Depends from dpkg-shlibdeps (libc6, libgrpc++)" \
-    eval '[[ "$depends" == *libc6* && "$depends" == *libgrpc++* ]]'
+  if [ "$pkg" = plumbline-agent ]; then
+    # The release preset links gRPC, protobuf, Abseil and yaml-cpp into the
+    # agent (PLUMBLINE_STATIC_AGENT, docs/packaging.md); OpenSSL stays shared.
+    check "$name: Depends from dpkg-shlibdeps (libc6, libssl3; gRPC, protobuf, Abseil, yaml-cpp linked in)" \
+      eval '[[ "$depends" == *libc6* && "$depends" == *libssl3* && "$depends" != *libgrpc* &&
+               "$depends" != *libprotobuf* && "$depends" != *libabsl* && "$depends" != *libyaml-cpp* ]]'
+  else
+    check "$name: Depends from dpkg-shlibdeps (libc6, libgrpc++)" \
+      eval '[[ "$depends" == *libc6* && "$depends" == *libgrpc++* ]]'
+  fi
   for program in "$@"; do
     check "$name: /usr/bin/$program is 0755 root:root" \
       has_entry "$listing" -rwxr-xr-x root/root "usr/bin/$program"
