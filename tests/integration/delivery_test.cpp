@@ -524,7 +524,7 @@ TEST(Delivery, AFullSpoolDropsTheOldestKeepsTheNewestAndTheAgentsMemoryStaysFlat
   // drop finished (one batch, less than a segment): agent/spool.h.
   constexpr uint64_t kMaxDiskBytes = kMaxBytes + 2 * kSegmentBytes;
   // Resident memory may grow by at most this once the spool is full.
-  constexpr uint64_t kMaxRssGrowth = 4 << 20;
+  [[maybe_unused]] constexpr uint64_t kMaxRssGrowth = 4 << 20;
   constexpr auto kFullFor = 20s;
 
   TempDir dir("spool_full");
@@ -659,9 +659,13 @@ TEST(Delivery, AFullSpoolDropsTheOldestKeepsTheNewestAndTheAgentsMemoryStaysFlat
   // On disk, sampled from outside all along.
   EXPECT_LE(disk_max, kMaxDiskBytes);
   EXPECT_GT(disk_max, kMaxBytes / 2) << "the spool did fill";
-  // Memory flat while the spool was full.
+  // Memory flat while the spool was full. Not under AddressSanitizer: its
+  // allocator keeps freed memory in quarantine (up to 256 MiB) by design, so
+  // the agent's RSS climbs there however flat its own memory is.
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LE(rss_max, rss_full + kMaxRssGrowth);
   EXPECT_LE(rss_end, rss_full + kMaxRssGrowth);
+#endif
 
   std::printf(
       "full spool: %.0f batches dropped (oldest first) in %.0f s after the spool first filled, "
