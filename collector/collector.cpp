@@ -234,6 +234,8 @@ void Collector::MaintenanceLoop() {
                     static_cast<double>(report->raw_deleted));
       counters_.Add("plumbline_store_retention_deleted_total", {{"kind", "rollup"}},
                     static_cast<double>(report->rollups_deleted));
+      counters_.Add("plumbline_store_raw_windows_compacted_total", {},
+                    static_cast<double>(report->windows_compacted));
     }
     // A backlog (a backfilled or restored history) is worked off in steps
     // with short pauses for ingest and queries, not one step per interval.

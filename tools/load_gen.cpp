@@ -38,6 +38,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -54,8 +55,10 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
+#include "collector/store/sample_block.h"
 #include "plumbline/v1/ingest.grpc.pb.h"
 #include "tools/load_series.h"
 #include "tools/load_summary.h"
@@ -677,29 +680,59 @@ int Verify(const Options& o) {
     sqlite3_reset(agent);
     if (counted > rows) duplicate_batches += counted - rows;
   }
-  // Per series, in one pass over the samples (they are clustered by time):
-  // count, min and max value, and the identity ts - (value-1)*interval.
-  sqlite3_stmt* samples = prepare(
-      "SELECT se.agent_id, se.labels, count(*), min(sa.value), max(sa.value), "
-      "min(sa.ts_ms - (CAST(sa.value AS INTEGER) - 1) * ?1), "
-      "max(sa.ts_ms - (CAST(sa.value AS INTEGER) - 1) * ?1), "
-      "sum(sa.value != CAST(sa.value AS INTEGER)) "
-      "FROM samples sa JOIN series se ON se.id = sa.series_id "
-      "WHERE se.name = 'load_sample' GROUP BY sa.series_id");
-  sqlite3_bind_int64(samples, 1, rep.interval_ms);
+  // Per series: count, min and max value, and the identity
+  // ts - (value-1)*interval, from the store's raw sample blocks (a later
+  // block wins at the same timestamp, as in the store).
+  std::unordered_map<int64_t, std::pair<std::string, std::string>> load_series;
+  {
+    sqlite3_stmt* s = prepare("SELECT id, agent_id, labels FROM series WHERE name = 'load_sample'");
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      load_series[sqlite3_column_int64(s, 0)] = {
+          reinterpret_cast<const char*>(sqlite3_column_text(s, 1)),
+          reinterpret_cast<const char*>(sqlite3_column_text(s, 2))};
+    }
+    sqlite3_finalize(s);
+  }
+  std::unordered_map<int64_t, std::vector<plumbline::collector::RawSample>> points;
+  uint64_t corrupt_blocks = 0;
+  {
+    sqlite3_stmt* s = prepare("SELECT data FROM sample_blocks ORDER BY win, id");
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 0));
+      plumbline::collector::BlockReader reader(std::string_view(
+          blob == nullptr ? "" : blob, static_cast<size_t>(sqlite3_column_bytes(s, 0))));
+      while (reader.NextRun()) {
+        if (load_series.count(reader.series_id()) == 0) continue;
+        if (!reader.Decode(&points[reader.series_id()])) break;
+      }
+      if (!reader.status().ok()) ++corrupt_blocks;
+    }
+    sqlite3_finalize(s);
+  }
   std::map<std::string, int64_t> series_seen;
-  while (sqlite3_step(samples) == SQLITE_ROW) {
-    const std::string id = reinterpret_cast<const char*>(sqlite3_column_text(samples, 0));
+  for (auto& [series_id, samples] : points) {
+    const auto& [id, labels] = load_series[series_id];
     auto it = produced.find(id);
     if (it == produced.end()) continue;  // another run's agent
     const uint64_t n = it->second;
     ++series_seen[id];
-    const auto count = static_cast<uint64_t>(sqlite3_column_int64(samples, 2));
-    const double min_value = sqlite3_column_double(samples, 3);
-    const double max_value = sqlite3_column_double(samples, 4);
-    const int64_t min_origin = sqlite3_column_int64(samples, 5);
-    const int64_t max_origin = sqlite3_column_int64(samples, 6);
-    const int64_t fractional = sqlite3_column_int64(samples, 7);
+    std::stable_sort(samples.begin(), samples.end(),
+                     [](const auto& a, const auto& b) { return a.ts_ms < b.ts_ms; });
+    uint64_t count = 0;
+    double min_value = INFINITY, max_value = -INFINITY;
+    int64_t min_origin = INT64_MAX, max_origin = INT64_MIN, fractional = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (i + 1 < samples.size() && samples[i + 1].ts_ms == samples[i].ts_ms) continue;
+      const double v = samples[i].value;
+      ++count;
+      min_value = std::min(min_value, v);
+      max_value = std::max(max_value, v);
+      const int64_t origin =
+          samples[i].ts_ms - (static_cast<int64_t>(v) - 1) * rep.interval_ms;
+      min_origin = std::min(min_origin, origin);
+      max_origin = std::max(max_origin, origin);
+      if (v != std::floor(v)) ++fractional;
+    }
     stored_samples += count;
     if (count < n) lost_samples += n - count;
     // (series, ts) is unique in the store and ts follows from the value, so
@@ -710,9 +743,9 @@ int Verify(const Options& o) {
                        fractional == 0 && count <= n;
     if (!exact) {
       ++wrong_series;
-      std::cerr << "load-gen verify: " << id << " " << sqlite3_column_text(samples, 1) << ": "
-                << count << " samples, values " << min_value << ".." << max_value
-                << ", expected 1.." << n << "\n";
+      std::cerr << "load-gen verify: " << id << " " << labels << ": " << count
+                << " samples, values " << min_value << ".." << max_value << ", expected 1.." << n
+                << "\n";
     }
   }
   for (const auto& [id, n] : produced) {
@@ -721,13 +754,12 @@ int Verify(const Options& o) {
   }
   sqlite3_finalize(batches);
   sqlite3_finalize(agent);
-  sqlite3_finalize(samples);
   sqlite3_close(db);
   std::printf(
       "{\"agents\": %zu, \"expected_batches\": %llu, \"stored_batches\": %llu, "
       "\"lost_batches\": %llu, \"duplicate_batches\": %llu, \"unexpected_batches\": %llu, "
       "\"expected_samples\": %llu, \"stored_samples\": %llu, \"lost_samples\": %llu, "
-      "\"wrong_series\": %llu, \"integrity_check\": \"%s\"}\n",
+      "\"wrong_series\": %llu, \"corrupt_blocks\": %llu, \"integrity_check\": \"%s\"}\n",
       rep.agents.size(), static_cast<unsigned long long>(expected_batches),
       static_cast<unsigned long long>(stored_batches),
       static_cast<unsigned long long>(lost_batches),
@@ -736,10 +768,10 @@ int Verify(const Options& o) {
       static_cast<unsigned long long>(expected_samples),
       static_cast<unsigned long long>(stored_samples),
       static_cast<unsigned long long>(lost_samples), static_cast<unsigned long long>(wrong_series),
-      integrity.c_str());
+      static_cast<unsigned long long>(corrupt_blocks), integrity.c_str());
   const bool exact = lost_batches == 0 && duplicate_batches == 0 && extra_batches == 0 &&
                      lost_samples == 0 && wrong_series == 0 && stored_samples == expected_samples &&
-                     integrity == "ok";
+                     integrity == "ok" && corrupt_blocks == 0;
   return exact ? 0 : 1;
 }
 

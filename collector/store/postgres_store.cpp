@@ -1225,6 +1225,8 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       if (oldest_dirty.rows() == 1 && !oldest_dirty.IsNull(0, 0)) {
         delete_before = std::min(delete_before, oldest_dirty.Int(0, 0) - 2 * kLookbackMs);
       }
+      // In whole windows, as the embedded store does.
+      delete_before = FloorTo(delete_before, kRawWindowMs);
       ASSIGN_OR_RETURN(pg::Result raw, Exec("DELETE FROM samples WHERE ts_ms < $1",
                                             pg::Params().Int(delete_before)));
       deleted.raw_deleted = raw.Affected();

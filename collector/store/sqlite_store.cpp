@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <unordered_set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -127,6 +128,23 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX rollup_1m_by_bucket ON rollup_1m (bucket);
     CREATE INDEX rollup_1h_by_bucket ON rollup_1h (bucket);
     )sql",
+    // 5: raw samples in compressed blocks, one 10-minute window each
+    // (shard -1: written by ingest, any series; n: merged, series ids
+    // n * 4096 and up). The old samples table's rows are moved into blocks
+    // by MoveSamplesIntoBlocks, which then drops it.
+    R"sql(
+    CREATE TABLE sample_blocks (
+      id INTEGER PRIMARY KEY,
+      win INTEGER NOT NULL,
+      shard INTEGER NOT NULL,
+      min_ts INTEGER NOT NULL,
+      max_ts INTEGER NOT NULL,
+      samples INTEGER NOT NULL,
+      data BLOB NOT NULL
+    );
+    CREATE INDEX sample_blocks_by_win ON sample_blocks (win);
+    CREATE INDEX sample_blocks_unmerged ON sample_blocks (win) WHERE shard = -1;
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
@@ -135,6 +153,13 @@ constexpr int64_t kHour = 60 * kMinute;
 // increases across bucket boundaries); a counter's step over a longer gap
 // is not counted.
 constexpr int64_t kLookbackMs = 15 * kMinute;
+// Raw sample blocks: each holds samples of one window; merged blocks hold
+// the series of one shard.
+constexpr int64_t kWindow = kRawWindowMs;
+constexpr int kShardBits = 12;
+constexpr int64_t kShardsPerPass = 16;  // a compaction transaction: 65,536 series
+// At most this many samples are decoded at once for a rollup step.
+constexpr uint64_t kMaxSamplesPerStep = 4'000'000;
 
 int64_t FloorTo(int64_t t, int64_t unit) {
   int64_t q = t / unit;
@@ -143,30 +168,6 @@ int64_t FloorTo(int64_t t, int64_t unit) {
 }
 int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
 
-// Per-minute aggregates of raw samples in [?1, ?2). A sample's increase is
-// the (reset-aware) step from the series' previous sample if that is at most
-// ?3 ms older, else 0: a rule about the sample alone, so the answer is the
-// same however the samples are cut into ranges (rollup slices, recomputed
-// minutes, the raw part of a query). Columns: series_id, bucket, count, sum,
-// min, max, first, first_ms, last, last_ms, increase.
-constexpr const char* kMinuteAggregateSql = R"sql(
-  SELECT series_id, bucket, count(*), sum(value), min(value), max(value),
-         max(first_v), min(ts_ms), max(last_v), max(ts_ms), sum(inc)
-  FROM (
-    SELECT series_id, ts_ms, value, (ts_ms / 60000) * 60000 AS bucket,
-           CASE WHEN prev IS NULL OR ts_ms - prev_ts > ?3 THEN 0
-                WHEN value >= prev THEN value - prev ELSE value END AS inc,
-           FIRST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms) AS first_v,
-           LAST_VALUE(value) OVER (PARTITION BY series_id, ts_ms / 60000 ORDER BY ts_ms
-                                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_v
-    FROM (SELECT series_id, ts_ms, value,
-                 LAG(value) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev,
-                 LAG(ts_ms) OVER (PARTITION BY series_id ORDER BY ts_ms) AS prev_ts
-          FROM samples WHERE ts_ms >= ?1 - ?3 AND ts_ms < ?2)
-    WHERE ts_ms >= ?1
-  )
-  GROUP BY series_id, bucket
-)sql";
 
 // RAII prepared statement.
 class Stmt {
@@ -266,6 +267,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   RETURN_IF_ERROR(store->Exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL"
                                                               : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
+  // Roll-ups read back recent blocks and index pages: 64 MiB of page cache
+  // instead of SQLite's 2 MiB default.
+  RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
   absl::Status migrated = store->Migrate();
   if (!migrated.ok()) {
     return absl::Status(migrated.code(), StrCat(path, ": ", migrated.message()));
@@ -314,6 +318,7 @@ absl::Status SqliteStore::Migrate() {
   for (int64_t v = current; v < SchemaVersion(); ++v) {
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = Exec(kMigrations[v]);
+    if (s.ok() && v + 1 == 5) s = MoveSamplesIntoBlocks();
     if (s.ok()) s = Exec(StrCat("PRAGMA user_version=", v + 1).c_str());
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
@@ -392,15 +397,21 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
     write.stored = false;
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(
-      sqlite3_stmt * kept_insert,
-      Prepared("INSERT OR REPLACE INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)"));
-  Stmt insert(db_, kept_insert);
   ASSIGN_OR_RETURN(sqlite3_stmt * kept_dirty,
                    Prepared("INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)"));
   Stmt dirty(db_, kept_dirty);
   std::set<int64_t> marked;  // dirty minutes this call already recorded
   int64_t last_late_minute = INT64_MIN;
+  int64_t last_late_until = INT64_MIN;
+  // Whether a late sample is its series' newest: then no stored sample
+  // steps from it, and only its own minute changes. A series not in
+  // latest_ is known to have none only if it was created since the store
+  // opened. (A newer sample written earlier in this group has its own
+  // minute marked or not yet rolled up.)
+  auto newest = [this](int64_t id, int64_t ts) {
+    auto it = latest_.find(id);
+    return it != latest_.end() ? ts > it->second.first : id > max_series_at_open_;
+  };
   std::vector<FlatSample> flat;
   uint64_t samples = 0;
   for (int index : write.series) {
@@ -411,6 +422,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
     for (const v1::Point& point : series.points()) {
       const int64_t ts = point.timestamp_ms();
       bool wrote = false;
+      bool all_newest = true;
       flat.clear();
       if (point.value_case() == v1::Point::kNumber) {
         // Counters and gauges (nearly every point) skip flattening.
@@ -418,8 +430,9 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
           if (plain_id < 0) {
             ASSIGN_OR_RETURN(plain_id, PlainSeriesId(batch.agent_id(), series));
           }
-          RETURN_IF_ERROR(insert.Bind(1, plain_id).Bind(2, ts).Bind(3, point.number()).Run());
+          pending_samples_.push_back({FloorTo(ts, kWindow), plain_id, ts, point.number()});
           pending_latest_.push_back({plain_id, ts, point.number()});
+          if (ts < minute_watermark_) all_newest = newest(plain_id, ts);
           ++samples;
           wrote = true;
         }
@@ -434,18 +447,23 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
         if (std::isnan(s.value)) continue;
         ASSIGN_OR_RETURN(int64_t id,
                          SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels), s.type));
-        RETURN_IF_ERROR(insert.Bind(1, id).Bind(2, ts).Bind(3, s.value).Run());
+        pending_samples_.push_back({FloorTo(ts, kWindow), id, ts, s.value});
         pending_latest_.push_back({id, ts, s.value});
+        if (ts < minute_watermark_ && all_newest) all_newest = newest(id, ts);
         ++samples;
         wrote = true;
       }
       // Late data: its minute was rolled up already and must be recomputed,
       // and so must every minute whose first increase may step from it (the
-      // series' next sample can be up to the lookback later).
-      if (wrote && ts < minute_watermark_ && FloorTo(ts, kMinute) != last_late_minute) {
-        const int64_t minute = FloorTo(ts, kMinute);
+      // series' next sample can be up to the lookback later), unless no
+      // later sample of the series exists.
+      const int64_t minute = FloorTo(ts, kMinute);
+      const int64_t until = all_newest ? minute : minute + kLookbackMs;
+      if (wrote && ts < minute_watermark_ &&
+          (minute != last_late_minute || until > last_late_until)) {
         last_late_minute = minute;
-        for (int64_t m = minute; m <= minute + kLookbackMs; m += kMinute) {
+        last_late_until = until;
+        for (int64_t m = minute; m <= until; m += kMinute) {
           if (marked.insert(m).second) RETURN_IF_ERROR(dirty.Bind(1, m).Run());
         }
       }
@@ -498,11 +516,13 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   writers_waiting_.fetch_sub(1, std::memory_order_relaxed);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   pending_latest_.clear();
+  pending_samples_.clear();
   absl::Status s;
   for (BatchWrite& w : writes) {
     s = WriteOne(w);
     if (!s.ok()) break;
   }
+  if (s.ok()) s = FlushSamples();
   if (s.ok()) s = Exec("COMMIT");
   if (!s.ok()) {
     (void)Exec("ROLLBACK");
@@ -524,6 +544,300 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   }
   pending_latest_.clear();
   return s;
+}
+
+absl::Status SqliteStore::FlushSamples() {
+  if (pending_samples_.empty()) return absl::OkStatus();
+  // By window, series and time; the stable sort keeps a repeated (series,
+  // timestamp) in write order, so the last one written wins below.
+  std::stable_sort(pending_samples_.begin(), pending_samples_.end(),
+                   [](const PendingSample& a, const PendingSample& b) {
+                     if (a.window != b.window) return a.window < b.window;
+                     if (a.series_id != b.series_id) return a.series_id < b.series_id;
+                     return a.ts_ms < b.ts_ms;
+                   });
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept,
+                   Prepared("INSERT INTO sample_blocks (win, shard, min_ts, max_ts, samples, data) "
+                            "VALUES (?, -1, ?, ?, ?, ?)"));
+  BlockWriter writer;
+  const size_t n = pending_samples_.size();
+  for (size_t i = 0; i < n;) {
+    const int64_t window = pending_samples_[i].window;
+    while (i < n && pending_samples_[i].window == window) {
+      const int64_t id = pending_samples_[i].series_id;
+      run_.clear();
+      for (; i < n && pending_samples_[i].window == window && pending_samples_[i].series_id == id;
+           ++i) {
+        const PendingSample& p = pending_samples_[i];
+        if (!run_.empty() && run_.back().ts_ms == p.ts_ms) {
+          run_.back().value = p.value;
+        } else {
+          run_.push_back({p.ts_ms, p.value});
+        }
+      }
+      writer.AddRun(id, run_);
+    }
+    const int64_t min_ts = writer.min_ts();
+    const int64_t max_ts = writer.max_ts();
+    const auto samples = static_cast<int64_t>(writer.samples());
+    const std::string data = writer.Finish();
+    Stmt insert(db_, kept);
+    insert.Bind(1, window).Bind(2, min_ts).Bind(3, max_ts).Bind(4, samples);
+    sqlite3_bind_blob(insert.stmt(), 5, data.data(), static_cast<int>(data.size()),
+                      SQLITE_STATIC);
+    RETURN_IF_ERROR(insert.Run());
+  }
+  pending_samples_.clear();
+  return absl::OkStatus();
+}
+
+uint64_t SqliteStore::CorruptBlocks() {
+  std::lock_guard lock(mu_);
+  return corrupt_blocks_.size();
+}
+
+absl::Status SqliteStore::VisitRuns(
+    sqlite3_stmt* q, const SeriesFilter& want,
+    const std::function<void(int64_t, std::span<const RawSample>)>& visit) {
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const auto* blob = static_cast<const char*>(sqlite3_column_blob(q, 0));
+    const int bytes = sqlite3_column_bytes(q, 0);
+    BlockReader reader(std::string_view(blob == nullptr ? "" : blob, static_cast<size_t>(bytes)));
+    while (reader.NextRun()) {
+      if (want && !want(reader.series_id())) continue;
+      run_.clear();
+      if (!reader.Decode(&run_)) break;
+      visit(reader.series_id(), run_);
+    }
+    if (!reader.status().ok()) corrupt_blocks_.insert(sqlite3_column_int64(q, 1));
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE) return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Blocks that may hold samples in [from, to), in (window, id) order: a
+// (series, timestamp) lies in one window, so a later block there wins.
+constexpr const char* kBlocksInRangeSql =
+    "SELECT data, id FROM sample_blocks WHERE win >= ? AND win < ? AND max_ts >= ? AND min_ts < ? "
+    "ORDER BY win, id";
+
+int64_t WindowOf(int64_t t) {
+  return t <= INT64_MIN + kWindow ? INT64_MIN : FloorTo(t, kWindow);
+}
+
+// Sorts by timestamp (stable: write order among equals) and keeps the last
+// sample written at each timestamp.
+void SortKeepingLast(std::vector<RawSample>& v) {
+  std::stable_sort(v.begin(), v.end(),
+                   [](const RawSample& a, const RawSample& b) { return a.ts_ms < b.ts_ms; });
+  size_t out = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i + 1 < v.size() && v[i + 1].ts_ms == v[i].ts_ms) continue;
+    v[out++] = v[i];
+  }
+  v.resize(out);
+}
+
+}  // namespace
+
+absl::Status SqliteStore::ReadRaw(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
+                                  RawBySeries* out) {
+  if (to_ms <= from_ms) return absl::OkStatus();
+  ASSIGN_OR_RETURN(sqlite3_stmt * q, Prepared(kBlocksInRangeSql));
+  Stmt bind(db_, q);
+  bind.Bind(1, WindowOf(from_ms)).Bind(2, to_ms).Bind(3, from_ms).Bind(4, to_ms);
+  std::vector<int64_t> unsorted;
+  RETURN_IF_ERROR(VisitRuns(q, want, [&](int64_t id, std::span<const RawSample> run) {
+    std::vector<RawSample>& v = (*out)[id];
+    bool in_order = true;
+    for (const RawSample& s : run) {
+      if (s.ts_ms < from_ms || s.ts_ms >= to_ms) continue;
+      if (!v.empty() && s.ts_ms <= v.back().ts_ms) in_order = false;
+      v.push_back(s);
+    }
+    if (!in_order) unsorted.push_back(id);
+  }));
+  std::sort(unsorted.begin(), unsorted.end());
+  unsorted.erase(std::unique(unsorted.begin(), unsorted.end()), unsorted.end());
+  for (int64_t id : unsorted) SortKeepingLast((*out)[id]);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::ReadLast(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
+                                   std::unordered_map<int64_t, RawSample>* out) {
+  if (to_ms <= from_ms) return absl::OkStatus();
+  ASSIGN_OR_RETURN(sqlite3_stmt * q, Prepared(kBlocksInRangeSql));
+  Stmt bind(db_, q);
+  bind.Bind(1, WindowOf(from_ms)).Bind(2, to_ms).Bind(3, from_ms).Bind(4, to_ms);
+  return VisitRuns(q, want, [&](int64_t id, std::span<const RawSample> run) {
+    for (auto it = run.rbegin(); it != run.rend(); ++it) {
+      if (it->ts_ms >= to_ms) continue;
+      if (it->ts_ms < from_ms) break;
+      auto [slot, fresh] = out->try_emplace(id, *it);
+      if (!fresh && it->ts_ms >= slot->second.ts_ms) slot->second = *it;
+      break;
+    }
+  });
+}
+
+absl::Status SqliteStore::MinuteAggregates(
+    int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
+    const std::function<absl::Status(int64_t, const Aggregate&)>& emit) {
+  RawBySeries raw;
+  RETURN_IF_ERROR(ReadRaw(from_ms, to_ms, want, &raw));
+  if (raw.empty()) return absl::OkStatus();
+  // A sample's increase is the (reset-aware) step from the series' previous
+  // sample if that is at most kLookbackMs older, else 0: a rule about the
+  // sample alone, so the answer is the same however the samples are cut
+  // into ranges (rollup steps, recomputed minutes, the raw part of a query).
+  std::unordered_map<int64_t, RawSample> previous;
+  RETURN_IF_ERROR(ReadLast(from_ms - kLookbackMs, from_ms,
+                           [&](int64_t id) { return raw.count(id) != 0; }, &previous));
+  std::vector<int64_t> ids;
+  ids.reserve(raw.size());
+  for (const auto& entry : raw) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+  for (int64_t id : ids) {
+    auto prev_it = previous.find(id);
+    const RawSample* prev = prev_it == previous.end() ? nullptr : &prev_it->second;
+    Aggregate a;
+    for (const RawSample& s : raw[id]) {
+      const int64_t minute = FloorTo(s.ts_ms, kMinute);
+      if (a.count > 0 && minute != a.start_ms) {
+        RETURN_IF_ERROR(emit(id, a));
+        a = Aggregate{};
+      }
+      double increase = 0;
+      if (prev != nullptr && s.ts_ms - prev->ts_ms <= kLookbackMs) {
+        increase = s.value >= prev->value ? s.value - prev->value : s.value;
+      }
+      if (a.count == 0) {
+        a.start_ms = minute;
+        a.min = a.max = a.first = s.value;
+        a.first_ms = s.ts_ms;
+      }
+      ++a.count;
+      a.sum += s.value;
+      a.min = std::min(a.min, s.value);
+      a.max = std::max(a.max, s.value);
+      a.last = s.value;
+      a.last_ms = s.ts_ms;
+      a.increase += increase;
+      prev = &s;
+    }
+    if (a.count > 0) RETURN_IF_ERROR(emit(id, a));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::MoveSamplesIntoBlocks() {
+  Stmt q(db_, "SELECT series_id, ts_ms, value FROM samples ORDER BY ts_ms, series_id");
+  RETURN_IF_ERROR(q.status());
+  pending_samples_.clear();
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    const int64_t ts = q.Int(1);
+    pending_samples_.push_back({FloorTo(ts, kWindow), q.Int(0), ts, q.Double(2)});
+    if (pending_samples_.size() >= (1u << 20)) RETURN_IF_ERROR(FlushSamples());
+  }
+  if (rc != SQLITE_DONE) return q.Error();
+  q.Reset();
+  RETURN_IF_ERROR(FlushSamples());
+  return Exec("DROP TABLE samples");
+}
+
+absl::StatusOr<uint64_t> SqliteStore::CompactWindow(int64_t window_ms) {
+  int64_t last_unmerged = 0;
+  int64_t max_shard = 0;
+  {
+    std::lock_guard lock(mu_);
+    Stmt q(db_,
+           "SELECT max(id), (SELECT max(id) FROM series) FROM sample_blocks "
+           "WHERE win = ? AND shard = -1");
+    RETURN_IF_ERROR(q.status());
+    q.Bind(1, window_ms);
+    if (q.Step() != SQLITE_ROW) return q.Error();
+    last_unmerged = q.Int(0);
+    max_shard = q.Int(1) >> kShardBits;
+  }
+  if (last_unmerged == 0) return 0;
+  // A few shards per transaction, so the store is never held for long and
+  // memory stays bounded. The ingest blocks stay until every shard has its
+  // part: until then a sample is in both, which reads resolve (same value).
+  for (int64_t first = 0; first <= max_shard; first += kShardsPerPass) {
+    YieldToWriters();
+    std::lock_guard lock(mu_);
+    const int64_t end = first + kShardsPerPass;
+    ASSIGN_OR_RETURN(sqlite3_stmt * q,
+                     Prepared("SELECT data, id FROM sample_blocks WHERE win = ? AND "
+                              "(shard = -1 OR (shard >= ? AND shard < ?)) ORDER BY win, id"));
+    Stmt bind(db_, q);
+    bind.Bind(1, window_ms).Bind(2, first).Bind(3, end);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    RawBySeries merged;
+    std::vector<int64_t> unsorted;
+    absl::Status s = VisitRuns(
+        q,
+        [&](int64_t id) {
+          const int64_t shard = id >> kShardBits;
+          return shard >= first && shard < end;
+        },
+        [&](int64_t id, std::span<const RawSample> run) {
+          std::vector<RawSample>& v = merged[id];
+          if (!v.empty() && run.front().ts_ms <= v.back().ts_ms) unsorted.push_back(id);
+          v.insert(v.end(), run.begin(), run.end());
+        });
+    int64_t first_new = INT64_MAX;
+    if (s.ok() && !merged.empty()) {
+      for (int64_t id : unsorted) SortKeepingLast(merged[id]);
+      std::vector<int64_t> ids;
+      ids.reserve(merged.size());
+      for (const auto& entry : merged) ids.push_back(entry.first);
+      std::sort(ids.begin(), ids.end());
+      Stmt insert(db_,
+                  "INSERT INTO sample_blocks (win, shard, min_ts, max_ts, samples, data) "
+                  "VALUES (?, ?, ?, ?, ?, ?)");
+      s = insert.status();
+      BlockWriter writer;
+      for (size_t i = 0; s.ok() && i < ids.size();) {
+        const int64_t shard = ids[i] >> kShardBits;
+        for (; i < ids.size() && (ids[i] >> kShardBits) == shard; ++i) {
+          writer.AddRun(ids[i], merged[ids[i]]);
+        }
+        insert.Bind(1, window_ms)
+            .Bind(2, shard)
+            .Bind(3, writer.min_ts())
+            .Bind(4, writer.max_ts())
+            .Bind(5, static_cast<int64_t>(writer.samples()));
+        const std::string data = writer.Finish();
+        sqlite3_bind_blob(insert.stmt(), 6, data.data(), static_cast<int>(data.size()),
+                          SQLITE_STATIC);
+        s = insert.Run();
+        if (s.ok()) first_new = std::min<int64_t>(first_new, sqlite3_last_insert_rowid(db_));
+      }
+    }
+    if (s.ok() && first_new != INT64_MAX) {
+      Stmt drop(db_,
+                "DELETE FROM sample_blocks WHERE win = ? AND shard >= ? AND shard < ? AND id < ?");
+      s = drop.status();
+      if (s.ok()) s = drop.Bind(1, window_ms).Bind(2, first).Bind(3, end).Bind(4, first_new).Run();
+    }
+    if (s.ok() && end > max_shard) {
+      Stmt drop(db_, "DELETE FROM sample_blocks WHERE win = ? AND shard = -1 AND id <= ?");
+      s = drop.status();
+      if (s.ok()) s = drop.Bind(1, window_ms).Bind(2, last_unmerged).Run();
+    }
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return 1;
 }
 
 absl::Status SqliteStore::UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) {
@@ -612,23 +926,20 @@ absl::StatusOr<std::vector<SeriesPoints>> SqliteStore::QuerySeries(const SeriesQ
     if (ok) matched.emplace_back(series.Int(0), std::move(labels));
   }
   if (rc != SQLITE_DONE) return series.Error();
-  Stmt points(db_,
-              "SELECT ts_ms, value FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? "
-              "ORDER BY ts_ms LIMIT ?");
-  RETURN_IF_ERROR(points.status());
+  std::unordered_set<int64_t> wanted;
+  for (const auto& entry : matched) wanted.insert(entry.first);
+  RawBySeries raw;
+  const int64_t to = query.to_ms == INT64_MAX ? INT64_MAX : query.to_ms + 1;  // inclusive
+  RETURN_IF_ERROR(ReadRaw(query.from_ms, to,
+                          [&](int64_t id) { return wanted.count(id) != 0; }, &raw));
   std::vector<SeriesPoints> out;
   for (auto& [id, labels] : matched) {
     SeriesPoints sp{query.name, std::move(labels), {}, {}};
-    points.Bind(1, id)
-        .Bind(2, query.from_ms)
-        .Bind(3, query.to_ms)
-        .Bind(4, query.limit == 0 ? int64_t{-1} : static_cast<int64_t>(query.limit));
-    while ((rc = points.Step()) == SQLITE_ROW) {
-      sp.timestamps_ms.push_back(points.Int(0));
-      sp.values.push_back(points.Double(1));
+    for (const RawSample& p : raw[id]) {
+      if (query.limit != 0 && sp.values.size() >= query.limit) break;
+      sp.timestamps_ms.push_back(p.ts_ms);
+      sp.values.push_back(p.value);
     }
-    if (rc != SQLITE_DONE) return points.Error();
-    points.Reset();
     out.push_back(std::move(sp));
   }
   return out;
@@ -662,6 +973,10 @@ absl::Status SqliteStore::LoadState() {
     if (name == "raw_cutoff") raw_cutoff_ = state.Int(1);
   }
   if (rc != SQLITE_DONE) return state.Error();
+  Stmt max_id(db_, "SELECT coalesce(max(id), 0) FROM series");
+  RETURN_IF_ERROR(max_id.status());
+  if (max_id.Step() != SQLITE_ROW) return max_id.Error();
+  max_series_at_open_ = max_id.Int(0);
   // Newest value per series: the last rolled-up minute of the last day, then
   // anything newer from raw samples.
   int64_t day_ago = minute_watermark_ - 24 * kHour;
@@ -674,11 +989,10 @@ absl::Status SqliteStore::LoadState() {
     latest_[rolled.Int(0)] = {rolled.Int(1), rolled.Double(2)};
   }
   if (rc != SQLITE_DONE) return rolled.Error();
-  Stmt raw(db_, "SELECT series_id, ts_ms, value FROM samples WHERE ts_ms >= ? ORDER BY ts_ms");
-  RETURN_IF_ERROR(raw.status());
-  raw.Bind(1, minute_watermark_ == 0 ? INT64_MIN : minute_watermark_ - kLookbackMs);
-  while ((rc = raw.Step()) == SQLITE_ROW) latest_[raw.Int(0)] = {raw.Int(1), raw.Double(2)};
-  if (rc != SQLITE_DONE) return raw.Error();
+  std::unordered_map<int64_t, RawSample> newest;
+  RETURN_IF_ERROR(ReadLast(minute_watermark_ == 0 ? INT64_MIN : minute_watermark_ - kLookbackMs,
+                           INT64_MAX, nullptr, &newest));
+  for (const auto& [id, sample] : newest) latest_[id] = {sample.ts_ms, sample.value};
   return absl::OkStatus();
 }
 
@@ -804,16 +1118,13 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   // The part not rolled up yet, from raw samples.
   int64_t raw_from = std::max(from_ms, minute_watermark_);
   if (raw_from < to_ms) {
-    Stmt q(db_, kMinuteAggregateSql);
-    RETURN_IF_ERROR(q.status());
-    q.Bind(1, raw_from).Bind(2, to_ms).Bind(3, kLookbackMs);
-    int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) {
-      Aggregate a = ReadAggregate(q, 1);
-      used.raw_samples += a.count;
-      fold(q.Int(0), a);
-    }
-    if (rc != SQLITE_DONE) return q.Error();
+    RETURN_IF_ERROR(MinuteAggregates(
+        raw_from, to_ms, [&](int64_t id) { return index.count(id) != 0; },
+        [&](int64_t id, const Aggregate& a) {
+          used.raw_samples += a.count;
+          fold(id, a);
+          return absl::OkStatus();
+        }));
   }
   for (size_t i = 0; i < out.size(); ++i) {
     for (size_t b = 0; b < buckets; ++b) {
@@ -827,36 +1138,83 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
 }
 
 absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing) {
-  Stmt q(db_, StrCat("INSERT OR ", keep_existing ? "IGNORE" : "REPLACE",
-                     " INTO rollup_1m (series_id, bucket, count, sum, min, max, "
-                     "first, first_ms, last, last_ms, increase) ",
-                     kMinuteAggregateSql)
-                  .c_str());
-  RETURN_IF_ERROR(q.status());
-  return q.Bind(1, from_ms).Bind(2, to_ms).Bind(3, kLookbackMs).Run();
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept,
+                   Prepared(keep_existing
+                                ? "INSERT OR IGNORE INTO rollup_1m (series_id, bucket, count, sum, "
+                                  "min, max, first, first_ms, last, last_ms, increase) VALUES "
+                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                                : "INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, "
+                                  "min, max, first, first_ms, last, last_ms, increase) VALUES "
+                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  Stmt insert(db_, kept);
+  auto emit = [&](int64_t id, const Aggregate& a) {
+    return insert.Bind(1, id)
+        .Bind(2, a.start_ms)
+        .Bind(3, static_cast<int64_t>(a.count))
+        .Bind(4, a.sum)
+        .Bind(5, a.min)
+        .Bind(6, a.max)
+        .Bind(7, a.first)
+        .Bind(8, a.first_ms)
+        .Bind(9, a.last)
+        .Bind(10, a.last_ms)
+        .Bind(11, a.increase)
+        .Run();
+  };
+  // In steps of whole minutes that decode at most kMaxSamplesPerStep
+  // samples (estimated from the blocks of the step's first window).
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_count,
+                   Prepared("SELECT coalesce(sum(samples), 0) FROM sample_blocks WHERE win = ?"));
+  for (int64_t from = from_ms; from < to_ms;) {
+    Stmt count(db_, kept_count);
+    count.Bind(1, FloorTo(from, kWindow));
+    if (count.Step() != SQLITE_ROW) return count.Error();
+    const auto per_minute = static_cast<uint64_t>(count.Int(0)) / (kWindow / kMinute) + 1;
+    const auto minutes = static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
+    const int64_t to = std::min(to_ms, from + minutes * kMinute);
+    RETURN_IF_ERROR(MinuteAggregates(from, to, nullptr, emit));
+    from = to;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
-  Stmt q(db_, R"sql(
-    INSERT OR REPLACE INTO rollup_1h (series_id, bucket, count, sum, min, max, first, first_ms,
-                                      last, last_ms, increase)
-    SELECT series_id, (bucket / 3600000) * 3600000 AS hour, sum(count), sum(sum), min(min),
-           max(max),
-           (SELECT f.first FROM rollup_1m f WHERE f.series_id = r.series_id
-              AND f.bucket >= (r.bucket / 3600000) * 3600000
-              AND f.bucket < (r.bucket / 3600000) * 3600000 + 3600000
-              ORDER BY f.bucket LIMIT 1),
-           min(first_ms),
-           (SELECT l.last FROM rollup_1m l WHERE l.series_id = r.series_id
-              AND l.bucket >= (r.bucket / 3600000) * 3600000
-              AND l.bucket < (r.bucket / 3600000) * 3600000 + 3600000
-              ORDER BY l.bucket DESC LIMIT 1),
-           max(last_ms), sum(increase)
-    FROM rollup_1m r WHERE bucket >= ?1 AND bucket < ?2
-    GROUP BY series_id, hour
-  )sql");
-  RETURN_IF_ERROR(q.status());
-  return q.Bind(1, from_ms).Bind(2, to_ms).Run();
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_minutes,
+                   Prepared("SELECT series_id, bucket, count, sum, min, max, first, first_ms, "
+                            "last, last_ms, increase FROM rollup_1m WHERE bucket >= ? AND "
+                            "bucket < ? ORDER BY bucket"));
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_insert,
+                   Prepared("INSERT OR REPLACE INTO rollup_1h (series_id, bucket, count, sum, "
+                            "min, max, first, first_ms, last, last_ms, increase) VALUES "
+                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  // An hour is its minutes merged in time order, one hour at a time.
+  for (int64_t hour = FloorTo(from_ms, kHour); hour < to_ms; hour += kHour) {
+    std::unordered_map<int64_t, Aggregate> merged;
+    Stmt minutes(db_, kept_minutes);
+    minutes.Bind(1, hour).Bind(2, hour + kHour);
+    int rc;
+    while ((rc = minutes.Step()) == SQLITE_ROW) {
+      merged[minutes.Int(0)].Merge(ReadAggregate(minutes, 1));
+    }
+    if (rc != SQLITE_DONE) return minutes.Error();
+    minutes.Reset();
+    Stmt insert(db_, kept_insert);
+    for (const auto& [id, a] : merged) {
+      RETURN_IF_ERROR(insert.Bind(1, id)
+                          .Bind(2, hour)
+                          .Bind(3, static_cast<int64_t>(a.count))
+                          .Bind(4, a.sum)
+                          .Bind(5, a.min)
+                          .Bind(6, a.max)
+                          .Bind(7, a.first)
+                          .Bind(8, a.first_ms)
+                          .Bind(9, a.last)
+                          .Bind(10, a.last_ms)
+                          .Bind(11, a.increase)
+                          .Run());
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
@@ -872,7 +1230,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     const int64_t step = YieldToWriters() ? 10 * kMinute : kHour;
     std::lock_guard lock(mu_);
     if (minute_watermark_ == 0) {
-      Stmt oldest(db_, "SELECT min(ts_ms) FROM samples");
+      Stmt oldest(db_, "SELECT min(min_ts) FROM sample_blocks");
       RETURN_IF_ERROR(oldest.status());
       if (oldest.Step() != SQLITE_ROW) return oldest.Error();
       bool empty = sqlite3_column_type(oldest.stmt(), 0) == SQLITE_NULL;
@@ -977,6 +1335,24 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       report.late_minutes_recomputed += recomputed;
     }
   }
+  // Closed windows' ingest blocks merged into per-shard blocks (what
+  // makes raw samples compact on disk), oldest first, one a call.
+  if (std::chrono::steady_clock::now() < budget_end) {
+    int64_t window = INT64_MIN;
+    {
+      std::lock_guard lock(mu_);
+      Stmt next(db_,
+                "SELECT min(win) FROM sample_blocks WHERE shard = -1 AND win <= ?");
+      RETURN_IF_ERROR(next.status());
+      if (next.Bind(1, settled - kWindow).Step() != SQLITE_ROW) return next.Error();
+      if (sqlite3_column_type(next.stmt(), 0) != SQLITE_NULL) window = next.Int(0);
+    }
+    if (window != INT64_MIN) {
+      ASSIGN_OR_RETURN(uint64_t merged, CompactWindow(window));
+      report.windows_compacted += merged;
+      report.more = true;
+    }
+  }
   // Retention, at most once a minute: raw only once rolled up, minute
   // rollups only once covered by hour rollups.
   if (now_ms - last_retention_ms_ >= kMinute) {
@@ -1008,7 +1384,15 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       if (s.ok()) s = d.Bind(1, cutoff).Run();
       if (s.ok() && counter != nullptr) *counter += static_cast<uint64_t>(sqlite3_changes(db_));
     };
-    erase("DELETE FROM samples WHERE ts_ms < ?", delete_before, &report.raw_deleted);
+    // Raw samples go in whole windows (every block lies in one).
+    const int64_t window_cutoff = FloorTo(delete_before, kWindow);
+    if (s.ok()) {
+      Stmt gone(db_, "SELECT coalesce(sum(samples), 0) FROM sample_blocks WHERE win < ?");
+      s = gone.status();
+      if (s.ok() && gone.Bind(1, window_cutoff).Step() != SQLITE_ROW) s = gone.Error();
+      if (s.ok()) report.raw_deleted += static_cast<uint64_t>(gone.Int(0));
+    }
+    erase("DELETE FROM sample_blocks WHERE win < ?", window_cutoff, nullptr);
     erase("DELETE FROM rollup_1m WHERE bucket < ?", minute_cutoff, &report.rollups_deleted);
     erase("DELETE FROM rollup_1h WHERE bucket < ?", hour_cutoff, &report.rollups_deleted);
     erase("DELETE FROM batches WHERE received_ms < ?", dedupe_cutoff, nullptr);

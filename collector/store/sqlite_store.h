@@ -11,14 +11,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "collector/store/sample_block.h"
 #include "collector/store/store.h"
 
 namespace plumbline::collector {
@@ -53,6 +57,10 @@ class SqliteStore final : public Store {
   // late data and marks its minute for recomputation.
   static constexpr int64_t kRollupGraceMs = collector::kRollupGraceMs;
 
+  // Raw sample blocks found damaged (a bad disk, a hand-edited file) since
+  // the store opened: the runs before the damage are read, the rest skipped.
+  uint64_t CorruptBlocks();
+
   // The schema version this build writes; migrations bring older files to it.
   static int SchemaVersion();
 
@@ -74,6 +82,35 @@ class SqliteStore final : public Store {
   // keep_existing: only add rollups for series that have none in the range.
   absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
+
+  // Raw samples live in blocks (sample_block.h), each within one 10-minute
+  // window: ingest writes one block per window per group commit (shard -1,
+  // any series); maintenance merges a closed window's blocks into one
+  // block per shard of 4096 series ids. At the same (series, timestamp) the
+  // block written later wins, as a replaced row did.
+  using SeriesFilter = std::function<bool(int64_t series_id)>;  // empty: every series
+  using RawBySeries = std::unordered_map<int64_t, std::vector<RawSample>>;
+  // Writes pending_samples_ as blocks (inside the open transaction).
+  absl::Status FlushSamples();
+  // Runs of the blocks `q` selects (columns: data, id; rows in (window,
+  // id) order) that `want` accepts, decoded; a corrupt block's remainder is
+  // skipped and counted.
+  absl::Status VisitRuns(sqlite3_stmt* q, const SeriesFilter& want,
+                         const std::function<void(int64_t, std::span<const RawSample>)>& visit);
+  // Every sample in [from, to) per series, ascending, one per timestamp.
+  absl::Status ReadRaw(int64_t from_ms, int64_t to_ms, const SeriesFilter& want, RawBySeries* out);
+  // The newest sample in [from, to) per series.
+  absl::Status ReadLast(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
+                        std::unordered_map<int64_t, RawSample>* out);
+  // Per-minute aggregates of the raw samples in [from, to) (the rollup
+  // rule, see kLookbackMs), per series in id order, minutes ascending.
+  absl::Status MinuteAggregates(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
+                                const std::function<absl::Status(int64_t, const Aggregate&)>& emit);
+  // Merges the ingest blocks of one closed window into per-shard blocks,
+  // a few shards per transaction; returns the blocks merged.
+  absl::StatusOr<uint64_t> CompactWindow(int64_t window_ms);
+  // Schema 5: moves the rows of the old samples table into blocks.
+  absl::Status MoveSamplesIntoBlocks();
   absl::StatusOr<std::vector<SeriesInfo>> FindSeriesLocked(const SeriesSelector& selector);
 
   // Waits (up to 200 ms) while a batch write waits for the store, so a
@@ -116,7 +153,19 @@ class SqliteStore final : public Store {
     double value;
   };
   std::vector<PendingLatest> pending_latest_;
+  // Samples of the open write transaction, written as blocks at its end.
+  struct PendingSample {
+    int64_t window;
+    int64_t series_id;
+    int64_t ts_ms;
+    double value;
+  };
+  std::vector<PendingSample> pending_samples_;
+  std::vector<RawSample> run_;  // reused decode buffer
+  std::set<int64_t> corrupt_blocks_;  // ids
   int64_t last_retention_ms_ = 0;
+  // Series ids above this were created since the store opened.
+  int64_t max_series_at_open_ = 0;
 };
 
 }  // namespace plumbline::collector

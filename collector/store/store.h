@@ -125,6 +125,8 @@ struct MaintenanceReport {
   uint64_t late_minutes_recomputed = 0;
   uint64_t raw_deleted = 0;
   uint64_t rollups_deleted = 0;
+  // Windows of raw samples merged into compact per-series blocks.
+  uint64_t windows_compacted = 0;
   // Work is left (a backlog of minutes to roll up): call again soon.
   bool more = false;
 };
@@ -138,6 +140,10 @@ enum class Durability { kFull, kRelaxed };
 // Minutes older than now - grace are rolled up; a sample for a minute already
 // rolled up is late data and has its minute recomputed.
 inline constexpr int64_t kRollupGraceMs = 2 * 60 * 1000;
+
+// Raw samples are deleted by retention in whole windows of this length
+// (aligned to the epoch): a window goes once all of it is past the cutoff.
+inline constexpr int64_t kRawWindowMs = 10 * 60 * 1000;
 
 struct SeriesQuery {
   std::string name;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cmath>
 #include <filesystem>
 
 namespace plumbline::collector {
@@ -323,6 +324,40 @@ TEST_F(SqliteRollupTest, LateDataIsFoldedIntoRollupsAlreadyMade) {
   EXPECT_EQ(hour[0].increase, 3);
 }
 
+TEST_F(SqliteRollupTest, ALateSampleNewerThanItsSeriesRecomputesOnlyItsOwnMinute) {
+  // A backfill arriving in time order: each late sample is its series'
+  // newest, so no later minute steps from it.
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 70 * kMin, {}).ok());
+  Write("backfill_total", v1::METRIC_TYPE_COUNTER, {{0, 1}, {30000, 2}});
+  auto report = store_->RunMaintenance(kHour0 + 71 * kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->late_minutes_recomputed, 1u);
+  Write("backfill_total", v1::METRIC_TYPE_COUNTER, {{kMin, 4}});
+  report = store_->RunMaintenance(kHour0 + 72 * kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->late_minutes_recomputed, 1u);
+  // Out of order within the series: minute 0 again, after minute 1 exists.
+  // Minute 1's increase steps from it, so minutes 0..15 are recomputed.
+  Write("backfill_total", v1::METRIC_TYPE_COUNTER, {{45000, 3}});
+  report = store_->RunMaintenance(kHour0 + 73 * kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->late_minutes_recomputed, 16u);
+  auto minutes = Buckets("backfill_total", 0, 2 * kMin, kMin);
+  ASSERT_EQ(minutes.size(), 2u);
+  EXPECT_EQ(minutes[0].increase, 2);  // 1 -> 2 -> 3
+  EXPECT_EQ(minutes[1].increase, 1);  // 3 -> 4
+  // The same holds after a reopen, for a series the store knows.
+  store_.reset();
+  auto reopened = SqliteStore::Open(path_, Durability::kRelaxed);
+  ASSERT_TRUE(reopened.ok());
+  store_ = std::move(*reopened);
+  Write("backfill_total", v1::METRIC_TYPE_COUNTER, {{2 * kMin, 6}});
+  report = store_->RunMaintenance(kHour0 + 74 * kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->late_minutes_recomputed, 1u);
+  EXPECT_EQ(Buckets("backfill_total", 0, 3 * kMin, 3 * kMin)[0].increase, 5);
+}
+
 TEST_F(SqliteRollupTest, RetentionDropsRawOnlyAfterItIsRolledUp) {
   Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}, {kMin, 2}});
   RetentionPolicy keep_raw_one_minute;
@@ -363,6 +398,147 @@ TEST_F(SqliteRollupTest, BadStepOrInvertedWindowIsAnError) {
 
 namespace plumbline::collector {
 namespace {
+
+// --- raw sample blocks ------------------------------------------------------
+
+// What sample_blocks holds for the window starting at `window_offset`:
+// blocks, samples, ingest (unmerged) blocks, bytes.
+struct WindowBlocks {
+  int64_t blocks = 0, samples = 0, unmerged = 0, bytes = 0;
+};
+WindowBlocks BlocksOf(const std::string& path, int64_t window) {
+  sqlite3* db = nullptr;
+  WindowBlocks out;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(shard = -1), 0), "
+                     "coalesce(sum(length(data)), 0) FROM sample_blocks WHERE win = ?",
+                     -1, &st, nullptr);
+  sqlite3_bind_int64(st, 1, window);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    out = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+           sqlite3_column_int64(st, 3)};
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST_F(SqliteRollupTest, AClosedWindowIsMergedIntoOneBlockAndReadsTheSame) {
+  // Three series, a point every 10 s for the window [0, 10 min), two points
+  // per batch: 90 ingest blocks. Then minute 5 of "g" is sent again with
+  // another value: the later write wins, before and after the merge.
+  for (int64_t t = 0; t < 10 * kMin; t += 20000) {
+    for (const char* name : {"g", "h", "requests_total"}) {
+      Write(name, v1::METRIC_TYPE_GAUGE, {{t, static_cast<double>(t / 10000)},
+                                          {t + 10000, static_cast<double>(t / 10000 + 1)}});
+    }
+  }
+  Write("g", v1::METRIC_TYPE_GAUGE, {{5 * kMin, 999}});
+  EXPECT_EQ(BlocksOf(path_, kHour0).unmerged, 91);
+  auto before = store_->QuerySeries({"g", {}, kHour0, kHour0 + 60 * kMin, 0});
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  ASSERT_EQ((*before)[0].values.size(), 60u);
+  EXPECT_EQ((*before)[0].values[30], 999);
+
+  uint64_t compacted = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto report = store_->RunMaintenance(kHour0 + 15 * kMin, {});
+    ASSERT_TRUE(report.ok()) << report.status();
+    compacted += report->windows_compacted;
+  }
+  EXPECT_EQ(compacted, 1u);
+  WindowBlocks merged = BlocksOf(path_, kHour0);
+  EXPECT_EQ(merged.blocks, 1);
+  EXPECT_EQ(merged.unmerged, 0);
+  EXPECT_EQ(merged.samples, 180);  // the repeated timestamp once
+  auto after = store_->QuerySeries({"g", {}, kHour0, kHour0 + 60 * kMin, 0});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)[0].timestamps_ms, (*before)[0].timestamps_ms);
+  EXPECT_EQ((*after)[0].values, (*before)[0].values);
+  auto minute5 = Buckets("g", 5 * kMin, 6 * kMin, kMin);
+  ASSERT_EQ(minute5.size(), 1u);
+  EXPECT_EQ(minute5[0].first, 999);
+  EXPECT_EQ(minute5[0].max, 999);
+
+  // A later write of a merged timestamp wins over the merged block, and
+  // the next merge keeps it.
+  Write("g", v1::METRIC_TYPE_GAUGE, {{5 * kMin, -1}});
+  auto late = store_->QuerySeries({"g", {}, kHour0 + 5 * kMin, kHour0 + 5 * kMin, 0});
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ((*late)[0].values, std::vector<double>{-1});
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 16 * kMin, {}).ok());
+  EXPECT_EQ(BlocksOf(path_, kHour0).blocks, 1);
+  late = store_->QuerySeries({"g", {}, kHour0 + 5 * kMin, kHour0 + 5 * kMin, 0});
+  EXPECT_EQ((*late)[0].values, std::vector<double>{-1});
+  // The late value reached the rollups as well.
+  minute5 = Buckets("g", 5 * kMin, 6 * kMin, kMin);
+  ASSERT_EQ(minute5.size(), 1u);
+  EXPECT_EQ(minute5[0].first, -1);
+}
+
+TEST_F(SqliteRollupTest, HostMetricsTakeAFewBytesASampleOnceMerged) {
+  // 50 counters stepping by small amounts and 50 gauges with two decimals,
+  // every 10 s for 10 minutes, one batch of all series per point in time
+  // (as agents send them).
+  for (int64_t t = 0; t < 10 * kMin; t += 10000) {
+    v1::Batch b;
+    b.set_agent_id("a");
+    b.set_epoch(1);
+    b.set_sequence(++sequence_);
+    std::vector<BatchWrite> w(1);
+    w[0].batch = &b;
+    for (int i = 0; i < 100; ++i) {
+      v1::Series* s = b.add_series();
+      s->set_name(i < 50 ? "node_cpu_seconds_total" : "node_memory_ratio");
+      s->set_type(i < 50 ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE);
+      auto* l = s->add_labels();
+      l->set_name("n");
+      l->set_value(std::to_string(i));
+      auto* p = s->add_points();
+      p->set_timestamp_ms(kHour0 + t);
+      p->set_number(i < 50 ? static_cast<double>(1000 * i + (t / 10000) * (i % 7 + 1))
+                           : std::round(100 * (0.5 + 0.3 * std::sin(t / 60000.0 + i))) / 100);
+      w[0].series.push_back(i);
+    }
+    ASSERT_TRUE(store_->WriteBatches(w).ok());
+  }
+  WindowBlocks ingest = BlocksOf(path_, kHour0);
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 15 * kMin, {}).ok());
+  WindowBlocks merged = BlocksOf(path_, kHour0);
+  ASSERT_EQ(merged.samples, 6000);
+  const double per_sample = static_cast<double>(merged.bytes) / 6000;
+  RecordProperty("ingest_bytes_per_sample", std::to_string(ingest.bytes / 6000.0));
+  RecordProperty("merged_bytes_per_sample", std::to_string(per_sample));
+  EXPECT_LT(per_sample, 2.0);
+  EXPECT_LT(merged.bytes, ingest.bytes);
+}
+
+TEST_F(SqliteRollupTest, ADamagedBlockLosesOnlyItselfAndIsCounted) {
+  Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}, {10000, 2}});
+  Write("g", v1::METRIC_TYPE_GAUGE, {{20000, 3}});
+  Write("g", v1::METRIC_TYPE_GAUGE, {{30000, 4}});
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  // The middle block cut short, as a bad disk might leave it.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE sample_blocks SET data = substr(data, 1, length(data) - 3) "
+                         "WHERE id = (SELECT min(id) + 1 FROM sample_blocks)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto raw = store_->QuerySeries({"g", {}, kHour0, kHour0 + 60 * kMin, 0});
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ((*raw)[0].values, (std::vector<double>{1, 2, 4}));
+  EXPECT_EQ(store_->CorruptBlocks(), 1u);
+  auto report = store_->RunMaintenance(kHour0 + 15 * kMin, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  auto minute0 = Buckets("g", 0, kMin, kMin);
+  ASSERT_EQ(minute0.size(), 1u);
+  EXPECT_EQ(minute0[0].count, 3u);
+}
 
 TEST(SqliteMigration, UpgradesASchemaVersion1FileKeepingItsData) {
   std::string path = (std::filesystem::temp_directory_path() /

@@ -1,0 +1,623 @@
+#include "collector/store/sample_block.h"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+// A run's id_delta: the first run's id as a zigzag varint (ids may be 0 or negative), later
+// runs the step from the previous id, >= 1.
+// A run's ts_delta: its first timestamp less the previous run's (the first run's less 0), mod 2^64,
+// as a zigzag varint. The runs of a block start within minutes of each other, so this takes 1-3
+// bytes where a whole timestamp takes 6: for a 60-sample run, 0.05-0.08 bytes a sample.
+// Payload of a run, as the writer lays it out:
+//   mode (1 byte): 0 = values XORed, 1 + k = values as decimals with k digits (k in [0, 9]);
+//   first value: XOR mode, 8 bytes (the double's bits, little-endian); decimal mode, the integer r
+//   with value == double(r) / 10^k bit for bit, |r| <= 2^53 (zigzag varint);
+//   then a bit stream, most significant bit first, zero-padded to a whole byte. Per sample:
+//   timestamp delta-of-delta (the first delta counts from 0):
+//     '0'                 dod == 0
+//     '10'   + 7 bits     dod in [-64, 63]          (a few ms of scrape jitter)
+//     '110'  + 14 bits    dod in [-8192, 8191]
+//     '1110' + 20 bits    dod in [-524288, 524287]  (the first 10 s or 5 min step lands here)
+//     '1111' + 64 bits    anything else: deltas wrap mod 2^64, so any int64 pair round-trips
+//   value, XOR mode: XORed with the previous value's bits:
+//     '0'                          same value
+//     '10' + meaningful bits       the XOR fits the previous window (leading/trailing zeros)
+//     '11' + 5 bits leading zeros + 6 bits meaningful length (0 means 64) + meaningful bits
+//   value, decimal mode: the integer's delta-of-delta in the timestamp's buckets (the first delta
+//   counts from 0), so a counter stepping by a constant costs one bit.
+// The bucket sizes differ from Prometheus' (14/17/20/64): our timestamps are milliseconds at a
+// fixed interval, so the common nonzero dod is a few ms of jitter, which fits 7 bits.
+// The writer encodes each run both ways when decimals apply and keeps the smaller (ties:
+// decimal). Decimals need the smallest k that holds for the whole run, found by trying k = 0..9.
+
+namespace plumbline::collector {
+namespace {
+
+constexpr size_t kMaxVarintBytes = 10;
+// The widest a sample after the first can get: '1111' + 64, then '11' + 11 + 64 (XOR mode; a
+// decimal's '1111' + 64 is narrower).
+constexpr size_t kMaxSampleBits = 68 + 77;
+// The widest a run's payload head gets: mode, then 8 bytes or a varint.
+constexpr size_t kMaxHeadBytes = 1 + kMaxVarintBytes;
+
+constexpr unsigned char kXorMode = 0;
+constexpr unsigned char kDecimalMode = 1;  // + k
+constexpr unsigned kMaxDecimalDigits = 9;
+constexpr double kPow10[kMaxDecimalDigits + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+// Integers up to 2^53 convert to double exactly.
+constexpr int64_t kMaxDecimal = int64_t{1} << 53;
+
+// The one expression the writer checks and the reader decodes with, so decoding is exact. For
+// k = 0 the division by 1 changes nothing.
+double DecimalValue(int64_t r, unsigned k) { return static_cast<double>(r) / kPow10[k]; }
+
+// std::llround for |x| <= 2^53 (halves away from zero), inline: llround is a libm call.
+int64_t Round(double x) {
+  int64_t r = static_cast<int64_t>(x);                 // toward zero
+  const double fraction = x - static_cast<double>(r);  // exact
+  if (fraction >= 0.5) {
+    ++r;
+  } else if (fraction <= -0.5) {
+    --r;
+  }
+  assert(r == std::llround(x));
+  return r;
+}
+
+// Sets `r` and returns true if `v` is DecimalValue(r, k) bit for bit (so never -0.0, NaN or inf).
+bool ToDecimal(double v, unsigned k, int64_t* r) {
+  const double scaled = v * kPow10[k];
+  // The negated test also refuses NaN and keeps the conversion in range.
+  if (!(std::fabs(scaled) <= static_cast<double>(kMaxDecimal))) return false;
+  *r = Round(scaled);
+  return std::bit_cast<uint64_t>(DecimalValue(*r, k)) == std::bit_cast<uint64_t>(v);
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (0 - (v & 1))); }
+
+uint64_t LoadBigEndian64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  return v;
+}
+void StoreBigEndian64(char* p, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+uint64_t LoadLittleEndian64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+void StoreLittleEndian64(char* p, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+
+char* PutVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+void AppendVarint(std::string* out, uint64_t v) {
+  char buf[kMaxVarintBytes];
+  out->append(buf, PutVarint(buf, v) - buf);
+}
+
+// False if the varint runs past `end` or does not fit 64 bits.
+bool GetVarint(const unsigned char** p, const unsigned char* end, uint64_t* v) {
+  uint64_t result = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (*p == end) return false;
+    uint64_t byte = *(*p)++;
+    if (shift == 63 && byte > 1) return false;
+    result |= (byte & 0x7f) << shift;
+    if (byte < 0x80) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Appends bits most significant first, a 64-bit word at a time, into a buffer the caller sized
+// for the worst case (so no bounds checks here).
+class BitWriter {
+ public:
+  explicit BitWriter(char* out) : out_(out) {}
+
+  // Appends the low `n` bits of `v` (1 <= n <= 63; the bits of `v` above them are zero).
+  void Put(uint64_t v, unsigned n) {
+    if (used_ + n < 64) {
+      acc_ = (acc_ << n) | v;
+      used_ += n;
+      return;
+    }
+    unsigned rest = used_ + n - 64;
+    StoreBigEndian64(out_, (acc_ << (n - rest)) | (v >> rest));
+    out_ += 8;
+    // Only the low `rest` bits count; the ones above are shifted out before they are stored.
+    acc_ = v;
+    used_ = rest;
+  }
+  // As Put, for 1 <= n <= 64.
+  void PutWide(uint64_t v, unsigned n) {
+    if (n < 64) return Put(v, n);
+    Put(v >> 32, 32);
+    Put(v & 0xffffffff, 32);
+  }
+  // Flushes the last partial word, zero-padded to a byte; returns the end of the output.
+  char* Finish() {
+    if (used_ > 0) {
+      char word[8];
+      StoreBigEndian64(word, acc_ << (64 - used_));
+      size_t bytes = (used_ + 7) / 8;
+      std::memcpy(out_, word, bytes);
+      out_ += bytes;
+      used_ = 0;
+    }
+    return out_;
+  }
+
+ private:
+  char* out_;
+  uint64_t acc_ = 0;
+  unsigned used_ = 0;  // bits pending in acc_, < 64
+};
+
+// Reads bits most significant first. `bits_` holds `avail_` unread bits at its top; the bits
+// below may already hold the following stream bits (the refill loads whole words), never
+// bits from outside [p, end).
+class BitReader {
+ public:
+  BitReader(const unsigned char* p, const unsigned char* end) : p_(p), end_(end) {}
+
+  // Tops up to at least 56 bits, or to the end of the stream.
+  void Fill() {
+    if (avail_ < 56) Refill();
+  }
+  // The next bits, most significant first: only the first avail() of them count.
+  uint64_t Top() const { return bits_; }
+  unsigned avail() const { return avail_; }
+  // Drops `n` bits (n <= avail(), n < 64).
+  void Skip(unsigned n) {
+    bits_ <<= n;
+    avail_ -= n;
+  }
+
+  // Reads `n` bits (1 <= n <= 56); false if the stream ends first.
+  bool Read(unsigned n, uint64_t* v) {
+    if (avail_ < n) {
+      Refill();
+      if (avail_ < n) return false;
+    }
+    *v = bits_ >> (64 - n);
+    Skip(n);
+    return true;
+  }
+  // As Read, for 1 <= n <= 64.
+  bool ReadWide(unsigned n, uint64_t* v) {
+    if (n <= 56) return Read(n, v);
+    uint64_t high, low;
+    if (!Read(n - 32, &high) || !Read(32, &low)) return false;
+    *v = (high << 32) | low;
+    return true;
+  }
+
+  uint64_t BitsLeft() const { return avail_ + 8 * static_cast<uint64_t>(end_ - p_); }
+  // The unread bits of the last byte; call only when BitsLeft() < 8.
+  uint64_t PaddingBits() const { return avail_ == 0 ? 0 : bits_ >> (64 - avail_); }
+
+ private:
+  // Tops up to at least 56 bits, or to the end of the stream.
+  void Refill() {
+    if (end_ - p_ >= 8) {
+      bits_ |= LoadBigEndian64(p_) >> avail_;
+      p_ += (63 - avail_) >> 3;
+      avail_ |= 56;
+      return;
+    }
+    while (avail_ <= 56 && p_ < end_) {
+      bits_ |= static_cast<uint64_t>(*p_++) << (56 - avail_);
+      avail_ += 8;
+    }
+  }
+
+  const unsigned char* p_;
+  const unsigned char* end_;
+  uint64_t bits_ = 0;
+  unsigned avail_ = 0;
+};
+
+const unsigned char* Bytes(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
+
+// The per-sample helpers below run once or twice a sample: inlined, the compiler keeps the bit
+// buffers in registers.
+#define PLUMBLINE_HOT [[gnu::always_inline]] inline
+
+// A delta-of-delta in the timestamp buckets; `udod` wraps mod 2^64.
+PLUMBLINE_HOT void PutDod(BitWriter* bits, uint64_t udod) {
+  const int64_t dod = static_cast<int64_t>(udod);
+  if (dod == 0) {
+    bits->Put(0, 1);
+  } else if (dod >= -64 && dod <= 63) {
+    bits->Put((uint64_t{0b10} << 7) | (udod & 0x7f), 2 + 7);
+  } else if (dod >= -8192 && dod <= 8191) {
+    bits->Put((uint64_t{0b110} << 14) | (udod & 0x3fff), 3 + 14);
+  } else if (dod >= -524288 && dod <= 524287) {
+    bits->Put((uint64_t{0b1110} << 20) | (udod & 0xfffff), 4 + 20);
+  } else {
+    bits->Put(0b1111, 4);
+    bits->PutWide(udod, 64);
+  }
+}
+
+// Reads what PutDod wrote; false if the stream ends first.
+PLUMBLINE_HOT bool ReadDod(BitReader* in, uint64_t* dod) {
+  // The prefix and bits (at most 24 unless it is the 64-bit case) are decoded from one peek at
+  // 56 or more bits; fewer than that only at the end of the stream.
+  in->Fill();
+  const uint64_t top = in->Top();
+  if (in->avail() == 0) return false;
+  if (static_cast<int64_t>(top) >= 0) {
+    in->Skip(1);
+    *dod = 0;
+    return true;
+  }
+  const unsigned ones = std::min(std::countl_one(top), 4);
+  if (ones < 4) {
+    const unsigned prefix = ones + 1;
+    const unsigned width = ones == 1 ? 7 : ones == 2 ? 14 : 20;
+    if (in->avail() < prefix + width) return false;
+    // The arithmetic shift sign-extends the dod.
+    *dod = static_cast<uint64_t>(static_cast<int64_t>(top << prefix) >> (64 - width));
+    in->Skip(prefix + width);
+    return true;
+  }
+  if (in->avail() < 4) return false;
+  in->Skip(4);
+  return in->ReadWide(64, dod);
+}
+
+// Timestamps and deltas are unsigned so that they wrap instead of overflowing; the reader undoes
+// the same wrap.
+struct TimestampEncoder {
+  uint64_t prev_ts;
+  uint64_t prev_delta = 0;
+  PLUMBLINE_HOT void Put(BitWriter* bits, int64_t ts_ms) {
+    const uint64_t ts = static_cast<uint64_t>(ts_ms);
+    const uint64_t delta = ts - prev_ts;
+    PutDod(bits, delta - prev_delta);
+    prev_ts = ts;
+    prev_delta = delta;
+  }
+};
+
+// Writes a run's payload, values XORed, from `p`; returns the end.
+char* EncodeXor(std::span<const RawSample> samples, char* p) {
+  *p++ = static_cast<char>(kXorMode);
+  uint64_t prev_value = std::bit_cast<uint64_t>(samples[0].value);
+  StoreLittleEndian64(p, prev_value);
+  BitWriter bits(p + 8);
+  TimestampEncoder timestamps{static_cast<uint64_t>(samples[0].ts_ms)};
+  unsigned window_leading = 0, window_trailing = 0, window_bits = 0;  // no window yet
+  for (size_t i = 1; i < samples.size(); ++i) {
+    assert(samples[i].ts_ms > samples[i - 1].ts_ms);
+    timestamps.Put(&bits, samples[i].ts_ms);
+    const uint64_t value = std::bit_cast<uint64_t>(samples[i].value);
+    const uint64_t x = value ^ prev_value;
+    prev_value = value;
+    if (x == 0) {
+      bits.Put(0, 1);
+      continue;
+    }
+    const unsigned leading = std::min(std::countl_zero(x), 31);
+    const unsigned trailing = std::countr_zero(x);
+    const unsigned meaningful = 64 - leading - trailing;
+    // Reuse the window when it holds the XOR and is not much wider than a fresh one would be
+    // (a fresh window costs 11 bits of header).
+    if (window_bits != 0 && leading >= window_leading && trailing >= window_trailing &&
+        window_bits <= meaningful + 11) {
+      bits.Put(0b10, 2);
+      bits.PutWide(x >> window_trailing, window_bits);
+    } else {
+      bits.Put((uint64_t{0b11} << 11) | (leading << 6) | (meaningful & 63), 2 + 5 + 6);
+      bits.PutWide(x >> trailing, meaningful);
+      window_leading = leading;
+      window_trailing = trailing;
+      window_bits = meaningful;
+    }
+  }
+  return bits.Finish();
+}
+
+// Writes a run's payload, values as the decimals `r` with `digits` digits, from `p`; returns the
+// end.
+char* EncodeDecimal(std::span<const RawSample> samples, const int64_t* r, int digits, char* p) {
+  *p++ = static_cast<char>(kDecimalMode + digits);
+  p = PutVarint(p, ZigZag(r[0]));
+  BitWriter bits(p);
+  TimestampEncoder timestamps{static_cast<uint64_t>(samples[0].ts_ms)};
+  // |r| <= 2^53, so neither deltas nor dods wrap; unsigned all the same, like the reader.
+  uint64_t prev_value = static_cast<uint64_t>(r[0]);
+  uint64_t prev_delta = 0;
+  for (size_t i = 1; i < samples.size(); ++i) {
+    timestamps.Put(&bits, samples[i].ts_ms);
+    const uint64_t value = static_cast<uint64_t>(r[i]);
+    const uint64_t delta = value - prev_value;
+    PutDod(&bits, delta - prev_delta);
+    prev_value = value;
+    prev_delta = delta;
+  }
+  return bits.Finish();
+}
+
+// Reads the next timestamp into `ts`; the reason on failure, else nullptr.
+PLUMBLINE_HOT const char* ReadTimestamp(BitReader* in, uint64_t* ts, uint64_t* delta) {
+  uint64_t dod;
+  if (!ReadDod(in, &dod)) return "run payload ends early";
+  *delta += dod;
+  const uint64_t next_ts = *ts + *delta;
+  if (static_cast<int64_t>(next_ts) <= static_cast<int64_t>(*ts)) {
+    return "timestamps do not ascend";
+  }
+  *ts = next_ts;
+  return nullptr;
+}
+
+// Decodes samples 1..count-1 of an XOR run after dst[0]; the reason on failure, else nullptr.
+const char* DecodeXor(BitReader* in, uint32_t count, RawSample* dst) {
+  uint64_t ts = static_cast<uint64_t>(dst[0].ts_ms);
+  uint64_t value = std::bit_cast<uint64_t>(dst[0].value);
+  uint64_t delta = 0;
+  unsigned window_trailing = 0, window_bits = 0;  // no window yet
+  for (uint32_t i = 1; i < count; ++i) {
+    if (const char* error = ReadTimestamp(in, &ts, &delta)) return error;
+    uint64_t bit, raw;
+    if (!in->Read(1, &bit)) return "run payload ends early";
+    if (bit != 0) {
+      if (!in->Read(1, &bit)) return "run payload ends early";
+      if (bit != 0) {
+        if (!in->Read(11, &raw)) return "run payload ends early";
+        const unsigned leading = static_cast<unsigned>(raw >> 6);
+        const unsigned meaningful = (raw & 63) == 0 ? 64 : static_cast<unsigned>(raw & 63);
+        if (leading + meaningful > 64) return "bad value window";
+        window_bits = meaningful;
+        window_trailing = 64 - leading - meaningful;
+      } else if (window_bits == 0) {
+        return "bad value window";
+      }
+      if (!in->ReadWide(window_bits, &raw)) return "run payload ends early";
+      // window_trailing < 64: a window holds at least one bit.
+      value ^= raw << window_trailing;
+    }
+    dst[i] = {static_cast<int64_t>(ts), std::bit_cast<double>(value)};
+  }
+  return nullptr;
+}
+
+PLUMBLINE_HOT bool DecimalInRange(uint64_t r) {
+  return r + static_cast<uint64_t>(kMaxDecimal) <= 2 * static_cast<uint64_t>(kMaxDecimal);
+}
+
+// Decodes samples 1..count-1 of a decimal run whose first integer is `r`, after dst[0]; the
+// reason on failure, else nullptr.
+const char* DecodeDecimal(BitReader* in, uint32_t count, unsigned digits, uint64_t r,
+                          RawSample* dst) {
+  uint64_t ts = static_cast<uint64_t>(dst[0].ts_ms);
+  uint64_t delta = 0, value_delta = 0;
+  for (uint32_t i = 1; i < count; ++i) {
+    if (const char* error = ReadTimestamp(in, &ts, &delta)) return error;
+    uint64_t dod;
+    if (!ReadDod(in, &dod)) return "run payload ends early";
+    value_delta += dod;
+    r += value_delta;
+    // Only a corrupt run leaves the range the writer keeps to.
+    if (!DecimalInRange(r)) return "decimal value out of range";
+    dst[i] = {static_cast<int64_t>(ts), DecimalValue(static_cast<int64_t>(r), digits)};
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int BlockWriter::ToDecimals(std::span<const RawSample> samples) {
+  const size_t n = samples.size();
+  if (decimals_.size() < n) decimals_.resize(n);
+  // Each k skipped fails for some value, so k never passes the smallest k that holds for all.
+  for (unsigned k = 0; k <= kMaxDecimalDigits; ++k) {
+    size_t converted_at_k = 0;  // decimals_[i] for i >= this were converted at k
+    for (size_t i = 0; i < n; ++i) {
+      // A repeat (a constant, a gauge at rest) skips the division; the previous value was
+      // converted at this k, since converted_at_k < i.
+      if (i > 0 && std::bit_cast<uint64_t>(samples[i].value) ==
+                       std::bit_cast<uint64_t>(samples[i - 1].value)) {
+        decimals_[i] = decimals_[i - 1];
+        continue;
+      }
+      while (!ToDecimal(samples[i].value, k, &decimals_[i])) {
+        if (++k > kMaxDecimalDigits) return -1;
+        converted_at_k = i;
+      }
+    }
+    // A decimal at k is one at k + 1 too while |10 r| < 2^51; nearer 2^53 the scaling may round
+    // off, so the values converted at a smaller k are checked again.
+    size_t i = 0;
+    while (i < converted_at_k && ToDecimal(samples[i].value, k, &decimals_[i])) ++i;
+    if (i == converted_at_k) return static_cast<int>(k);
+  }
+  return -1;
+}
+
+void BlockWriter::AddRun(int64_t series_id, std::span<const RawSample> samples) {
+  assert(!samples.empty());
+  assert(samples.size() <= UINT32_MAX);
+  assert(runs_ == 0 || series_id > last_id_);
+  const size_t n = samples.size();
+  const size_t max_bytes = kMaxHeadBytes + ((n - 1) * kMaxSampleBits + 7) / 8 + 8;
+  for (std::string* buffer : {&xor_payload_, &decimal_payload_}) {
+    if (buffer->size() < max_bytes) buffer->resize(std::max(max_bytes, 2 * buffer->size()));
+  }
+
+  const std::string* payload = &xor_payload_;
+  size_t payload_bytes = EncodeXor(samples, xor_payload_.data()) - xor_payload_.data();
+  if (const int digits = xor_only_ ? -1 : ToDecimals(samples); digits >= 0) {
+    const size_t decimal_bytes =
+        EncodeDecimal(samples, decimals_.data(), digits, decimal_payload_.data()) -
+        decimal_payload_.data();
+    if (decimal_bytes <= payload_bytes) {
+      payload = &decimal_payload_;
+      payload_bytes = decimal_bytes;
+    }
+  }
+  assert(payload_bytes <= max_bytes);
+
+  AppendVarint(&out_, runs_ == 0
+                          ? ZigZag(series_id)
+                          : static_cast<uint64_t>(series_id) - static_cast<uint64_t>(last_id_));
+  const uint64_t first_ts = static_cast<uint64_t>(samples[0].ts_ms);
+  AppendVarint(&out_, ZigZag(static_cast<int64_t>(first_ts - last_first_ts_)));
+  AppendVarint(&out_, n);
+  AppendVarint(&out_, payload_bytes);
+  out_.append(payload->data(), payload_bytes);
+
+  last_id_ = series_id;
+  last_first_ts_ = first_ts;
+  ++runs_;
+  samples_ += n;
+  min_ts_ = std::min(min_ts_, samples.front().ts_ms);
+  max_ts_ = std::max(max_ts_, samples.back().ts_ms);
+}
+
+std::string BlockWriter::Finish() {
+  std::string block = std::move(out_);
+  out_.assign(1, '\x01');
+  last_id_ = 0;
+  last_first_ts_ = 0;
+  runs_ = 0;
+  samples_ = 0;
+  min_ts_ = INT64_MAX;
+  max_ts_ = INT64_MIN;
+  return block;
+}
+
+BlockReader::BlockReader(std::string_view block) : data_(block) {
+  if (data_.empty()) {
+    status_ = absl::DataLossError("sample block: empty block");
+  } else if (data_[0] != '\x01') {
+    status_ = absl::DataLossError(
+        absl::StrCat("sample block: bad version ", static_cast<unsigned char>(data_[0])));
+  } else {
+    pos_ = 1;
+  }
+}
+
+bool BlockReader::NextRun() {
+  payload_ = {};
+  count_ = 0;
+  if (!status_.ok() || pos_ >= data_.size()) return false;
+  const bool first = pos_ == 1;
+  const unsigned char* p = Bytes(data_.data()) + pos_;
+  const unsigned char* end = Bytes(data_.data()) + data_.size();
+  auto fail = [&](const char* reason) {
+    status_ =
+        absl::DataLossError(absl::StrCat("sample block: ", reason, " (run at byte ", pos_, ")"));
+    return false;
+  };
+
+  uint64_t id_field, ts_field, count, payload_bytes;
+  if (!GetVarint(&p, end, &id_field) || !GetVarint(&p, end, &ts_field) ||
+      !GetVarint(&p, end, &count) || !GetVarint(&p, end, &payload_bytes)) {
+    return fail("truncated run header");
+  }
+  int64_t id;
+  if (first) {
+    id = UnZigZag(id_field);
+  } else {
+    // The step must be >= 1 and must not carry the id past INT64_MAX.
+    const uint64_t headroom = uint64_t{INT64_MAX} - static_cast<uint64_t>(series_id_);
+    if (id_field == 0 || id_field > headroom) return fail("series ids do not ascend");
+    id = static_cast<int64_t>(static_cast<uint64_t>(series_id_) + id_field);
+  }
+  if (count == 0 || count > UINT32_MAX) return fail("bad sample count");
+  if (payload_bytes > static_cast<uint64_t>(end - p)) return fail("truncated run payload");
+  // Every sample after the first takes at least 2 bits in either value mode (a timestamp dod,
+  // then a value bit or dod): refuse a hostile count up front.
+  if (count - 1 > payload_bytes * 4) return fail("sample count exceeds run payload");
+
+  series_id_ = id;
+  // Any timestamp is valid, so the wrap needs no check.
+  first_ts_ = static_cast<int64_t>(static_cast<uint64_t>(first_ts_) +
+                                   static_cast<uint64_t>(UnZigZag(ts_field)));
+  count_ = static_cast<uint32_t>(count);
+  payload_ = std::string_view(reinterpret_cast<const char*>(p), payload_bytes);
+  pos_ = (p - Bytes(data_.data())) + payload_bytes;
+  return true;
+}
+
+bool BlockReader::Decode(std::vector<RawSample>* out) {
+  if (!status_.ok()) return false;
+  if (count_ == 0) return true;
+  const size_t base = out->size();
+  auto fail = [&](const char* reason) {
+    out->resize(base);
+    status_ =
+        absl::DataLossError(absl::StrCat("sample block: ", reason, " (series ", series_id_, ")"));
+    payload_ = {};
+    count_ = 0;
+    return false;
+  };
+
+  const unsigned char* p = Bytes(payload_.data());
+  const unsigned char* end = p + payload_.size();
+  if (p == end) return fail("run payload ends early");
+  const unsigned mode = *p++;
+  if (mode > kDecimalMode + kMaxDecimalDigits) return fail("unknown value mode");
+  uint64_t first_value;
+  if (mode == kXorMode) {
+    if (end - p < 8) return fail("run payload ends early");
+    first_value = LoadLittleEndian64(p);
+    p += 8;
+  } else {
+    if (!GetVarint(&p, end, &first_value)) return fail("run payload ends early");
+    first_value = static_cast<uint64_t>(UnZigZag(first_value));
+    if (!DecimalInRange(first_value)) return fail("decimal value out of range");
+  }
+  // Every sample after the first takes at least 2 bits in either mode (a timestamp dod and a
+  // value bit or dod): refuse a count the bits cannot hold before reserving for it.
+  if (count_ - 1 > static_cast<uint64_t>(end - p) * 4) return fail("run payload ends early");
+
+  // Reserve geometrically: exact reserves, run after run into one vector, would be quadratic.
+  if (out->capacity() - base < count_) out->reserve(std::max(base + count_, 2 * out->capacity()));
+  out->resize(base + count_);
+  RawSample* dst = out->data() + base;
+  dst[0].ts_ms = first_ts_;
+  BitReader in(p, end);
+  const char* error;
+  if (mode == kXorMode) {
+    dst[0].value = std::bit_cast<double>(first_value);
+    error = DecodeXor(&in, count_, dst);
+  } else {
+    const unsigned digits = mode - kDecimalMode;
+    dst[0].value = DecimalValue(static_cast<int64_t>(first_value), digits);
+    error = DecodeDecimal(&in, count_, digits, first_value, dst);
+  }
+  if (error != nullptr) return fail(error);
+  if (in.BitsLeft() >= 8 || in.PaddingBits() != 0) return fail("run payload has trailing bits");
+  return true;
+}
+
+}  // namespace plumbline::collector
