@@ -30,6 +30,7 @@
 # connections, default one per 50 agents), INGEST_CONNECTIONS (HTTP
 # connections to Prometheus, default 16), INGEST_START_AGO (seconds, default
 # 21600), INGEST_ONLY (plumbline or prometheus: run one side only),
+# INGEST_KEEP (set: keep the work directory, stores included),
 # INGEST_MAINTENANCE_INTERVAL (the collector's storage.maintenance_interval,
 # default its own 10s; e.g. 1h keeps roll-ups out of the run, a diagnostic of
 # the ingest path alone, not a configuration to compare with).
@@ -78,7 +79,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "${INGEST_KEEP:-}" ]; then echo "kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
