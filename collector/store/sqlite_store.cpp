@@ -401,8 +401,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
                    Prepared("INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)"));
   Stmt dirty(db_, kept_dirty);
   std::set<int64_t> marked;  // dirty minutes this call already recorded
-  int64_t last_late_minute = INT64_MIN;
-  int64_t last_late_until = INT64_MIN;
+  std::vector<int64_t> point_ids;  // the series a point wrote
   // Whether a late sample is its series' newest: then no stored sample
   // steps from it, and only its own minute changes. A series not in
   // latest_ is known to have none only if it was created since the store
@@ -423,6 +422,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       const int64_t ts = point.timestamp_ms();
       bool wrote = false;
       bool all_newest = true;
+      point_ids.clear();
       flat.clear();
       if (point.value_case() == v1::Point::kNumber) {
         // Counters and gauges (nearly every point) skip flattening.
@@ -433,6 +433,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
           pending_samples_.push_back({FloorTo(ts, kWindow), plain_id, ts, point.number()});
           pending_latest_.push_back({plain_id, ts, point.number()});
           if (ts < minute_watermark_) all_newest = newest(plain_id, ts);
+          point_ids.push_back(plain_id);
           ++samples;
           wrote = true;
         }
@@ -450,6 +451,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
         pending_samples_.push_back({FloorTo(ts, kWindow), id, ts, s.value});
         pending_latest_.push_back({id, ts, s.value});
         if (ts < minute_watermark_ && all_newest) all_newest = newest(id, ts);
+        point_ids.push_back(id);
         ++samples;
         wrote = true;
       }
@@ -457,14 +459,13 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       // and so must every minute whose first increase may step from it (the
       // series' next sample can be up to the lookback later), unless no
       // later sample of the series exists.
-      const int64_t minute = FloorTo(ts, kMinute);
-      const int64_t until = all_newest ? minute : minute + kLookbackMs;
-      if (wrote && ts < minute_watermark_ &&
-          (minute != last_late_minute || until > last_late_until)) {
-        last_late_minute = minute;
-        last_late_until = until;
+      // Only the series written change (their next samples step from these).
+      if (wrote && ts < minute_watermark_) {
+        const int64_t minute = FloorTo(ts, kMinute);
+        const int64_t until = all_newest ? minute : minute + kLookbackMs;
         for (int64_t m = minute; m <= until; m += kMinute) {
           if (marked.insert(m).second) RETURN_IF_ERROR(dirty.Bind(1, m).Run());
+          for (int64_t id : point_ids) pending_dirty_.emplace_back(m, id);
         }
       }
     }
@@ -517,6 +518,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   pending_latest_.clear();
   pending_samples_.clear();
+  pending_dirty_.clear();
   absl::Status s;
   for (BatchWrite& w : writes) {
     s = WriteOne(w);
@@ -532,6 +534,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     plain_ids_.clear();
     series_by_name_.clear();
     pending_latest_.clear();
+    pending_dirty_.clear();
     for (BatchWrite& w : writes) {
       w.stored = false;
       w.samples_written = 0;
@@ -543,6 +546,8 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     if (!fresh && p.ts_ms >= it->second.first) it->second = {p.ts_ms, p.value};
   }
   pending_latest_.clear();
+  for (const auto& [minute, id] : pending_dirty_) dirty_series_[minute].insert(id);
+  pending_dirty_.clear();
   return s;
 }
 
@@ -973,6 +978,14 @@ absl::Status SqliteStore::LoadState() {
     if (name == "raw_cutoff") raw_cutoff_ = state.Int(1);
   }
   if (rc != SQLITE_DONE) return state.Error();
+  Stmt dirty_minutes(db_, "SELECT bucket FROM dirty_minutes");
+  RETURN_IF_ERROR(dirty_minutes.status());
+  while ((rc = dirty_minutes.Step()) == SQLITE_ROW) dirty_all_minutes_.insert(dirty_minutes.Int(0));
+  if (rc != SQLITE_DONE) return dirty_minutes.Error();
+  Stmt dirty_hours(db_, "SELECT bucket FROM dirty_hours");
+  RETURN_IF_ERROR(dirty_hours.status());
+  while ((rc = dirty_hours.Step()) == SQLITE_ROW) dirty_hours_.insert(dirty_hours.Int(0));
+  if (rc != SQLITE_DONE) return dirty_hours.Error();
   Stmt max_id(db_, "SELECT coalesce(max(id), 0) FROM series");
   RETURN_IF_ERROR(max_id.status());
   if (max_id.Step() != SQLITE_ROW) return max_id.Error();
@@ -1110,7 +1123,16 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     }
     return rc == SQLITE_DONE ? absl::OkStatus() : q.Error();
   };
-  RETURN_IF_ERROR(scan_rollup("rollup_1h", hour_from, hour_to, &used.hour_buckets));
+  // An hour whose minutes changed since it was rolled up comes from its
+  // minutes until it is rolled up again.
+  int64_t hours_at = hour_from;
+  for (auto it = dirty_hours_.lower_bound(hour_from); it != dirty_hours_.end() && *it < hour_to;
+       ++it) {
+    RETURN_IF_ERROR(scan_rollup("rollup_1h", hours_at, *it, &used.hour_buckets));
+    RETURN_IF_ERROR(scan_rollup("rollup_1m", *it, *it + kHour, &used.minute_buckets));
+    hours_at = *it + kHour;
+  }
+  RETURN_IF_ERROR(scan_rollup("rollup_1h", hours_at, hour_to, &used.hour_buckets));
   RETURN_IF_ERROR(
       scan_rollup("rollup_1m", from_ms, std::min(hour_from, minute_end), &used.minute_buckets));
   RETURN_IF_ERROR(
@@ -1137,7 +1159,8 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   return out;
 }
 
-absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing) {
+absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing,
+                                        const std::function<bool(int64_t)>& want) {
   ASSIGN_OR_RETURN(sqlite3_stmt * kept,
                    Prepared(keep_existing
                                 ? "INSERT OR IGNORE INTO rollup_1m (series_id, bucket, count, sum, "
@@ -1172,7 +1195,7 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
     const auto per_minute = static_cast<uint64_t>(count.Int(0)) / (kWindow / kMinute) + 1;
     const auto minutes = static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
     const int64_t to = std::min(to_ms, from + minutes * kMinute);
-    RETURN_IF_ERROR(MinuteAggregates(from, to, nullptr, emit));
+    RETURN_IF_ERROR(MinuteAggregates(from, to, want, emit));
     from = to;
   }
   return absl::OkStatus();
@@ -1224,7 +1247,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   // Rolls forward in slices of an hour at most, one short transaction each,
   // for about a second per call, so ingest is never stalled for long and a
   // backlog (a restored or backfilled store) still catches up quickly.
-  const auto budget_end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  const auto budget_end = std::chrono::steady_clock::now() + budget_;
   while (std::chrono::steady_clock::now() < budget_end) {
     // While batches arrive, ten minutes a step instead of an hour.
     const int64_t step = YieldToWriters() ? 10 * kMinute : kHour;
@@ -1260,9 +1283,10 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     minute_watermark_ = to;
     report.more = minute_watermark_ < settled;
   }
-  // Minutes that late data touched, and the hours they belong to: in
-  // chunks until the second is used up (at least one), so a backfilled
-  // history catches up in minutes, not hours.
+  // Minutes that late data touched, for the series it touched: in chunks
+  // until the second is used up (at least one), so a backfilled history
+  // catches up in minutes, not hours.
+  bool minutes_done = false;
   for (bool first = true; first || std::chrono::steady_clock::now() < budget_end; first = false) {
     const int64_t limit = YieldToWriters() ? 15 : 120;
     std::lock_guard lock(mu_);
@@ -1277,67 +1301,99 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     if (rc != SQLITE_DONE) return dirty.Error();
     if (minutes.empty()) {
       report.more = report.more && minute_watermark_ < settled;
+      minutes_done = true;
       break;
     }
     // Newest first: a replayed or backfilled history shows its recent days
     // (what dashboards look at) before the old ones.
     std::reverse(minutes.begin(), minutes.end());
     report.more = true;  // an empty query ends the loop and says otherwise
-    {
-      RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      absl::Status s;
-      Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
-      Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
-      s = clear.status().ok() ? mark.status() : clear.status();
-      // Consecutive minutes are recomputed as one range (the increase rule
-      // makes that the same as minute by minute). Retention may have deleted
-      // raw samples an old minute's rollups were made from (or their
-      // lookback): recomputing would replace those with a part of the data,
-      // so such a minute only gains rollups for series that had none (a
-      // backfilled history), never loses any.
-      size_t i = 0;
-      while (s.ok() && i < minutes.size()) {
-        const bool recomputable = minutes[i] - kLookbackMs >= raw_cutoff_;
-        size_t j = i + 1;
-        while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
-               (minutes[j] - kLookbackMs >= raw_cutoff_) == recomputable) {
-          ++j;
-        }
-        s = RollUpMinutes(minutes[i], minutes[j - 1] + kMinute, /*keep_existing=*/!recomputable);
-        for (size_t k = i; s.ok() && k < j; ++k) {
-          s = clear.Bind(1, minutes[k]).Run();
-          if (s.ok() && FloorTo(minutes[k], kHour) < hour_watermark_) {
-            s = mark.Bind(1, FloorTo(minutes[k], kHour)).Run();
-          }
-        }
-        recomputed += j - i;
-        i = j;
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s;
+    Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
+    Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
+    s = clear.status().ok() ? mark.status() : clear.status();
+    std::set<int64_t> hours;
+    // Consecutive minutes are recomputed as one range (the increase rule
+    // makes that the same as minute by minute), for the union of their
+    // dirty series. Retention may have deleted raw samples an old minute's
+    // rollups were made from (or their lookback): recomputing would replace
+    // those with a part of the data, so such a minute only gains rollups
+    // for series that had none (a backfilled history), never loses any.
+    size_t i = 0;
+    while (s.ok() && i < minutes.size()) {
+      const bool recomputable = minutes[i] - kLookbackMs >= raw_cutoff_;
+      size_t j = i + 1;
+      while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
+             (minutes[j] - kLookbackMs >= raw_cutoff_) == recomputable) {
+        ++j;
       }
-      if (s.ok()) {
-        Stmt hours(db_, "SELECT bucket FROM dirty_hours ORDER BY bucket");
-        s = hours.status();
-        std::vector<int64_t> hs;
-        while (s.ok() && (rc = hours.Step()) == SQLITE_ROW) hs.push_back(hours.Int(0));
-        // Contiguous hours in one statement (hs is in order: the primary key).
-        for (size_t a = 0; s.ok() && a < hs.size();) {
-          size_t b = a + 1;
-          while (b < hs.size() && hs[b] == hs[b - 1] + kHour) ++b;
-          s = RollUpHours(hs[a], hs[b - 1] + kHour);
-          a = b;
+      bool every_series = false;
+      std::unordered_set<int64_t> series;
+      for (size_t k = i; k < j; ++k) {
+        auto it = dirty_series_.find(minutes[k]);
+        if (dirty_all_minutes_.count(minutes[k]) != 0 || it == dirty_series_.end()) {
+          every_series = true;
+        } else {
+          series.insert(it->second.begin(), it->second.end());
         }
-        if (s.ok()) s = Exec("DELETE FROM dirty_hours");
       }
-      if (s.ok()) s = Exec("COMMIT");
-      if (!s.ok()) {
-        (void)Exec("ROLLBACK");
-        return s;
+      SeriesFilter want;
+      if (!every_series) want = [&series](int64_t id) { return series.count(id) != 0; };
+      s = RollUpMinutes(minutes[i], minutes[j - 1] + kMinute, /*keep_existing=*/!recomputable,
+                        want);
+      for (size_t k = i; s.ok() && k < j; ++k) {
+        s = clear.Bind(1, minutes[k]).Run();
+        const int64_t hour = FloorTo(minutes[k], kHour);
+        if (s.ok() && hour < hour_watermark_ && hours.insert(hour).second) {
+          s = mark.Bind(1, hour).Run();
+        }
       }
-      report.late_minutes_recomputed += recomputed;
+      recomputed += j - i;
+      i = j;
     }
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    for (int64_t m : minutes) {
+      dirty_series_.erase(m);
+      dirty_all_minutes_.erase(m);
+    }
+    dirty_hours_.insert(hours.begin(), hours.end());
+    report.late_minutes_recomputed += recomputed;
+  }
+  // Hours whose minutes changed: once the late minutes are done, or every
+  // 30 s while they keep coming (queries read a dirty hour's minutes).
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (!dirty_hours_.empty() &&
+      (minutes_done || steady_now - last_hours_rollup_ >= std::chrono::seconds(30))) {
+    std::lock_guard lock(mu_);
+    last_hours_rollup_ = steady_now;
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s;
+    std::vector<int64_t> hs(dirty_hours_.begin(), dirty_hours_.end());
+    for (size_t a = 0; s.ok() && a < hs.size();) {
+      size_t b = a + 1;
+      while (b < hs.size() && hs[b] == hs[b - 1] + kHour) ++b;
+      s = RollUpHours(hs[a], hs[b - 1] + kHour);
+      a = b;
+    }
+    if (s.ok()) s = Exec("DELETE FROM dirty_hours");
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    dirty_hours_.clear();
+  } else if (!dirty_hours_.empty()) {
+    report.more = true;
   }
   // Closed windows' ingest blocks merged into per-shard blocks (what
-  // makes raw samples compact on disk), oldest first, one a call.
-  if (std::chrono::steady_clock::now() < budget_end) {
+  // makes raw samples compact on disk), oldest first, one a call (also when
+  // the roll-ups used the second: a backfill must not starve it).
+  {
     int64_t window = INT64_MIN;
     {
       std::lock_guard lock(mu_);

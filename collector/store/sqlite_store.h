@@ -10,6 +10,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -61,6 +64,10 @@ class SqliteStore final : public Store {
   // the store opened: the runs before the damage are read, the rest skipped.
   uint64_t CorruptBlocks();
 
+  // How long one RunMaintenance call works through a backlog (at least one
+  // step of each kind); tests shorten it to leave work for the next call.
+  void SetMaintenanceBudgetForTesting(std::chrono::milliseconds budget) { budget_ = budget; }
+
   // The schema version this build writes; migrations bring older files to it.
   static int SchemaVersion();
 
@@ -80,7 +87,9 @@ class SqliteStore final : public Store {
   absl::Status SetState(const char* name, int64_t value);
   // Rolls raw samples in [from, to) into rollup_1m (REPLACE), minutes aligned.
   // keep_existing: only add rollups for series that have none in the range.
-  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false);
+  // want: only these series' rollups (empty: every series).
+  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false,
+                             const std::function<bool(int64_t)>& want = nullptr);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
 
   // Raw samples live in blocks (sample_block.h), each within one 10-minute
@@ -164,6 +173,19 @@ class SqliteStore final : public Store {
   std::vector<RawSample> run_;  // reused decode buffer
   std::set<int64_t> corrupt_blocks_;  // ids
   int64_t last_retention_ms_ = 0;
+  // Late data: per dirty minute, the series whose rollups it changed (the
+  // dirty_minutes table holds the minutes; one marked before the store
+  // opened is in dirty_all_minutes_ and recomputed for every series).
+  std::map<int64_t, std::unordered_set<int64_t>> dirty_series_;
+  std::set<int64_t> dirty_all_minutes_;
+  std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
+  // Hours whose minute rollups changed (the dirty_hours table): queries read
+  // their minutes until the hour is rolled up again, at most every 30 s
+  // while late data keeps coming, so a backfill does not redo each hour
+  // after every step.
+  std::set<int64_t> dirty_hours_;
+  std::chrono::steady_clock::time_point last_hours_rollup_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds budget_{1000};
   // Series ids above this were created since the store opened.
   int64_t max_series_at_open_ = 0;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -356,6 +357,35 @@ TEST_F(SqliteRollupTest, ALateSampleNewerThanItsSeriesRecomputesOnlyItsOwnMinute
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->late_minutes_recomputed, 1u);
   EXPECT_EQ(Buckets("backfill_total", 0, 3 * kMin, 3 * kMin)[0].increase, 5);
+}
+
+TEST_F(SqliteRollupTest, AnHourWhoseMinutesChangedIsAnsweredFromThemUntilItIsRolledUpAgain) {
+  Write("g", v1::METRIC_TYPE_GAUGE, {{0, 1}, {2 * 60 * kMin, 1}});
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 3 * 60 * kMin, {}).ok());
+  // A history for hour 0 arrives in time order, a minute per batch: 20
+  // late minutes. One short maintenance step recomputes the newest 15.
+  for (int64_t m = 0; m < 20; ++m) Write("backfill", v1::METRIC_TYPE_GAUGE, {{m * kMin, 2}});
+  store_->SetMaintenanceBudgetForTesting(std::chrono::milliseconds(0));
+  auto report = store_->RunMaintenance(kHour0 + 3 * 60 * kMin + kMin, {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->late_minutes_recomputed, 15u);
+  EXPECT_TRUE(report->more);
+  // Hour 0's rollup predates the history: its recomputed minutes answer.
+  AggregateSource src;
+  auto hour = Buckets("backfill", 0, 60 * kMin, 60 * kMin, &src);
+  ASSERT_EQ(hour.size(), 1u);
+  EXPECT_EQ(hour[0].count, 15u);
+  EXPECT_EQ(src.hour_buckets, 0u);
+  EXPECT_EQ(src.minute_buckets, 15u);
+  // Once the rest is done, the hour is rolled up again and answers.
+  store_->SetMaintenanceBudgetForTesting(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 3 * 60 * kMin + 2 * kMin, {}).ok());
+  hour = Buckets("backfill", 0, 60 * kMin, 60 * kMin, &src);
+  ASSERT_EQ(hour.size(), 1u);
+  EXPECT_EQ(hour[0].count, 20u);
+  EXPECT_EQ(hour[0].sum, 40);
+  EXPECT_EQ(src.hour_buckets, 1u);
+  EXPECT_EQ(src.minute_buckets, 0u);
 }
 
 TEST_F(SqliteRollupTest, RetentionDropsRawOnlyAfterItIsRolledUp) {
