@@ -38,8 +38,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
@@ -727,8 +727,7 @@ int Verify(const Options& o) {
       ++count;
       min_value = std::min(min_value, v);
       max_value = std::max(max_value, v);
-      const int64_t origin =
-          samples[i].ts_ms - (static_cast<int64_t>(v) - 1) * rep.interval_ms;
+      const int64_t origin = samples[i].ts_ms - (static_cast<int64_t>(v) - 1) * rep.interval_ms;
       min_origin = std::min(min_origin, origin);
       max_origin = std::max(max_origin, origin);
       if (v != std::floor(v)) ++fractional;

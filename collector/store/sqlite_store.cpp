@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
-#include <unordered_set>
 #include <thread>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/flatten.h"
@@ -160,6 +160,9 @@ constexpr int kShardBits = 12;
 constexpr int64_t kShardsPerPass = 16;  // a compaction transaction: 65,536 series
 // At most this many samples are decoded at once for a rollup step.
 constexpr uint64_t kMaxSamplesPerStep = 4'000'000;
+// Late data's (minute, series) pairs remembered at most; beyond, whole
+// minutes are recomputed.
+constexpr size_t kMaxDirtySeries = 1'000'000;
 
 int64_t FloorTo(int64_t t, int64_t unit) {
   int64_t q = t / unit;
@@ -167,7 +170,6 @@ int64_t FloorTo(int64_t t, int64_t unit) {
   return q * unit;
 }
 int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
-
 
 // RAII prepared statement.
 class Stmt {
@@ -400,7 +402,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   ASSIGN_OR_RETURN(sqlite3_stmt * kept_dirty,
                    Prepared("INSERT OR IGNORE INTO dirty_minutes (bucket) VALUES (?)"));
   Stmt dirty(db_, kept_dirty);
-  std::set<int64_t> marked;  // dirty minutes this call already recorded
+  std::set<int64_t> marked;        // dirty minutes this call already recorded
   std::vector<int64_t> point_ids;  // the series a point wrote
   // Whether a late sample is its series' newest: then no stored sample
   // steps from it, and only its own minute changes. A series not in
@@ -546,8 +548,19 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     if (!fresh && p.ts_ms >= it->second.first) it->second = {p.ts_ms, p.value};
   }
   pending_latest_.clear();
-  for (const auto& [minute, id] : pending_dirty_) dirty_series_[minute].insert(id);
+  for (const auto& [minute, id] : pending_dirty_) {
+    if (dirty_all_minutes_.count(minute) == 0 && dirty_series_[minute].insert(id).second) {
+      ++dirty_series_count_;
+    }
+  }
   pending_dirty_.clear();
+  // A backfill of a whole fleet would make these sets big: past a million
+  // series-minutes, the minutes are recomputed for every series instead.
+  if (dirty_series_count_ > kMaxDirtySeries) {
+    for (const auto& entry : dirty_series_) dirty_all_minutes_.insert(entry.first);
+    dirty_series_.clear();
+    dirty_series_count_ = 0;
+  }
   return s;
 }
 
@@ -588,8 +601,7 @@ absl::Status SqliteStore::FlushSamples() {
     const std::string data = writer.Finish();
     Stmt insert(db_, kept);
     insert.Bind(1, window).Bind(2, min_ts).Bind(3, max_ts).Bind(4, samples);
-    sqlite3_bind_blob(insert.stmt(), 5, data.data(), static_cast<int>(data.size()),
-                      SQLITE_STATIC);
+    sqlite3_bind_blob(insert.stmt(), 5, data.data(), static_cast<int>(data.size()), SQLITE_STATIC);
     RETURN_IF_ERROR(insert.Run());
   }
   pending_samples_.clear();
@@ -630,9 +642,7 @@ constexpr const char* kBlocksInRangeSql =
     "SELECT data, id FROM sample_blocks WHERE win >= ? AND win < ? AND max_ts >= ? AND min_ts < ? "
     "ORDER BY win, id";
 
-int64_t WindowOf(int64_t t) {
-  return t <= INT64_MIN + kWindow ? INT64_MIN : FloorTo(t, kWindow);
-}
+int64_t WindowOf(int64_t t) { return t <= INT64_MIN + kWindow ? INT64_MIN : FloorTo(t, kWindow); }
 
 // Sorts by timestamp (stable: write order among equals) and keeps the last
 // sample written at each timestamp.
@@ -700,8 +710,8 @@ absl::Status SqliteStore::MinuteAggregates(
   // sample alone, so the answer is the same however the samples are cut
   // into ranges (rollup steps, recomputed minutes, the raw part of a query).
   std::unordered_map<int64_t, RawSample> previous;
-  RETURN_IF_ERROR(ReadLast(from_ms - kLookbackMs, from_ms,
-                           [&](int64_t id) { return raw.count(id) != 0; }, &previous));
+  RETURN_IF_ERROR(ReadLast(
+      from_ms - kLookbackMs, from_ms, [&](int64_t id) { return raw.count(id) != 0; }, &previous));
   std::vector<int64_t> ids;
   ids.reserve(raw.size());
   for (const auto& entry : raw) ids.push_back(entry.first);
@@ -935,8 +945,8 @@ absl::StatusOr<std::vector<SeriesPoints>> SqliteStore::QuerySeries(const SeriesQ
   for (const auto& entry : matched) wanted.insert(entry.first);
   RawBySeries raw;
   const int64_t to = query.to_ms == INT64_MAX ? INT64_MAX : query.to_ms + 1;  // inclusive
-  RETURN_IF_ERROR(ReadRaw(query.from_ms, to,
-                          [&](int64_t id) { return wanted.count(id) != 0; }, &raw));
+  RETURN_IF_ERROR(ReadRaw(
+      query.from_ms, to, [&](int64_t id) { return wanted.count(id) != 0; }, &raw));
   std::vector<SeriesPoints> out;
   for (auto& [id, labels] : matched) {
     SeriesPoints sp{query.name, std::move(labels), {}, {}};
@@ -1161,14 +1171,14 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
 
 absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing,
                                         const std::function<bool(int64_t)>& want) {
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept,
-                   Prepared(keep_existing
-                                ? "INSERT OR IGNORE INTO rollup_1m (series_id, bucket, count, sum, "
-                                  "min, max, first, first_ms, last, last_ms, increase) VALUES "
-                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                                : "INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, "
-                                  "min, max, first, first_ms, last, last_ms, increase) VALUES "
-                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept,
+      Prepared(keep_existing ? "INSERT OR IGNORE INTO rollup_1m (series_id, bucket, count, sum, "
+                               "min, max, first, first_ms, last, last_ms, increase) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                             : "INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, "
+                               "min, max, first, first_ms, last, last_ms, increase) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   Stmt insert(db_, kept);
   auto emit = [&](int64_t id, const Aggregate& a) {
     return insert.Bind(1, id)
@@ -1193,7 +1203,8 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
     count.Bind(1, FloorTo(from, kWindow));
     if (count.Step() != SQLITE_ROW) return count.Error();
     const auto per_minute = static_cast<uint64_t>(count.Int(0)) / (kWindow / kMinute) + 1;
-    const auto minutes = static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
+    const auto minutes =
+        static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
     const int64_t to = std::min(to_ms, from + minutes * kMinute);
     RETURN_IF_ERROR(MinuteAggregates(from, to, want, emit));
     from = to;
@@ -1358,7 +1369,11 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       return s;
     }
     for (int64_t m : minutes) {
-      dirty_series_.erase(m);
+      auto it = dirty_series_.find(m);
+      if (it != dirty_series_.end()) {
+        dirty_series_count_ -= it->second.size();
+        dirty_series_.erase(it);
+      }
       dirty_all_minutes_.erase(m);
     }
     dirty_hours_.insert(hours.begin(), hours.end());
@@ -1397,8 +1412,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     int64_t window = INT64_MIN;
     {
       std::lock_guard lock(mu_);
-      Stmt next(db_,
-                "SELECT min(win) FROM sample_blocks WHERE shard = -1 AND win <= ?");
+      Stmt next(db_, "SELECT min(win) FROM sample_blocks WHERE shard = -1 AND win <= ?");
       RETURN_IF_ERROR(next.status());
       if (next.Bind(1, settled - kWindow).Step() != SQLITE_ROW) return next.Error();
       if (sqlite3_column_type(next.stmt(), 0) != SQLITE_NULL) window = next.Int(0);

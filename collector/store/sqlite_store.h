@@ -11,9 +11,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -116,7 +116,7 @@ class SqliteStore final : public Store {
   absl::Status MinuteAggregates(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
                                 const std::function<absl::Status(int64_t, const Aggregate&)>& emit);
   // Merges the ingest blocks of one closed window into per-shard blocks,
-  // a few shards per transaction; returns the blocks merged.
+  // a few shards per transaction; returns 1 if there was something to merge.
   absl::StatusOr<uint64_t> CompactWindow(int64_t window_ms);
   // Schema 5: moves the rows of the old samples table into blocks.
   absl::Status MoveSamplesIntoBlocks();
@@ -170,7 +170,7 @@ class SqliteStore final : public Store {
     double value;
   };
   std::vector<PendingSample> pending_samples_;
-  std::vector<RawSample> run_;  // reused decode buffer
+  std::vector<RawSample> run_;        // reused decode buffer
   std::set<int64_t> corrupt_blocks_;  // ids
   int64_t last_retention_ms_ = 0;
   // Late data: per dirty minute, the series whose rollups it changed (the
@@ -178,6 +178,7 @@ class SqliteStore final : public Store {
   // opened is in dirty_all_minutes_ and recomputed for every series).
   std::map<int64_t, std::unordered_set<int64_t>> dirty_series_;
   std::set<int64_t> dirty_all_minutes_;
+  size_t dirty_series_count_ = 0;  // entries in dirty_series_' sets
   std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
   // Hours whose minute rollups changed (the dirty_hours table): queries read
   // their minutes until the hour is rolled up again, at most every 30 s

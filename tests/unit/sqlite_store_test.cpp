@@ -461,8 +461,8 @@ TEST_F(SqliteRollupTest, AClosedWindowIsMergedIntoOneBlockAndReadsTheSame) {
   // another value: the later write wins, before and after the merge.
   for (int64_t t = 0; t < 10 * kMin; t += 20000) {
     for (const char* name : {"g", "h", "requests_total"}) {
-      Write(name, v1::METRIC_TYPE_GAUGE, {{t, static_cast<double>(t / 10000)},
-                                          {t + 10000, static_cast<double>(t / 10000 + 1)}});
+      Write(name, v1::METRIC_TYPE_GAUGE,
+            {{t, static_cast<double>(t / 10000)}, {t + 10000, static_cast<double>(t / 10000 + 1)}});
     }
   }
   Write("g", v1::METRIC_TYPE_GAUGE, {{5 * kMin, 999}});
