@@ -236,6 +236,14 @@ void Collector::MaintenanceLoop() {
                     static_cast<double>(report->rollups_deleted));
       counters_.Add("plumbline_store_raw_windows_compacted_total", {},
                     static_cast<double>(report->windows_compacted));
+      counters_.Add("plumbline_store_corrupt_blocks_total", {},
+                    static_cast<double>(report->corrupt_blocks));
+      if (report->corrupt_blocks > 0) {
+        spdlog::error(
+            "store: {} damaged raw sample block(s) found; their samples up to the damage are "
+            "kept, the rest is skipped",
+            report->corrupt_blocks);
+      }
     }
     // A backlog (a backfilled or restored history) is worked off in steps
     // with short pauses for ingest and queries, not one step per interval.

@@ -157,7 +157,7 @@ constexpr int64_t kLookbackMs = 15 * kMinute;
 // the series of one shard.
 constexpr int64_t kWindow = kRawWindowMs;
 constexpr int kShardBits = 12;
-constexpr int64_t kShardsPerPass = 16;  // a compaction transaction: 65,536 series
+constexpr uint64_t kShardsPerPass = 16;  // a merge transaction: at most 65,536 series
 // At most this many samples are decoded at once for a rollup step.
 constexpr uint64_t kMaxSamplesPerStep = 4'000'000;
 // Late data's (minute, series) pairs remembered at most; beyond, whole
@@ -768,25 +768,32 @@ absl::Status SqliteStore::MoveSamplesIntoBlocks() {
 absl::StatusOr<uint64_t> SqliteStore::CompactWindow(int64_t window_ms) {
   int64_t last_unmerged = 0;
   int64_t max_shard = 0;
+  uint64_t window_samples = 0;
   {
     std::lock_guard lock(mu_);
     Stmt q(db_,
-           "SELECT max(id), (SELECT max(id) FROM series) FROM sample_blocks "
-           "WHERE win = ? AND shard = -1");
+           "SELECT max(id), (SELECT max(id) FROM series), "
+           "(SELECT coalesce(sum(samples), 0) FROM sample_blocks WHERE win = ?1) "
+           "FROM sample_blocks WHERE win = ?1 AND shard = -1");
     RETURN_IF_ERROR(q.status());
     q.Bind(1, window_ms);
     if (q.Step() != SQLITE_ROW) return q.Error();
     last_unmerged = q.Int(0);
     max_shard = q.Int(1) >> kShardBits;
+    window_samples = static_cast<uint64_t>(q.Int(2));
   }
   if (last_unmerged == 0) return 0;
   // A few shards per transaction, so the store is never held for long and
-  // memory stays bounded. The ingest blocks stay until every shard has its
-  // part: until then a sample is in both, which reads resolve (same value).
-  for (int64_t first = 0; first <= max_shard; first += kShardsPerPass) {
+  // memory stays bounded (about kMaxSamplesPerStep samples decoded at once).
+  // The ingest blocks stay until every shard has its part: until then a
+  // sample is in both, which reads resolve (same value).
+  const uint64_t per_shard = window_samples / static_cast<uint64_t>(max_shard + 1) + 1;
+  const auto shards_per_pass =
+      static_cast<int64_t>(std::clamp<uint64_t>(kMaxSamplesPerStep / per_shard, 1, kShardsPerPass));
+  for (int64_t first = 0; first <= max_shard; first += shards_per_pass) {
     YieldToWriters();
     std::lock_guard lock(mu_);
-    const int64_t end = first + kShardsPerPass;
+    const int64_t end = first + shards_per_pass;
     ASSIGN_OR_RETURN(sqlite3_stmt * q,
                      Prepared("SELECT data, id FROM sample_blocks WHERE win = ? AND "
                               "(shard = -1 OR (shard >= ? AND shard < ?)) ORDER BY win, id"));
@@ -1473,6 +1480,11 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       return s;
     }
     raw_cutoff_ = raw_cutoff;
+  }
+  {
+    std::lock_guard lock(mu_);
+    report.corrupt_blocks = corrupt_blocks_.size() - corrupt_blocks_reported_;
+    corrupt_blocks_reported_ = corrupt_blocks_.size();
   }
   return report;
 }

@@ -172,13 +172,14 @@ class SqliteStore final : public Store {
   std::vector<PendingSample> pending_samples_;
   std::vector<RawSample> run_;        // reused decode buffer
   std::set<int64_t> corrupt_blocks_;  // ids
+  size_t corrupt_blocks_reported_ = 0;
   int64_t last_retention_ms_ = 0;
   // Late data: per dirty minute, the series whose rollups it changed (the
   // dirty_minutes table holds the minutes; one marked before the store
   // opened is in dirty_all_minutes_ and recomputed for every series).
   std::map<int64_t, std::unordered_set<int64_t>> dirty_series_;
   std::set<int64_t> dirty_all_minutes_;
-  size_t dirty_series_count_ = 0;  // entries in dirty_series_' sets
+  size_t dirty_series_count_ = 0;                           // entries in dirty_series_' sets
   std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
   // Hours whose minute rollups changed (the dirty_hours table): queries read
   // their minutes until the hour is rolled up again, at most every 30 s

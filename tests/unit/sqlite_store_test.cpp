@@ -565,6 +565,10 @@ TEST_F(SqliteRollupTest, ADamagedBlockLosesOnlyItselfAndIsCounted) {
   EXPECT_EQ(store_->CorruptBlocks(), 1u);
   auto report = store_->RunMaintenance(kHour0 + 15 * kMin, {});
   ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->corrupt_blocks, 1u);  // reported once
+  report = store_->RunMaintenance(kHour0 + 16 * kMin, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->corrupt_blocks, 0u);
   auto minute0 = Buckets("g", 0, kMin, kMin);
   ASSERT_EQ(minute0.size(), 1u);
   EXPECT_EQ(minute0[0].count, 3u);
