@@ -1063,6 +1063,23 @@ absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeriesLocked(
 
 namespace {
 
+// Runs a rollup insert: (series_id, bucket, count, sum, min, max, first,
+// first_ms, last, last_ms, increase).
+absl::Status WriteAggregate(Stmt& insert, int64_t series_id, int64_t bucket, const Aggregate& a) {
+  return insert.Bind(1, series_id)
+      .Bind(2, bucket)
+      .Bind(3, static_cast<int64_t>(a.count))
+      .Bind(4, a.sum)
+      .Bind(5, a.min)
+      .Bind(6, a.max)
+      .Bind(7, a.first)
+      .Bind(8, a.first_ms)
+      .Bind(9, a.last)
+      .Bind(10, a.last_ms)
+      .Bind(11, a.increase)
+      .Run();
+}
+
 Aggregate ReadAggregate(const Stmt& q, int first_col) {
   Aggregate a;
   a.start_ms = q.Int(first_col);
@@ -1188,18 +1205,7 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   Stmt insert(db_, kept);
   auto emit = [&](int64_t id, const Aggregate& a) {
-    return insert.Bind(1, id)
-        .Bind(2, a.start_ms)
-        .Bind(3, static_cast<int64_t>(a.count))
-        .Bind(4, a.sum)
-        .Bind(5, a.min)
-        .Bind(6, a.max)
-        .Bind(7, a.first)
-        .Bind(8, a.first_ms)
-        .Bind(9, a.last)
-        .Bind(10, a.last_ms)
-        .Bind(11, a.increase)
-        .Run();
+    return WriteAggregate(insert, id, a.start_ms, a);
   };
   // In steps of whole minutes that decode at most kMaxSamplesPerStep
   // samples (estimated from the blocks of the step's first window).
@@ -1241,18 +1247,7 @@ absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
     minutes.Reset();
     Stmt insert(db_, kept_insert);
     for (const auto& [id, a] : merged) {
-      RETURN_IF_ERROR(insert.Bind(1, id)
-                          .Bind(2, hour)
-                          .Bind(3, static_cast<int64_t>(a.count))
-                          .Bind(4, a.sum)
-                          .Bind(5, a.min)
-                          .Bind(6, a.max)
-                          .Bind(7, a.first)
-                          .Bind(8, a.first_ms)
-                          .Bind(9, a.last)
-                          .Bind(10, a.last_ms)
-                          .Bind(11, a.increase)
-                          .Run());
+      RETURN_IF_ERROR(WriteAggregate(insert, id, hour, a));
     }
   }
   return absl::OkStatus();
