@@ -460,8 +460,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       // Late data: its minute was rolled up already and must be recomputed,
       // and so must every minute whose first increase may step from it (the
       // series' next sample can be up to the lookback later), unless no
-      // later sample of the series exists.
-      // Only the series written change (their next samples step from these).
+      // later sample of the series exists. Only the series written change.
       if (wrote && ts < minute_watermark_) {
         const int64_t minute = FloorTo(ts, kMinute);
         const int64_t until = all_newest ? minute : minute + kLookbackMs;
