@@ -664,6 +664,11 @@ absl::Status SqliteStore::ReadRaw(int64_t from_ms, int64_t to_ms, const SeriesFi
   ASSIGN_OR_RETURN(sqlite3_stmt * q, Prepared(kBlocksInRangeSql));
   Stmt bind(db_, q);
   bind.Bind(1, WindowOf(from_ms)).Bind(2, to_ms).Bind(3, from_ms).Bind(4, to_ms);
+  return CollectRuns(q, want, from_ms, to_ms, out);
+}
+
+absl::Status SqliteStore::CollectRuns(sqlite3_stmt* q, const SeriesFilter& want, int64_t from_ms,
+                                      int64_t to_ms, RawBySeries* out) {
   std::vector<int64_t> unsorted;
   RETURN_IF_ERROR(VisitRuns(q, want, [&](int64_t id, std::span<const RawSample> run) {
     std::vector<RawSample>& v = (*out)[id];
@@ -800,21 +805,15 @@ absl::StatusOr<uint64_t> SqliteStore::CompactWindow(int64_t window_ms) {
     bind.Bind(1, window_ms).Bind(2, first).Bind(3, end);
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     RawBySeries merged;
-    std::vector<int64_t> unsorted;
-    absl::Status s = VisitRuns(
+    absl::Status s = CollectRuns(
         q,
         [&](int64_t id) {
           const int64_t shard = id >> kShardBits;
           return shard >= first && shard < end;
         },
-        [&](int64_t id, std::span<const RawSample> run) {
-          std::vector<RawSample>& v = merged[id];
-          if (!v.empty() && run.front().ts_ms <= v.back().ts_ms) unsorted.push_back(id);
-          v.insert(v.end(), run.begin(), run.end());
-        });
+        INT64_MIN, INT64_MAX, &merged);
     int64_t first_new = INT64_MAX;
     if (s.ok() && !merged.empty()) {
-      for (int64_t id : unsorted) SortKeepingLast(merged[id]);
       std::vector<int64_t> ids;
       ids.reserve(merged.size());
       for (const auto& entry : merged) ids.push_back(entry.first);

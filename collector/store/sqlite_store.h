@@ -108,6 +108,9 @@ class SqliteStore final : public Store {
                          const std::function<void(int64_t, std::span<const RawSample>)>& visit);
   // Every sample in [from, to) per series, ascending, one per timestamp.
   absl::Status ReadRaw(int64_t from_ms, int64_t to_ms, const SeriesFilter& want, RawBySeries* out);
+  // The same from the blocks `q` selects (as for VisitRuns).
+  absl::Status CollectRuns(sqlite3_stmt* q, const SeriesFilter& want, int64_t from_ms,
+                           int64_t to_ms, RawBySeries* out);
   // The newest sample in [from, to) per series.
   absl::Status ReadLast(int64_t from_ms, int64_t to_ms, const SeriesFilter& want,
                         std::unordered_map<int64_t, RawSample>* out);
