@@ -11,6 +11,9 @@
 #
 #   bench/query_latency.sh [HOSTS] [DAYS] [RUNS]      # default 1000 30 5
 #
+# QUERY_BENCH_KEEP=DIR keeps the catalog and the store in DIR afterwards (to
+# profile queries against them without building the fleet again).
+#
 # Builds the release preset if needed (PLUMBLINE_BUILD=dir for another build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +37,9 @@ work=$(mktemp -d /tmp/plumbline-query-bench.XXXXXX)
 collector_pid=
 cleanup() {
   [[ -n $collector_pid ]] && kill -TERM "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null
+  if [[ -n ${QUERY_BENCH_KEEP:-} ]]; then
+    mkdir -p "$QUERY_BENCH_KEEP" && cp "$work"/catalog.yaml "$work"/collector.db* "$QUERY_BENCH_KEEP"/
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -57,7 +57,7 @@ using Buckets = std::map<Key, std::map<int64_t, Aggregate>>;
 absl::StatusOr<Buckets> Load(Store& store, const std::string& metric,
                              const std::string& target_label, int64_t from, int64_t to) {
   ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
-                   store.Aggregates({metric, {}}, from, to, kHour));
+                   CalendarAggregates(store, {metric, {}}, from, to, kHour));
   Buckets out;
   for (const SeriesAggregates& s : series) {
     const std::string host = LabelOf(s.series.labels, "host");

@@ -30,6 +30,7 @@ std::string LabelOf(const LabelSet& labels, const std::string& name) {
 }
 
 // Per host, per bucket start: a value from each matched series, combined.
+// Buckets are UTC hours, the first and last clipped to the period.
 using HostBuckets = std::map<std::string, std::map<int64_t, double>>;
 
 enum class Combine { kIncrease, kMean, kMax };
@@ -37,7 +38,7 @@ enum class Combine { kIncrease, kMean, kMax };
 absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector, int64_t from,
                                     int64_t to, Combine combine) {
   ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
-                   store.Aggregates(selector, from, to, kHour));
+                   CalendarAggregates(store, selector, from, to, kHour));
   HostBuckets out;
   for (const SeriesAggregates& s : series) {
     const std::string host = LabelOf(s.series.labels, "host");
@@ -123,7 +124,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
 
   // Hours observed and cores, from host_cpu_count (one sample per tick).
   ASSIGN_OR_RETURN(std::vector<SeriesAggregates> counts,
-                   store.Aggregates({"host_cpu_count", {}}, from, to, kHour));
+                   CalendarAggregates(store, {"host_cpu_count", {}}, from, to, kHour));
   std::map<std::string, std::map<int64_t, std::pair<double, double>>> observed;  // hours, cores
   for (const SeriesAggregates& s : counts) {
     const std::string host = LabelOf(s.series.labels, "host");
@@ -133,7 +134,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
                            ? static_cast<double>(a.last_ms - a.first_ms) *
                                  static_cast<double>(a.count) / static_cast<double>(a.count - 1)
                            : static_cast<double>(kMinute);
-      const int64_t slice_end = std::min(a.start_ms + kHour, to);
+      const int64_t slice_end = std::min(AlignDown(a.start_ms, kHour) + kHour, to);
       span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
       auto& [hours, cores] = observed[host][a.start_ms];
       hours = std::max(hours, span_ms / static_cast<double>(kHour));
@@ -166,7 +167,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
       u.cpu_cores = std::max(u.cpu_cores, cores);
       UsageSlice slice;
       slice.start_ms = bucket;
-      slice.end_ms = std::min(bucket + kHour, to);
+      slice.end_ms = std::min(AlignDown(bucket, kHour) + kHour, to);
       slice.hours = hours;
       slice.core_hours_used = At(busy, host, bucket) / 3600;
       slice.memory_gb_hours = At(memory, host, bucket) / kGiB * hours;

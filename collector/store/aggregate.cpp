@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "collector/store/store.h"
@@ -64,6 +66,60 @@ void Aggregate::Merge(const Aggregate& later) {
     last_ms = later.last_ms;
   }
   increase += later.increase;
+}
+
+absl::StatusOr<std::vector<SeriesAggregates>> CalendarAggregates(Store& store,
+                                                                 const SeriesSelector& selector,
+                                                                 int64_t from_ms, int64_t to_ms,
+                                                                 int64_t step_ms,
+                                                                 AggregateSource* source) {
+  constexpr int64_t kMinuteMs = 60000, kHourMs = 60 * kMinuteMs;
+  auto floor_to = [](int64_t t, int64_t unit) { return t - (((t % unit) + unit) % unit); };
+  from_ms = floor_to(from_ms, kMinuteMs);
+  to_ms = floor_to(to_ms, kMinuteMs);
+  if (step_ms <= 0 || step_ms % kHourMs != 0 || to_ms <= from_ms) {
+    return store.Aggregates(selector, from_ms, to_ms, step_ms, source);
+  }
+  // The partial cell at the start, the whole cells, the partial cell at the
+  // end: (from, to, step) each.
+  std::vector<std::tuple<int64_t, int64_t, int64_t>> parts;
+  int64_t at = from_ms;
+  const int64_t head_end =
+      std::min(to_ms, from_ms == floor_to(from_ms, step_ms) ? from_ms
+                                                            : floor_to(from_ms, step_ms) + step_ms);
+  if (at < head_end) {
+    parts.emplace_back(at, head_end, head_end - at);
+    at = head_end;
+  }
+  const int64_t tail_start = std::max(at, floor_to(to_ms, step_ms));
+  if (at < tail_start) {
+    parts.emplace_back(at, tail_start, step_ms);
+    at = tail_start;
+  }
+  if (at < to_ms) parts.emplace_back(at, to_ms, to_ms - at);
+
+  std::vector<SeriesAggregates> out;
+  std::unordered_map<int64_t, size_t> index;
+  AggregateSource total;
+  for (const auto& [from, to, step] : parts) {
+    AggregateSource used;
+    ASSIGN_OR_RETURN(std::vector<SeriesAggregates> got,
+                     store.Aggregates(selector, from, to, step, &used));
+    total.hour_buckets += used.hour_buckets;
+    total.minute_buckets += used.minute_buckets;
+    total.raw_samples += used.raw_samples;
+    for (SeriesAggregates& s : got) {
+      auto [it, added] = index.emplace(s.series.id, out.size());
+      if (added) {
+        out.push_back(std::move(s));
+        continue;
+      }
+      std::vector<Aggregate>& buckets = out[it->second].buckets;
+      buckets.insert(buckets.end(), s.buckets.begin(), s.buckets.end());
+    }
+  }
+  if (source != nullptr) *source = total;
+  return out;
 }
 
 }  // namespace plumbline::collector

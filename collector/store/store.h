@@ -179,6 +179,21 @@ struct IncidentNote {
 std::string JoinIds(const std::vector<std::string>& ids);
 std::vector<std::string> SplitIds(const std::string& joined);
 
+class Store;
+
+// Store::Aggregates on the calendar: with a step that is a whole number of
+// hours, buckets are aligned to multiples of the step since the epoch (UTC
+// hours, UTC days) instead of to `from`, and the first and last buckets are
+// clipped to [from, to); a clipped bucket's start_ms is `from`. Whole hours
+// then come from hourly rollups whatever minute `from` falls on (buckets
+// counted from an unaligned `from` straddle hours, which only minute rollups
+// can answer). Other steps: Store::Aggregates as it is.
+absl::StatusOr<std::vector<SeriesAggregates>> CalendarAggregates(Store& store,
+                                                                 const SeriesSelector& selector,
+                                                                 int64_t from_ms, int64_t to_ms,
+                                                                 int64_t step_ms,
+                                                                 AggregateSource* source = nullptr);
+
 class Store {
  public:
   virtual ~Store() = default;

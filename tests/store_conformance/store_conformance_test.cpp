@@ -700,6 +700,66 @@ TEST_P(StoreConformance, LongWindowsComeFromHourRollupsNotRawPoints) {
   EXPECT_DOUBLE_EQ(halves[1].Mean(), 44.5);
 }
 
+TEST_P(StoreConformance, CalendarBucketsReadWholeHoursFromHourRollupsWhateverTheStart) {
+  // A gauge every 10 s for 4 hours: value = minute index.
+  std::vector<Pt> points;
+  for (int64_t t = 0; t < 4 * kHour; t += 10000)
+    points.push_back({t, static_cast<double>(t / kMin)});
+  Write("host_memory_used_bytes", v1::METRIC_TYPE_GAUGE, points);
+  Maintain(5 * kHour);
+  // Hourly buckets from minute 25 to minute 205: counted from the start,
+  // every bucket straddles two hours and only minute rollups answer.
+  AggregateSource src;
+  auto straddling = Buckets("host_memory_used_bytes", 25 * kMin, 205 * kMin, kHour, &src);
+  ASSERT_EQ(straddling.size(), 3u);
+  EXPECT_EQ(src.hour_buckets, 0u);
+  EXPECT_EQ(src.minute_buckets, 180u);
+  // On the calendar: 25..59, hours 1 and 2, 180..204.
+  auto got = CalendarAggregates(*store_, {"host_memory_used_bytes", {}}, kHour0 + 25 * kMin,
+                                kHour0 + 205 * kMin, kHour, &src);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  const std::vector<Aggregate>& b = (*got)[0].buckets;
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(src.hour_buckets, 2u);
+  EXPECT_EQ(src.minute_buckets, 35u + 25u);
+  EXPECT_EQ(src.raw_samples, 0u);
+  EXPECT_EQ(b[0].start_ms, kHour0 + 25 * kMin);
+  EXPECT_EQ(b[0].count, 35u * 6);
+  EXPECT_DOUBLE_EQ(b[0].Mean(), 42);  // minutes 25..59
+  EXPECT_EQ(b[1].start_ms, kHour0 + kHour);
+  EXPECT_DOUBLE_EQ(b[1].Mean(), 89.5);
+  EXPECT_EQ(b[2].start_ms, kHour0 + 2 * kHour);
+  EXPECT_EQ(b[3].start_ms, kHour0 + 3 * kHour);
+  EXPECT_EQ(b[3].count, 25u * 6);
+  EXPECT_DOUBLE_EQ(b[3].Mean(), 192);  // minutes 180..204
+  EXPECT_EQ(b[3].min, 180);
+  EXPECT_EQ(b[3].max, 204);
+
+  // Within one step, or with a step that is not whole hours: one call.
+  auto inside = CalendarAggregates(*store_, {"host_memory_used_bytes", {}}, kHour0 + 10 * kMin,
+                                   kHour0 + 20 * kMin, kHour, &src);
+  ASSERT_TRUE(inside.ok());
+  ASSERT_EQ((*inside)[0].buckets.size(), 1u);
+  EXPECT_EQ((*inside)[0].buckets[0].start_ms, kHour0 + 10 * kMin);
+  EXPECT_EQ((*inside)[0].buckets[0].count, 60u);
+  auto halves = CalendarAggregates(*store_, {"host_memory_used_bytes", {}}, kHour0 + 10 * kMin,
+                                   kHour0 + 70 * kMin, 30 * kMin, &src);
+  ASSERT_TRUE(halves.ok());
+  ASSERT_EQ((*halves)[0].buckets.size(), 2u);
+  EXPECT_EQ((*halves)[0].buckets[1].start_ms, kHour0 + 40 * kMin);
+  // Days on UTC midnights: kHour0 is 22:00Z, so 22:30..00:00 and 00:00..02:00.
+  auto day = CalendarAggregates(*store_, {"host_memory_used_bytes", {}}, kHour0 + 30 * kMin,
+                                kHour0 + 4 * kHour, 24 * kHour, &src);
+  ASSERT_TRUE(day.ok());
+  ASSERT_EQ((*day)[0].buckets.size(), 2u);
+  EXPECT_EQ((*day)[0].buckets[0].count, 90u * 6);
+  EXPECT_EQ((*day)[0].buckets[1].start_ms, kHour0 + 2 * kHour);
+  EXPECT_EQ((*day)[0].buckets[1].count, 120u * 6);
+  EXPECT_EQ(src.hour_buckets, 3u);
+  EXPECT_EQ(src.minute_buckets, 30u);
+}
+
 TEST_P(StoreConformance, AggregatesCoverEverySeriesTheSelectorMatches) {
   v1::Batch web1 =
       MakeBatch("a", 1, 1, "g", v1::METRIC_TYPE_GAUGE, {{"host", "web-1"}}, {{0, 1}, {kMin, 3}});
