@@ -110,7 +110,10 @@ absl::StatusOr<std::string> Collector::Start() {
   if (config_.storage.backend == CollectorConfig::Storage::Backend::kPostgres) {
     ASSIGN_OR_RETURN(store_, PostgresStore::Open(config_.storage.dsn, durability));
   } else {
-    ASSIGN_OR_RETURN(store_, SqliteStore::Open(config_.storage.path, durability));
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> sqlite,
+                     SqliteStore::Open(config_.storage.path, durability));
+    sqlite->SetMinuteRollupStep(config_.storage.minute_rollup_step.count());
+    store_ = std::move(sqlite);
   }
   const Clock* clock = &SystemClock::Instance();
   PipelineOptions pipeline;

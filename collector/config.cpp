@@ -64,6 +64,11 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
     retention.Error("hour", "must be at least as long as minute retention");
   }
   storage.Duration("maintenance_interval", &c.storage.maintenance_interval, kMinuteMs / 60);
+  storage.Duration("minute_rollup_step", &c.storage.minute_rollup_step, kMinuteMs);
+  if (c.storage.minute_rollup_step.count() % kMinuteMs.count() != 0 ||
+      std::chrono::hours(1) % c.storage.minute_rollup_step != std::chrono::milliseconds(0)) {
+    storage.Error("minute_rollup_step", "must be whole minutes that divide an hour (1m .. 60m)");
+  }
 
   ConfigMap ingest = root.Map("ingest");
   ingest.ByteSize("max_message_size", &c.ingest.max_message_bytes);

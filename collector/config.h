@@ -32,6 +32,9 @@ struct CollectorConfig {
     std::chrono::milliseconds hour_retention{400LL * 86400 * 1000};
     // How often rollups and retention run in the background.
     std::chrono::milliseconds maintenance_interval{10000};
+    // SQLite: minutes are rolled up in whole steps of this length (a divisor
+    // of an hour); queries read the part not rolled up yet from raw samples.
+    std::chrono::milliseconds minute_rollup_step{10 * 60000};
   } storage;
 
   struct Ingest {

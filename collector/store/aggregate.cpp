@@ -4,6 +4,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "collector/store/store.h"
@@ -66,6 +67,40 @@ void Aggregate::Merge(const Aggregate& later) {
     last_ms = later.last_ms;
   }
   increase += later.increase;
+}
+
+BucketFolder::BucketFolder(size_t series, int64_t from_ms, int64_t to_ms, int64_t step_ms)
+    : from_ms_(from_ms), to_ms_(to_ms), step_ms_(step_ms), cells_(series) {}
+
+void BucketFolder::Fold(size_t series, const Aggregate& a) {
+  if (a.start_ms < from_ms_ || a.start_ms >= to_ms_ || a.count == 0) return;
+  const int64_t bucket = (a.start_ms - from_ms_) / step_ms_;
+  auto& cells = cells_[series];
+  // Rows mostly arrive in time order: fold into the last cell when it is
+  // the same bucket.
+  if (!cells.empty() && cells.back().first == bucket) {
+    cells.back().second.Merge(a);
+  } else {
+    cells.emplace_back(bucket, a);
+  }
+}
+
+std::vector<Aggregate> BucketFolder::Take(size_t series) {
+  auto& cells = cells_[series];
+  std::stable_sort(cells.begin(), cells.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<Aggregate> out;
+  for (size_t i = 0; i < cells.size();) {
+    Aggregate a = cells[i].second;
+    size_t j = i + 1;
+    for (; j < cells.size() && cells[j].first == cells[i].first; ++j) a.Merge(cells[j].second);
+    a.start_ms = from_ms_ + cells[i].first * step_ms_;
+    out.push_back(a);
+    i = j;
+  }
+  cells.clear();
+  cells.shrink_to_fit();
+  return out;
 }
 
 absl::StatusOr<std::vector<SeriesAggregates>> CalendarAggregates(Store& store,

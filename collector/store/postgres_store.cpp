@@ -989,13 +989,10 @@ absl::StatusOr<std::vector<SeriesAggregates>> PostgresStore::Aggregates(
     if (out.empty() || to_ms == from_ms) return out;
     ASSIGN_OR_RETURN(const int64_t minute_watermark, GetState("minute_watermark"));
     ASSIGN_OR_RETURN(const int64_t hour_watermark, GetState("hour_watermark"));
-    const size_t buckets = static_cast<size_t>((to_ms - from_ms + step_ms - 1) / step_ms);
-    std::vector<std::vector<Aggregate>> folded(out.size(), std::vector<Aggregate>(buckets));
+    BucketFolder folded(out.size(), from_ms, to_ms, step_ms);
     auto fold = [&](int64_t series_id, const Aggregate& a) {
       auto it = index.find(series_id);
-      if (it == index.end() || a.start_ms < from_ms || a.start_ms >= to_ms) return;
-      size_t b = static_cast<size_t>((a.start_ms - from_ms) / step_ms);
-      folded[it->second][b].Merge(a);
+      if (it != index.end()) folded.Fold(it->second, a);
     };
     AggregateSource used;
 
@@ -1038,13 +1035,7 @@ absl::StatusOr<std::vector<SeriesAggregates>> PostgresStore::Aggregates(
         fold(q.Int(r, 0), a);
       }
     }
-    for (size_t i = 0; i < out.size(); ++i) {
-      for (size_t b = 0; b < buckets; ++b) {
-        if (folded[i][b].count == 0) continue;
-        folded[i][b].start_ms = from_ms + static_cast<int64_t>(b) * step_ms;
-        out[i].buckets.push_back(folded[i][b]);
-      }
-    }
+    for (size_t i = 0; i < out.size(); ++i) out[i].buckets = folded.Take(i);
     if (source != nullptr) *source = used;
     return out;
   };

@@ -1113,13 +1113,10 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     out[i].series = std::move(series[i]);
   }
   if (out.empty() || to_ms == from_ms) return out;
-  const size_t buckets = static_cast<size_t>((to_ms - from_ms + step_ms - 1) / step_ms);
-  std::vector<std::vector<Aggregate>> folded(out.size(), std::vector<Aggregate>(buckets));
+  BucketFolder folded(out.size(), from_ms, to_ms, step_ms);
   auto fold = [&](int64_t series_id, const Aggregate& a) {
     auto it = index.find(series_id);
-    if (it == index.end() || a.start_ms < from_ms || a.start_ms >= to_ms) return;
-    size_t b = static_cast<size_t>((a.start_ms - from_ms) / step_ms);
-    folded[it->second][b].Merge(a);
+    if (it != index.end()) folded.Fold(it->second, a);
   };
   AggregateSource used;
 
@@ -1180,13 +1177,7 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
           return absl::OkStatus();
         }));
   }
-  for (size_t i = 0; i < out.size(); ++i) {
-    for (size_t b = 0; b < buckets; ++b) {
-      if (folded[i][b].count == 0) continue;
-      folded[i][b].start_ms = from_ms + static_cast<int64_t>(b) * step_ms;
-      out[i].buckets.push_back(folded[i][b]);
-    }
-  }
+  for (size_t i = 0; i < out.size(); ++i) out[i].buckets = folded.Take(i);
   if (source != nullptr) *source = used;
   return out;
 }
@@ -1251,10 +1242,19 @@ absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
   return absl::OkStatus();
 }
 
+void SqliteStore::SetMinuteRollupStep(int64_t step_ms) {
+  std::lock_guard lock(mu_);
+  minute_rollup_step_ = std::clamp<int64_t>(FloorTo(step_ms, kMinute), kMinute, kHour);
+  while (kHour % minute_rollup_step_ != 0) minute_rollup_step_ -= kMinute;
+}
+
 absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
                                                               const RetentionPolicy& retention) {
   MaintenanceReport report;
   const int64_t settled = FloorTo(now_ms - kRollupGraceMs, kMinute);
+  // Rolled forward in whole steps (SetMinuteRollupStep); late minutes are
+  // recomputed whatever the step.
+  const int64_t rollable = FloorTo(settled, minute_rollup_step_);
   // Rolls forward in slices of an hour at most, one short transaction each,
   // for about a second per call, so ingest is never stalled for long and a
   // backlog (a restored or backfilled store) still catches up quickly.
@@ -1271,10 +1271,11 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       minute_watermark_ = empty ? settled : FloorTo(oldest.Int(0), kMinute);
       hour_watermark_ = FloorTo(minute_watermark_, kHour);
     }
-    if (minute_watermark_ >= settled) break;
+    if (minute_watermark_ >= rollable) break;
     report.more = true;  // until the loop sees the watermark settled
-    int64_t to = std::min({settled, FloorTo(minute_watermark_, kHour) + kHour,
-                           FloorTo(minute_watermark_, step) + step});
+    int64_t to = std::min({rollable, FloorTo(minute_watermark_, kHour) + kHour,
+                           FloorTo(minute_watermark_, std::max(step, minute_rollup_step_)) +
+                               std::max(step, minute_rollup_step_)});
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = RollUpMinutes(minute_watermark_, to);
     int64_t hour_to = FloorTo(to, kHour);
@@ -1292,7 +1293,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       hour_watermark_ = hour_to;
     }
     minute_watermark_ = to;
-    report.more = minute_watermark_ < settled;
+    report.more = minute_watermark_ < rollable;
   }
   // Minutes that late data touched, for the series it touched: in chunks
   // until the second is used up (at least one), so a backfilled history
@@ -1311,7 +1312,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
     if (rc != SQLITE_DONE) return dirty.Error();
     if (minutes.empty()) {
-      report.more = report.more && minute_watermark_ < settled;
+      report.more = report.more && minute_watermark_ < rollable;
       minutes_done = true;
       break;
     }

@@ -64,6 +64,14 @@ class SqliteStore final : public Store {
   // the store opened: the runs before the damage are read, the rest skipped.
   uint64_t CorruptBlocks();
 
+  // Minutes are rolled up in whole steps of this length (a divisor of an
+  // hour, a multiple of a minute; default one minute): with 10 minutes, a
+  // minute waits for its 10-minute window to settle, and each series' rollup
+  // rows are written ten at a time (one B-tree page write instead of ten,
+  // one previous-sample lookback instead of ten). Queries read the part not
+  // rolled up yet from raw samples, so answers are the same either way.
+  void SetMinuteRollupStep(int64_t step_ms);
+
   // How long one RunMaintenance call works through a backlog (at least one
   // step of each kind); tests shorten it to leave work for the next call.
   void SetMaintenanceBudgetForTesting(std::chrono::milliseconds budget) { budget_ = budget; }
@@ -191,6 +199,7 @@ class SqliteStore final : public Store {
   std::set<int64_t> dirty_hours_;
   std::chrono::steady_clock::time_point last_hours_rollup_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds budget_{1000};
+  int64_t minute_rollup_step_ = 60000;
   // Series ids above this were created since the store opened.
   int64_t max_series_at_open_ = 0;
 };

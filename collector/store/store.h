@@ -179,6 +179,23 @@ struct IncidentNote {
 std::string JoinIds(const std::vector<std::string>& ids);
 std::vector<std::string> SplitIds(const std::string& joined);
 
+// Folds aggregates (rollup rows, minutes computed from raw samples; in any
+// order) into per-series buckets of `step` from `from`. Keeps only buckets
+// that received data, so a month at one-minute steps costs what was read,
+// not series x 43,200 empty buckets.
+class BucketFolder {
+ public:
+  BucketFolder(size_t series, int64_t from_ms, int64_t to_ms, int64_t step_ms);
+  // Ignores an aggregate that starts outside [from, to).
+  void Fold(size_t series, const Aggregate& a);
+  // The series' buckets with samples, ascending, each with its start_ms.
+  std::vector<Aggregate> Take(size_t series);
+
+ private:
+  int64_t from_ms_, to_ms_, step_ms_;
+  std::vector<std::vector<std::pair<int64_t, Aggregate>>> cells_;  // (bucket, aggregate)
+};
+
 class Store;
 
 // Store::Aggregates on the calendar: with a step that is a whole number of

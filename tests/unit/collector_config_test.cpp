@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "collector/config.h"
 
 namespace plumbline::collector {
@@ -53,6 +55,30 @@ TEST(CollectorConfig, RetentionMustGrowWithCoarserResolution) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
             "c.yaml:4: storage.retention.minute: must be at least as long as raw retention");
+}
+
+}  // namespace
+}  // namespace plumbline::collector
+
+namespace plumbline::collector {
+namespace {
+
+TEST(CollectorConfig, MinuteRollupStepIsWholeMinutesDividingAnHour) {
+  auto dflt = ParseCollectorConfig("", "c.yaml");
+  ASSERT_TRUE(dflt.ok()) << dflt.status();
+  EXPECT_EQ(dflt->storage.minute_rollup_step.count(), 10 * 60000);
+  auto ok = ParseCollectorConfig("storage:\n  minute_rollup_step: 15m\n", "c.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->storage.minute_rollup_step.count(), 15 * 60000);
+  for (const char* bad : {"7m", "90s", "2h"}) {
+    auto c = ParseCollectorConfig(std::string("storage:\n  minute_rollup_step: ") + bad + "\n",
+                                  "c.yaml");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().message(),
+              "c.yaml:2: storage.minute_rollup_step: must be whole minutes that divide an hour "
+              "(1m .. 60m)")
+        << bad;
+  }
 }
 
 }  // namespace

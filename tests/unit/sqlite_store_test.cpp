@@ -267,6 +267,48 @@ TEST_F(SqliteRollupTest, CounterIncreaseIsResetAwareAndCrossesBucketBoundaries) 
   EXPECT_EQ(whole[0].last, 8);
 }
 
+TEST_F(SqliteRollupTest, WithATenMinuteStepMinutesWaitForTheirWindowAndAnswersDoNotChange) {
+  store_->SetMinuteRollupStep(10 * kMin);
+  // A counter +1 every 10 s for 25 minutes, one reset at minute 12.
+  std::vector<std::pair<int64_t, double>> points;
+  double v = 0;
+  for (int64_t t = 0; t < 25 * kMin; t += 10000) {
+    v = t == 12 * kMin ? 1 : v + 1;
+    points.emplace_back(t, v);
+  }
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, points);
+  AggregateSource src;
+  const std::vector<Aggregate> before = Buckets("requests_total", 0, 25 * kMin, kMin, &src);
+  ASSERT_EQ(before.size(), 25u);
+  EXPECT_EQ(src.raw_samples, 150u);
+
+  // Minute 9 settled at 11:00 but its window only at 12:00.
+  auto early = store_->RunMaintenance(kHour0 + 11 * kMin + 30000, {});
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(early->minutes_rolled_up, 0u);
+  auto first = store_->RunMaintenance(kHour0 + 12 * kMin, {});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->minutes_rolled_up, 10u);
+  auto second = store_->RunMaintenance(kHour0 + 31 * kMin, {});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->minutes_rolled_up, 10u);  // 10..19; 20..29 waits for 32:00
+
+  const std::vector<Aggregate> after = Buckets("requests_total", 0, 25 * kMin, kMin, &src);
+  EXPECT_EQ(src.minute_buckets, 20u);
+  EXPECT_EQ(src.raw_samples, 30u);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].start_ms, before[i].start_ms) << i;
+    EXPECT_EQ(after[i].count, before[i].count) << i;
+    EXPECT_EQ(after[i].increase, before[i].increase) << i;
+    EXPECT_EQ(after[i].sum, before[i].sum) << i;
+    EXPECT_EQ(after[i].last, before[i].last) << i;
+  }
+  // The reset minute: 1 (the new value) + 5 steps of +1.
+  EXPECT_EQ(after[12].increase, 6);
+  EXPECT_EQ(after[11].increase, 6);
+}
+
 TEST_F(SqliteRollupTest, LongWindowsComeFromHourRollupsNotRawPoints) {
   // A gauge every 10 s for 3 hours: value = minute index.
   std::vector<std::pair<int64_t, double>> points;
