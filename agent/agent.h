@@ -54,6 +54,7 @@ class Agent {
   std::string config_file_;
   asio::io_context io_;
   asio::steady_timer timer_{io_};
+  asio::steady_timer release_timer_{io_};  // ReleaseStartupCode, once
   asio::signal_set signals_{io_};
   Counters counters_;  // the agent's own counters (parse errors by source, ...)
   std::vector<std::unique_ptr<Source>> sources_;

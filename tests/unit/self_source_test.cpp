@@ -1,12 +1,16 @@
 #include "agent/sources/self_source.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/footprint.h"
 
 namespace plumbline::agent {
 namespace {
@@ -168,6 +172,51 @@ TEST(AgentConfig, TheShippedAnnotatedConfigParses) {
   EXPECT_FALSE(c->statsd.enabled);
   EXPECT_TRUE(c->prometheus.targets.empty());
   EXPECT_TRUE(c->self.enabled);
+}
+
+}  // namespace
+}  // namespace plumbline::agent
+
+namespace plumbline::agent {
+namespace {
+
+// Whether the page holding `p` is in this process' page tables, from
+// /proc/self/pagemap (bit 63: present).
+bool Present(const void* p) {
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t entry = 0;
+  const ssize_t n = pread(fd, &entry, sizeof entry,
+                          static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / page * 8));
+  close(fd);
+  return n == sizeof entry && (entry >> 63) != 0;
+}
+
+// Read-only data of this test's executable (which stands in for the agent's):
+// 256 KiB, so that its middle page is more than the kernel's 64 KiB
+// fault-around away from anything else the test touches.
+struct Blob {
+  char bytes[256 * 1024];
+};
+constexpr Blob MakeBlob() {
+  Blob b{};
+  for (size_t i = 0; i < sizeof b.bytes; ++i) b.bytes[i] = static_cast<char>(i % 251 + 1);
+  return b;
+}
+alignas(4096) const Blob kBlob = MakeBlob();
+
+TEST(ReleaseStartupCode, PagesOutTheExecutablesReadOnlyPagesWhichStillWork) {
+  const volatile char* middle = &kBlob.bytes[128 * 1024];
+  EXPECT_EQ(*middle, static_cast<char>(128 * 1024 % 251 + 1));  // resident now
+  ASSERT_TRUE(Present(const_cast<const char*>(middle)));
+  ReleasedCode released = ReleaseStartupCode();
+  ASSERT_TRUE(released.ok);
+  EXPECT_GT(released.mapped_bytes, sizeof(Blob));
+  EXPECT_FALSE(Present(const_cast<const char*>(middle)));
+  // Faults back in when used, unchanged.
+  EXPECT_EQ(*middle, static_cast<char>(128 * 1024 % 251 + 1));
+  EXPECT_TRUE(Present(const_cast<const char*>(middle)));
 }
 
 }  // namespace
