@@ -35,9 +35,27 @@
 # default its own 10s; e.g. 1h keeps roll-ups out of the run, a diagnostic of
 # the ingest path alone, not a configuration to compare with).
 #
+# INGEST_BACKEND=postgres stores the Plumbline side in PostgreSQL instead of
+# SQLite (storage.backend: postgres): a throwaway cluster of Debian's
+# postgresql (the newest /usr/lib/postgresql/*/bin, or INGEST_PG_BIN),
+# initdb'd in a temporary directory and started with pg_ctl on a free
+# loopback port (as user nobody when run as root), with PostgreSQL's default
+# settings, so fsync on, synchronous_commit on (the collector's durability
+# full), shared_buffers 128MB. INGEST_PG_SETTINGS adds postgresql.conf lines
+# (e.g. "fsync = off"). Then the collector's CPU and RSS columns are the
+# collector's alone, and these lines follow: PostgreSQL's CPU seconds (its
+# postmaster and every backend and background process, exited ones
+# included), its peak memory (the sum of PSS over its processes, sampled
+# every 0.5 s: shared buffers counted once), and its data directory's
+# growth over the empty cluster (base/ and pg_wal/, as "on disk") per
+# acknowledged sample, with pg_wal's share and pg_database_size. The cluster
+# is stopped and deleted on exit.
+#
 # Installs Debian's prometheus package if missing (without starting its
-# service); builds the release binaries if missing. Everything it starts is
-# killed and its temporary directory removed on exit.
+# service), and postgresql for INGEST_BACKEND=postgres (scripts/install-deps.sh
+# keeps both from starting system services); builds the release binaries if
+# missing. Everything it starts is killed and its temporary directory removed
+# on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-60}
@@ -53,12 +71,45 @@ connections=${INGEST_CONNECTIONS:-16}
 start_ago=${INGEST_START_AGO:-21600}
 only=${INGEST_ONLY:-}
 maintenance_interval=${INGEST_MAINTENANCE_INTERVAL:-}
+backend=${INGEST_BACKEND:-sqlite}
+case $backend in
+  sqlite | postgres) ;;
+  *) echo "ingest.sh: INGEST_BACKEND must be sqlite or postgres, not \"$backend\"" >&2; exit 2 ;;
+esac
 
 # --- prerequisites -------------------------------------------------------------
 # Debian's prometheus comes with the project's dependencies (its service is
 # not started: install-deps keeps invoke-rc.d from starting it).
 if ! command -v prometheus >/dev/null 2>&1 && [[ $only != plumbline ]]; then
   scripts/install-deps.sh
+fi
+# The newest PostgreSQL server binaries (initdb, pg_ctl), as the store
+# conformance tests find them (tests/store_conformance/postgres_server.cpp).
+pg_bin_dir() {
+  if [[ -n ${INGEST_PG_BIN:-} ]]; then
+    echo "$INGEST_PG_BIN"
+    return
+  fi
+  local d v best='' best_v=-1
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x $d/initdb && -x $d/pg_ctl ]] || continue
+    v=${d#/usr/lib/postgresql/}
+    v=${v%%[!0-9]*}
+    if ((${v:-0} > best_v)); then
+      best=$d
+      best_v=${v:-0}
+    fi
+  done
+  echo "$best"
+}
+pg_bin=
+if [[ $backend == postgres && $only != prometheus ]]; then
+  pg_bin=$(pg_bin_dir)
+  if [[ -z $pg_bin ]]; then
+    scripts/install-deps.sh
+    pg_bin=$(pg_bin_dir)
+  fi
+  [[ -n $pg_bin ]] || { echo "ingest.sh: no PostgreSQL server binaries (initdb, pg_ctl)" >&2; exit 1; }
 fi
 
 build=${PLUMBLINE_BUILD:-build/release}
@@ -76,10 +127,22 @@ fi
 
 work=$(mktemp -d /tmp/plumbline-ingest.XXXXXX)
 pids=()
+pg_dir=      # the PostgreSQL cluster's directory, once created
+pg_user=     # who runs it (empty: this user)
+pg_started=0
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if ((pg_started)); then
+    as_pg_user "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+  if [[ -n $pg_dir ]]; then
+    if [ -n "${INGEST_KEEP:-}" ]; then echo "kept: $pg_dir"; else rm -rf "$pg_dir"; fi
+  fi
   if [ -n "${INGEST_KEEP:-}" ]; then echo "kept: $work"; else rm -rf "$work"; fi
+}
+as_pg_user() {
+  if [[ -n $pg_user ]]; then runuser -u "$pg_user" -- "$@"; else "$@"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -105,7 +168,36 @@ sample_rss() {
   done
 }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-bytes_of() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+bytes_of() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# PostgreSQL's processes: the postmaster $1 and its children.
+pg_pids() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null || true; }
+# CPU seconds of the cluster whose postmaster is $1: its own and its exited
+# children's (reaped, so in cutime + cstime), plus its live children's.
+pg_cpu_seconds() {
+  local p
+  for p in $(pg_pids "$1"); do
+    if [[ $p == "$1" ]]; then
+      awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+    else
+      awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null
+    fi
+  done | awk -v hz="$clock_ticks" '{ s += $1 } END { printf "%.2f", s / hz }'
+}
+# Samples the sum of PSS over the cluster's processes every 0.5 s while the
+# file $3 exists; the highest, in KiB, goes to file $2.
+sample_pg_pss() {
+  local pm=$1 out=$2 flag=$3 peak=0 pss
+  while [[ -e $flag ]] && kill -0 "$pm" 2>/dev/null; do
+    pss=$(for p in $(pg_pids "$pm"); do
+      awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null
+    done | awk '{ s += $1 } END { print s + 0 }')
+    if ((${pss:-0} > peak)); then
+      peak=$pss
+      echo "$peak" >"$out"
+    fi
+    sleep 0.5
+  done
+}
 load_common=(--agents "$agents" --series "$series" --interval "$interval_ms" --max-rate
   --shape host --start-ago "$start_ago" --duration "$duration" --drain-timeout 60
   --status-every 5)
@@ -148,15 +240,61 @@ stop_server() {
 }
 
 # --- Plumbline -------------------------------------------------------------------
+# A throwaway PostgreSQL cluster for INGEST_BACKEND=postgres: initdb as an
+# unprivileged user in its own temporary directory, pg_ctl start on a free
+# port (another try if the port was taken meanwhile), database plumbline.
+start_postgres() {
+  pg_dir=$(mktemp -d /tmp/plumbline-ingest-pg.XXXXXX)
+  if [[ $(id -u) -eq 0 ]]; then
+    pg_user=nobody  # PostgreSQL refuses to run as root
+    chown "$pg_user:" "$pg_dir"
+  fi
+  chmod 700 "$pg_dir"
+  if ! as_pg_user "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-locale \
+    --no-sync >"$pg_dir/initdb.log" 2>&1; then
+    echo "initdb failed:"; tail "$pg_dir/initdb.log"; exit 1
+  fi
+  {
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$pg_dir'"
+    if [[ -n ${INGEST_PG_SETTINGS:-} ]]; then printf '%s\n' "$INGEST_PG_SETTINGS"; fi
+  } | as_pg_user tee -a "$pg_dir/data/postgresql.conf" >/dev/null
+  for _ in 1 2 3; do
+    pg_port=$(free_port)
+    if as_pg_user "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+      -o "-p $pg_port" start >>"$pg_dir/pg_ctl.log" 2>&1; then
+      pg_started=1
+      break
+    fi
+  done
+  ((pg_started)) || { echo "pg_ctl start failed:"; tail "$pg_dir/pg_ctl.log" "$pg_dir/server.log"; exit 1; }
+  pg_postmaster=$(head -1 "$pg_dir/data/postmaster.pid")
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres plumbline
+  pg_dsn="host=127.0.0.1 port=$pg_port user=postgres dbname=plumbline"
+}
+pg_query() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d plumbline -Atqc "$1"; }
+
 if [[ $only != prometheus ]]; then
   mkdir -p "$work/plumbline"
   port=$(free_port)
-  cat >"$work/collector.yaml" <<EOF
+  if [[ $backend == postgres ]]; then
+    start_postgres
+    pg_query CHECKPOINT
+    bytes_of "$pg_dir/data" >"$work/plumbline.pg_base"
+    cat >"$work/collector.yaml" <<EOF
+storage:
+  backend: postgres
+  dsn: "$pg_dsn"
+  durability: $durability
+EOF
+  else
+    cat >"$work/collector.yaml" <<EOF
 storage:
   backend: sqlite
   path: $work/plumbline/collector.db
   durability: $durability
 EOF
+  fi
   if [[ -n $maintenance_interval ]]; then
     echo "  maintenance_interval: $maintenance_interval" >>"$work/collector.yaml"
   fi
@@ -170,16 +308,46 @@ EOF
     sleep 0.05
   done
   [[ -s $work/collector.ready ]] || { echo "collector did not start"; exit 1; }
-  echo "plumbline-collector (SQLite, durability $durability${maintenance_interval:+, maintenance every $maintenance_interval}) on 127.0.0.1:$port;" \
+  if [[ $backend == postgres ]]; then
+    store_name="PostgreSQL $(pg_query 'SHOW server_version') on 127.0.0.1:$pg_port"
+    store_name+=" (fsync $(pg_query 'SHOW fsync'), shared_buffers $(pg_query 'SHOW shared_buffers'))"
+  else
+    store_name=SQLite
+  fi
+  echo "plumbline-collector ($store_name, durability $durability${maintenance_interval:+, maintenance every $maintenance_interval}) on 127.0.0.1:$port;" \
     "$channels gRPC connections, $in_flight batches in flight per agent"
+  if [[ $backend == postgres ]]; then
+    touch "$work/pg.sampling"
+    sample_pg_pss "$pg_postmaster" "$work/plumbline.pg_pss" "$work/pg.sampling" &
+    pids+=($!)
+    pg_cpu_before=$(pg_cpu_seconds "$pg_postmaster")
+  fi
   # gRPC's own default connect timeout (20 s): the load generator's 100 ms,
   # made for fast reconnects in the crash tests, gives up on handshakes that
   # a collector taking on 1,000 streams at once answers later.
   measure "$collector_pid" plumbline --target plumbline --collector "127.0.0.1:$port" \
     --channels "$channels" --max-in-flight "$in_flight" --connect-timeout 20000
-  bytes_of "$work/plumbline" >"$work/plumbline.disk_running"
-  stop_server "$collector_pid"
-  bytes_of "$work/plumbline" >"$work/plumbline.disk_stopped"
+  if [[ $backend == postgres ]]; then
+    awk -v a="$(pg_cpu_seconds "$pg_postmaster")" -v b="$pg_cpu_before" \
+      'BEGIN { printf "%.1f", a - b }' >"$work/plumbline.pg_cpu"
+    rm -f "$work/pg.sampling"
+    # On disk: what the cluster's data directory grew by (WAL included).
+    echo $(($(bytes_of "$pg_dir/data") - $(cat "$work/plumbline.pg_base"))) \
+      >"$work/plumbline.disk_running"
+    bytes_of "$pg_dir/data/pg_wal" >"$work/plumbline.pg_wal_running"
+    pg_query "SELECT pg_database_size('plumbline')" >"$work/plumbline.pg_db_running"
+    stop_server "$collector_pid"
+    pg_query "SELECT pg_database_size('plumbline')" >"$work/plumbline.pg_db_stopped"
+    # A clean stop of the cluster too (a shutdown checkpoint).
+    as_pg_user "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w -t 120 stop >/dev/null
+    pg_started=0
+    echo $(($(bytes_of "$pg_dir/data") - $(cat "$work/plumbline.pg_base"))) \
+      >"$work/plumbline.disk_stopped"
+  else
+    bytes_of "$work/plumbline" >"$work/plumbline.disk_running"
+    stop_server "$collector_pid"
+    bytes_of "$work/plumbline" >"$work/plumbline.disk_stopped"
+  fi
 fi
 
 # --- Prometheus ------------------------------------------------------------------
@@ -209,9 +377,9 @@ fi
 
 # --- results ---------------------------------------------------------------------
 report() {
-  python3 - "$work" "$agents" "$series" "$duration" "$durability" "$only" <<'EOF'
+  python3 - "$work" "$agents" "$series" "$duration" "$durability" "$only" "$backend" <<'EOF'
 import json, sys
-work, agents, series, duration, durability, only = sys.argv[1:7]
+work, agents, series, duration, durability, only, backend = sys.argv[1:8]
 def read(name, kind, default=0.0):
     try:
         return float(open(f"{work}/{name}.{kind}").read().split()[0])
@@ -266,8 +434,32 @@ for r in rows.values():
 line("on disk when the load ended (MB)", "disk_mb_running", ",.1f")
 line("  bytes per sample", "bytes_per_sample_running", ".2f")
 line("  bytes per sample after a clean stop", "bytes_per_sample_stopped", ".2f")
+if backend == "postgres" and "plumbline" in rows:
+    r = rows["plumbline"]
+    acked = r["samples_acked"]
+    per = lambda v: v / acked if acked else 0
+    r["pg_cpu_s"] = read("plumbline", "pg_cpu")
+    r["pg_peak_pss_mib"] = read("plumbline", "pg_pss") / 1024
+    r["pg_base_bytes"] = read("plumbline", "pg_base")
+    r["pg_wal_bytes_running"] = read("plumbline", "pg_wal_running")
+    r["pg_db_bytes_running"] = read("plumbline", "pg_db_running")
+    r["pg_db_bytes_stopped"] = read("plumbline", "pg_db_stopped")
+    both = r["cpu_s"] + r["pg_cpu_s"]
+    print("PostgreSQL, the Plumbline side's store (the server columns above are the collector's):")
+    print(f"  CPU seconds (all its processes)             {r['pg_cpu_s']:.1f}"
+          f" = {per(r['pg_cpu_s']) * 1e6:.2f} us/sample")
+    print(f"  collector + PostgreSQL CPU seconds          {both:.1f}"
+          f" = {per(both) * 1e6:.2f} us/sample")
+    print(f"  peak memory (sum of PSS, MiB)               {r['pg_peak_pss_mib']:,.0f}")
+    print(f"  empty cluster's data directory (MB)         {r['pg_base_bytes'] / 1e6:,.1f}"
+          " (subtracted from \"on disk\" above)")
+    print(f"  pg_wal when the load ended (MB)             {r['pg_wal_bytes_running'] / 1e6:,.1f}")
+    print(f"  pg_database_size when the load ended (MB)   {r['pg_db_bytes_running'] / 1e6:,.1f}"
+          f" = {per(r['pg_db_bytes_running']):.2f} bytes/sample")
+    print(f"  pg_database_size, collector stopped (MB)    {r['pg_db_bytes_stopped'] / 1e6:,.1f}"
+          f" = {per(r['pg_db_bytes_stopped']):.2f} bytes/sample")
 result = {"agents": int(agents), "series": int(series), "duration_s": float(duration),
-          "durability": durability, **{s: r for s, r in rows.items()}}
+          "durability": durability, "backend": backend, **{s: r for s, r in rows.items()}}
 if "plumbline" in rows and "prometheus" in rows and rows["prometheus"]["samples_per_s"] > 0:
     ratio = rows["plumbline"]["samples_per_s"] / rows["prometheus"]["samples_per_s"]
     result["ratio"] = ratio
