@@ -112,18 +112,9 @@ if [[ $backend == postgres && $only != prometheus ]]; then
   [[ -n $pg_bin ]] || { echo "ingest.sh: no PostgreSQL server binaries (initdb, pg_ctl)" >&2; exit 1; }
 fi
 
-build=${PLUMBLINE_BUILD:-build/release}
-collector_bin=$build/collector/plumbline-collector
-load_bin=$build/tools/plumbline-load-gen
-if [[ ! -x $collector_bin || ! -x $load_bin ]]; then
-  if [[ $build != build/release ]]; then
-    echo "ingest.sh: $collector_bin or $load_bin missing" >&2
-    exit 1
-  fi
-  echo "building the release collector and load generator"
-  cmake --preset release >/dev/null
-  cmake --build build/release -j2 --target plumbline-collector plumbline-load-gen >/dev/null
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binaries ingest.sh
 
 work=$(mktemp -d /tmp/plumbline-ingest.XXXXXX)
 pids=()
@@ -298,16 +289,7 @@ EOF
   if [[ -n $maintenance_interval ]]; then
     echo "  maintenance_interval: $maintenance_interval" >>"$work/collector.yaml"
   fi
-  "$collector_bin" -c "$work/collector.yaml" --listen "127.0.0.1:$port" --http-listen "" \
-    --ready-file "$work/collector.ready" --log-level warn >"$work/collector.log" 2>&1 &
-  collector_pid=$!
-  pids+=("$collector_pid")
-  for _ in $(seq 1 600); do
-    [[ -s $work/collector.ready ]] && break
-    kill -0 "$collector_pid" 2>/dev/null || { echo "collector died:"; tail "$work/collector.log"; exit 1; }
-    sleep 0.05
-  done
-  [[ -s $work/collector.ready ]] || { echo "collector did not start"; exit 1; }
+  bench_start_collector "$work/collector.yaml" "127.0.0.1:$port" "$work"
   if [[ $backend == postgres ]]; then
     store_name="PostgreSQL $(pg_query 'SHOW server_version') on 127.0.0.1:$pg_port"
     store_name+=" (fsync $(pg_query 'SHOW fsync'), shared_buffers $(pg_query 'SHOW shared_buffers'))"

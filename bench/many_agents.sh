@@ -50,18 +50,9 @@ durability=${MANY_DURABILITY:-full}
 ((groups > agents)) && groups=$agents
 ((groups < 1)) && groups=1
 
-build=${PLUMBLINE_BUILD:-build/release}
-collector_bin=$build/collector/plumbline-collector
-load_bin=$build/tools/plumbline-load-gen
-if [[ ! -x $collector_bin || ! -x $load_bin ]]; then
-  if [[ $build != build/release ]]; then
-    echo "many_agents.sh: $collector_bin or $load_bin missing" >&2
-    exit 1
-  fi
-  echo "building the release collector and load generator"
-  cmake --preset release >/dev/null
-  cmake --build build/release -j2 --target plumbline-collector plumbline-load-gen >/dev/null
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binaries many_agents.sh
 
 # One descriptor per connection in the collector, plus its store and logs.
 connections=$(((agents + per_connection - 1) / per_connection))
@@ -109,16 +100,7 @@ storage:
   path: $work/store/collector.db
   durability: $durability
 EOF
-"$collector_bin" -c "$work/collector.yaml" --listen 127.0.0.1:0 --http-listen "" \
-  --ready-file "$work/collector.ready" --log-level warn >"$work/collector.log" 2>&1 &
-collector_pid=$!
-pids+=("$collector_pid")
-for _ in $(seq 1 600); do
-  [[ -s $work/collector.ready ]] && break
-  kill -0 "$collector_pid" 2>/dev/null || { echo "collector died:"; tail "$work/collector.log"; exit 1; }
-  sleep 0.05
-done
-[[ -s $work/collector.ready ]] || { echo "collector did not start"; exit 1; }
+bench_start_collector "$work/collector.yaml" 127.0.0.1:0 "$work"
 address=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["grpc"])' \
   "$work/collector.ready")
 
