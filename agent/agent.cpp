@@ -5,9 +5,7 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "agent/footprint.h"
 #include "agent/proc_parsers.h"
@@ -367,10 +365,9 @@ int Agent::Run() {
   release_timer_.async_wait([](const asio::error_code& ec) {
     if (ec) return;
     auto rss = [] {
-      std::ifstream in("/proc/self/status");
-      std::stringstream text;
-      text << in.rdbuf();
-      absl::StatusOr<ProcessStatus> st = ParseProcessStatus(text.str());
+      absl::StatusOr<std::string> text = ProcFs().Read("/proc/self/status");
+      absl::StatusOr<ProcessStatus> st =
+          text.ok() ? ParseProcessStatus(*text) : absl::StatusOr<ProcessStatus>(text.status());
       return st.ok() ? static_cast<double>(st->resident_bytes) / (1 << 20) : 0.0;
     };
     const double before = rss();

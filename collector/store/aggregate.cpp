@@ -109,9 +109,8 @@ absl::StatusOr<std::vector<SeriesAggregates>> CalendarAggregates(Store& store,
                                                                  int64_t step_ms,
                                                                  AggregateSource* source) {
   constexpr int64_t kMinuteMs = 60000, kHourMs = 60 * kMinuteMs;
-  auto floor_to = [](int64_t t, int64_t unit) { return t - (((t % unit) + unit) % unit); };
-  from_ms = floor_to(from_ms, kMinuteMs);
-  to_ms = floor_to(to_ms, kMinuteMs);
+  from_ms = FloorTo(from_ms, kMinuteMs);
+  to_ms = FloorTo(to_ms, kMinuteMs);
   if (step_ms <= 0 || step_ms % kHourMs != 0 || to_ms <= from_ms) {
     return store.Aggregates(selector, from_ms, to_ms, step_ms, source);
   }
@@ -119,14 +118,12 @@ absl::StatusOr<std::vector<SeriesAggregates>> CalendarAggregates(Store& store,
   // end: (from, to, step) each.
   std::vector<std::tuple<int64_t, int64_t, int64_t>> parts;
   int64_t at = from_ms;
-  const int64_t head_end =
-      std::min(to_ms, from_ms == floor_to(from_ms, step_ms) ? from_ms
-                                                            : floor_to(from_ms, step_ms) + step_ms);
+  const int64_t head_end = std::min(to_ms, CeilTo(from_ms, step_ms));
   if (at < head_end) {
     parts.emplace_back(at, head_end, head_end - at);
     at = head_end;
   }
-  const int64_t tail_start = std::max(at, floor_to(to_ms, step_ms));
+  const int64_t tail_start = std::max(at, FloorTo(to_ms, step_ms));
   if (at < tail_start) {
     parts.emplace_back(at, tail_start, step_ms);
     at = tail_start;

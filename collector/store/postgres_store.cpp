@@ -272,13 +272,6 @@ constexpr int64_t kLookbackMs = 15 * kMinute;
 // Rows per INSERT statement when writing samples.
 constexpr size_t kInsertChunk = 20000;
 
-int64_t FloorTo(int64_t t, int64_t unit) {
-  int64_t q = t / unit;
-  if (t % unit != 0 && t < 0) --q;
-  return q * unit;
-}
-int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
-
 // Per-minute aggregates of raw samples in [$1, $2), each sample's increase
 // stepping from its previous sample when that is at most $3 ms older.
 // Columns: series_id, bucket, count, sum, min, max, first, first_ms, last,

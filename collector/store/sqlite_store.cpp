@@ -164,13 +164,6 @@ constexpr uint64_t kMaxSamplesPerStep = 4'000'000;
 // minutes are recomputed.
 constexpr size_t kMaxDirtySeries = 1'000'000;
 
-int64_t FloorTo(int64_t t, int64_t unit) {
-  int64_t q = t / unit;
-  if (t % unit != 0 && t < 0) --q;
-  return q * unit;
-}
-int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
-
 // RAII prepared statement.
 class Stmt {
  public:
@@ -1273,9 +1266,9 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     }
     if (minute_watermark_ >= rollable) break;
     report.more = true;  // until the loop sees the watermark settled
+    const int64_t chunk = std::max(step, minute_rollup_step_);
     int64_t to = std::min({rollable, FloorTo(minute_watermark_, kHour) + kHour,
-                           FloorTo(minute_watermark_, std::max(step, minute_rollup_step_)) +
-                               std::max(step, minute_rollup_step_)});
+                           FloorTo(minute_watermark_, chunk) + chunk});
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = RollUpMinutes(minute_watermark_, to);
     int64_t hour_to = FloorTo(to, kHour);

@@ -196,6 +196,14 @@ class BucketFolder {
   std::vector<std::vector<std::pair<int64_t, Aggregate>>> cells_;  // (bucket, aggregate)
 };
 
+// t rounded down (up) to a multiple of unit, negative t included.
+inline int64_t FloorTo(int64_t t, int64_t unit) {
+  int64_t q = t / unit;
+  if (t % unit != 0 && t < 0) --q;
+  return q * unit;
+}
+inline int64_t CeilTo(int64_t t, int64_t unit) { return -FloorTo(-t, unit); }
+
 class Store;
 
 // Store::Aggregates on the calendar: with a step that is a whole number of
