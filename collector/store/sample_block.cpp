@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "collector/store/bits.h"
+#include "collector/store/varint.h"
 
 // A run's id_delta: the first run's id as a zigzag varint (ids may be 0 or negative), later
 // runs the step from the previous id, >= 1.
@@ -38,7 +40,22 @@
 namespace plumbline::collector {
 namespace {
 
-constexpr size_t kMaxVarintBytes = 10;
+using internal::AppendVarint;
+using internal::BitReader;
+using internal::BitWriter;
+using internal::Bytes;
+using internal::DecimalInRange;
+using internal::DecimalValue;
+using internal::GetVarint;
+using internal::kMaxDecimalDigits;
+using internal::kMaxVarintBytes;
+using internal::LoadLittleEndian64;
+using internal::PutVarint;
+using internal::StoreLittleEndian64;
+using internal::ToDecimal;
+using internal::UnZigZag;
+using internal::ZigZag;
+
 // The widest a sample after the first can get: '1111' + 64, then '11' + 11 + 64 (XOR mode; a
 // decimal's '1111' + 64 is narrower).
 constexpr size_t kMaxSampleBits = 68 + 77;
@@ -47,202 +64,6 @@ constexpr size_t kMaxHeadBytes = 1 + kMaxVarintBytes;
 
 constexpr unsigned char kXorMode = 0;
 constexpr unsigned char kDecimalMode = 1;  // + k
-constexpr unsigned kMaxDecimalDigits = 9;
-constexpr double kPow10[kMaxDecimalDigits + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-// Integers up to 2^53 convert to double exactly.
-constexpr int64_t kMaxDecimal = int64_t{1} << 53;
-
-// The one expression the writer checks and the reader decodes with, so decoding is exact. For
-// k = 0 the division by 1 changes nothing.
-double DecimalValue(int64_t r, unsigned k) { return static_cast<double>(r) / kPow10[k]; }
-
-// std::llround for |x| <= 2^53 (halves away from zero), inline: llround is a libm call.
-int64_t Round(double x) {
-  int64_t r = static_cast<int64_t>(x);                 // toward zero
-  const double fraction = x - static_cast<double>(r);  // exact
-  if (fraction >= 0.5) {
-    ++r;
-  } else if (fraction <= -0.5) {
-    --r;
-  }
-  assert(r == std::llround(x));
-  return r;
-}
-
-// Sets `r` and returns true if `v` is DecimalValue(r, k) bit for bit (so never -0.0, NaN or inf).
-bool ToDecimal(double v, unsigned k, int64_t* r) {
-  const double scaled = v * kPow10[k];
-  // The negated test also refuses NaN and keeps the conversion in range.
-  if (!(std::fabs(scaled) <= static_cast<double>(kMaxDecimal))) return false;
-  *r = Round(scaled);
-  return std::bit_cast<uint64_t>(DecimalValue(*r, k)) == std::bit_cast<uint64_t>(v);
-}
-
-uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (0 - (v & 1))); }
-
-uint64_t LoadBigEndian64(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-  return v;
-}
-void StoreBigEndian64(char* p, uint64_t v) {
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
-uint64_t LoadLittleEndian64(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-void StoreLittleEndian64(char* p, uint64_t v) {
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
-
-char* PutVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-void AppendVarint(std::string* out, uint64_t v) {
-  char buf[kMaxVarintBytes];
-  out->append(buf, PutVarint(buf, v) - buf);
-}
-
-// False if the varint runs past `end` or does not fit 64 bits.
-bool GetVarint(const unsigned char** p, const unsigned char* end, uint64_t* v) {
-  uint64_t result = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (*p == end) return false;
-    uint64_t byte = *(*p)++;
-    if (shift == 63 && byte > 1) return false;
-    result |= (byte & 0x7f) << shift;
-    if (byte < 0x80) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
-
-// Appends bits most significant first, a 64-bit word at a time, into a buffer the caller sized
-// for the worst case (so no bounds checks here).
-class BitWriter {
- public:
-  explicit BitWriter(char* out) : out_(out) {}
-
-  // Appends the low `n` bits of `v` (1 <= n <= 63; the bits of `v` above them are zero).
-  void Put(uint64_t v, unsigned n) {
-    if (used_ + n < 64) {
-      acc_ = (acc_ << n) | v;
-      used_ += n;
-      return;
-    }
-    unsigned rest = used_ + n - 64;
-    StoreBigEndian64(out_, (acc_ << (n - rest)) | (v >> rest));
-    out_ += 8;
-    // Only the low `rest` bits count; the ones above are shifted out before they are stored.
-    acc_ = v;
-    used_ = rest;
-  }
-  // As Put, for 1 <= n <= 64.
-  void PutWide(uint64_t v, unsigned n) {
-    if (n < 64) return Put(v, n);
-    Put(v >> 32, 32);
-    Put(v & 0xffffffff, 32);
-  }
-  // Flushes the last partial word, zero-padded to a byte; returns the end of the output.
-  char* Finish() {
-    if (used_ > 0) {
-      char word[8];
-      StoreBigEndian64(word, acc_ << (64 - used_));
-      size_t bytes = (used_ + 7) / 8;
-      std::memcpy(out_, word, bytes);
-      out_ += bytes;
-      used_ = 0;
-    }
-    return out_;
-  }
-
- private:
-  char* out_;
-  uint64_t acc_ = 0;
-  unsigned used_ = 0;  // bits pending in acc_, < 64
-};
-
-// Reads bits most significant first. `bits_` holds `avail_` unread bits at its top; the bits
-// below may already hold the following stream bits (the refill loads whole words), never
-// bits from outside [p, end).
-class BitReader {
- public:
-  BitReader(const unsigned char* p, const unsigned char* end) : p_(p), end_(end) {}
-
-  // Tops up to at least 56 bits, or to the end of the stream.
-  void Fill() {
-    if (avail_ < 56) Refill();
-  }
-  // The next bits, most significant first: only the first avail() of them count.
-  uint64_t Top() const { return bits_; }
-  unsigned avail() const { return avail_; }
-  // Drops `n` bits (n <= avail(), n < 64).
-  void Skip(unsigned n) {
-    bits_ <<= n;
-    avail_ -= n;
-  }
-
-  // Reads `n` bits (1 <= n <= 56); false if the stream ends first.
-  bool Read(unsigned n, uint64_t* v) {
-    if (avail_ < n) {
-      Refill();
-      if (avail_ < n) return false;
-    }
-    *v = bits_ >> (64 - n);
-    Skip(n);
-    return true;
-  }
-  // As Read, for 1 <= n <= 64.
-  bool ReadWide(unsigned n, uint64_t* v) {
-    if (n <= 56) return Read(n, v);
-    uint64_t high, low;
-    if (!Read(n - 32, &high) || !Read(32, &low)) return false;
-    *v = (high << 32) | low;
-    return true;
-  }
-
-  uint64_t BitsLeft() const { return avail_ + 8 * static_cast<uint64_t>(end_ - p_); }
-  // The unread bits of the last byte; call only when BitsLeft() < 8.
-  uint64_t PaddingBits() const { return avail_ == 0 ? 0 : bits_ >> (64 - avail_); }
-
- private:
-  // Tops up to at least 56 bits, or to the end of the stream.
-  void Refill() {
-    if (end_ - p_ >= 8) {
-      bits_ |= LoadBigEndian64(p_) >> avail_;
-      p_ += (63 - avail_) >> 3;
-      avail_ |= 56;
-      return;
-    }
-    while (avail_ <= 56 && p_ < end_) {
-      bits_ |= static_cast<uint64_t>(*p_++) << (56 - avail_);
-      avail_ += 8;
-    }
-  }
-
-  const unsigned char* p_;
-  const unsigned char* end_;
-  uint64_t bits_ = 0;
-  unsigned avail_ = 0;
-};
-
-const unsigned char* Bytes(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
 
 // The per-sample helpers below (always_inline) run once or twice a sample: inlined, the compiler
 // keeps the bit buffers in registers; left to itself it calls them and runs at half the speed.
@@ -407,10 +228,6 @@ const char* DecodeXor(BitReader* in, uint32_t count, RawSample* dst) {
     dst[i] = {static_cast<int64_t>(ts), std::bit_cast<double>(value)};
   }
   return nullptr;
-}
-
-[[gnu::always_inline]] inline bool DecimalInRange(uint64_t r) {
-  return r + static_cast<uint64_t>(kMaxDecimal) <= 2 * static_cast<uint64_t>(kMaxDecimal);
 }
 
 // Decodes samples 1..count-1 of a decimal run whose first integer is `r`, after dst[0]; the

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/flatten.h"
+#include "collector/store/rollup_block.h"
 
 namespace plumbline::collector {
 
@@ -145,10 +146,33 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX sample_blocks_by_win ON sample_blocks (win);
     CREATE INDEX sample_blocks_unmerged ON sample_blocks (win) WHERE shard = -1;
     )sql",
+    // 6: rollups in compressed blobs (rollup_block.h): a series' minutes of
+    // one hour, its hours of one UTC day (span: the hour's or day's start;
+    // buckets: how many aggregates the blob holds). The old tables' rows are
+    // moved into blobs by MoveRollupsIntoBlocks, which then drops them.
+    R"sql(
+    CREATE TABLE rollup_1m_blocks (
+      series_id INTEGER NOT NULL,
+      span INTEGER NOT NULL,
+      buckets INTEGER NOT NULL,
+      data BLOB NOT NULL,
+      PRIMARY KEY (series_id, span)
+    ) WITHOUT ROWID;
+    CREATE INDEX rollup_1m_blocks_by_span ON rollup_1m_blocks (span);
+    CREATE TABLE rollup_1h_blocks (
+      series_id INTEGER NOT NULL,
+      span INTEGER NOT NULL,
+      buckets INTEGER NOT NULL,
+      data BLOB NOT NULL,
+      PRIMARY KEY (series_id, span)
+    ) WITHOUT ROWID;
+    CREATE INDEX rollup_1h_blocks_by_span ON rollup_1h_blocks (span);
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
 constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
 // How far back the rollup looks for a series' previous sample (for counter
 // increases across bucket boundaries); a counter's step over a longer gap
 // is not counted.
@@ -244,6 +268,67 @@ LabelSet ParseLabelsOrEmpty(const std::string& text) {
 
 }  // namespace
 
+// One level of rollups: its table and the statements on it (kept prepared,
+// keyed by the text's address).
+struct RollupTier {
+  int64_t span_ms;           // what one blob covers
+  const char* read;          // data of (series_id, span)
+  const char* write;         // (series_id, span, buckets, data)
+  const char* scan;          // series_id, span, data of spans in [?, ?) of the ids in a JSON array
+  const char* at_span;       // series_id, data of one span
+  const char* count_before;  // buckets in spans before ?
+  const char* erase_before;
+};
+
+namespace {
+
+const RollupTier kMinuteTier{
+    kHour,
+    "SELECT data FROM rollup_1m_blocks WHERE series_id = ? AND span = ?",
+    "INSERT OR REPLACE INTO rollup_1m_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?)",
+    "SELECT series_id, span, data FROM rollup_1m_blocks WHERE span >= ? AND span < ? "
+    "AND series_id IN (SELECT value FROM json_each(?))",
+    "SELECT series_id, data FROM rollup_1m_blocks WHERE span = ?",
+    "SELECT coalesce(sum(buckets), 0) FROM rollup_1m_blocks WHERE span < ?",
+    "DELETE FROM rollup_1m_blocks WHERE span < ?",
+};
+const RollupTier kHourTier{
+    kDay,
+    "SELECT data FROM rollup_1h_blocks WHERE series_id = ? AND span = ?",
+    "INSERT OR REPLACE INTO rollup_1h_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?)",
+    "SELECT series_id, span, data FROM rollup_1h_blocks WHERE span >= ? AND span < ? "
+    "AND series_id IN (SELECT value FROM json_each(?))",
+    "SELECT series_id, data FROM rollup_1h_blocks WHERE span = ?",
+    "SELECT coalesce(sum(buckets), 0) FROM rollup_1h_blocks WHERE span < ?",
+    "DELETE FROM rollup_1h_blocks WHERE span < ?",
+};
+
+// A blob column's bytes.
+std::string_view BlobOf(const Stmt& q, int col) {
+  const void* p = sqlite3_column_blob(q.stmt(), col);
+  const int n = sqlite3_column_bytes(q.stmt(), col);
+  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
+}
+
+// Schema 5's rollup row: (bucket, count, sum, min, max, first, first_ms,
+// last, last_ms, increase) from column first_col on.
+Aggregate ReadAggregate(const Stmt& q, int first_col) {
+  Aggregate a;
+  a.start_ms = q.Int(first_col);
+  a.count = static_cast<uint64_t>(q.Int(first_col + 1));
+  a.sum = q.Double(first_col + 2);
+  a.min = q.Double(first_col + 3);
+  a.max = q.Double(first_col + 4);
+  a.first = q.Double(first_col + 5);
+  a.first_ms = q.Int(first_col + 6);
+  a.last = q.Double(first_col + 7);
+  a.last_ms = q.Int(first_col + 8);
+  a.increase = q.Double(first_col + 9);
+  return a;
+}
+
+}  // namespace
+
 int SqliteStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
@@ -299,7 +384,17 @@ absl::Status SqliteStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::Migrate() {
+absl::Status SqliteStore::MigrateToForTesting(const std::string& path, int version) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return absl::UnavailableError(StrCat(path, ": cannot open database"));
+  }
+  SqliteStore store(db);
+  return store.Migrate(version);
+}
+
+absl::Status SqliteStore::Migrate(int to_version) {
   Stmt version(db_, "PRAGMA user_version");
   RETURN_IF_ERROR(version.status());
   if (version.Step() != SQLITE_ROW) return version.Error();
@@ -310,10 +405,11 @@ absl::Status SqliteStore::Migrate() {
                                                 " is newer than this collector's (",
                                                 SchemaVersion(), "); upgrade the collector"));
   }
-  for (int64_t v = current; v < SchemaVersion(); ++v) {
+  for (int64_t v = current; v < to_version; ++v) {
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s = Exec(kMigrations[v]);
     if (s.ok() && v + 1 == 5) s = MoveSamplesIntoBlocks();
+    if (s.ok() && v + 1 == 6) s = MoveRollupsIntoBlocks();
     if (s.ok()) s = Exec(StrCat("PRAGMA user_version=", v + 1).c_str());
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
@@ -602,7 +698,7 @@ absl::Status SqliteStore::FlushSamples() {
 
 uint64_t SqliteStore::CorruptBlocks() {
   std::lock_guard lock(mu_);
-  return corrupt_blocks_.size();
+  return corrupt_blocks_.size() + corrupt_rollups_.size();
 }
 
 absl::Status SqliteStore::VisitRuns(
@@ -1001,13 +1097,18 @@ absl::Status SqliteStore::LoadState() {
   // Newest value per series: the last rolled-up minute of the last day, then
   // anything newer from raw samples.
   int64_t day_ago = minute_watermark_ - 24 * kHour;
+  // (The row of each series' newest span: SQLite takes bare columns from
+  // the row max() picks.)
   Stmt rolled(db_,
-              "SELECT series_id, max(last_ms), last FROM rollup_1m WHERE bucket >= ? "
+              "SELECT series_id, max(span), data FROM rollup_1m_blocks WHERE span >= ? "
               "GROUP BY series_id");
   RETURN_IF_ERROR(rolled.status());
-  rolled.Bind(1, day_ago);
+  rolled.Bind(1, FloorTo(day_ago, kHour));
+  std::vector<Aggregate> minutes;
   while ((rc = rolled.Step()) == SQLITE_ROW) {
-    latest_[rolled.Int(0)] = {rolled.Int(1), rolled.Double(2)};
+    minutes.clear();
+    DecodeRollups(kMinuteTier, rolled.Int(0), rolled.Int(1), BlobOf(rolled, 2), &minutes);
+    if (!minutes.empty()) latest_[rolled.Int(0)] = {minutes.back().last_ms, minutes.back().last};
   }
   if (rc != SQLITE_DONE) return rolled.Error();
   std::unordered_map<int64_t, RawSample> newest;
@@ -1052,41 +1153,89 @@ absl::StatusOr<std::vector<SeriesInfo>> SqliteStore::FindSeriesLocked(
   return out;
 }
 
-namespace {
-
-// Runs a rollup insert: (series_id, bucket, count, sum, min, max, first,
-// first_ms, last, last_ms, increase).
-absl::Status WriteAggregate(Stmt& insert, int64_t series_id, int64_t bucket, const Aggregate& a) {
-  return insert.Bind(1, series_id)
-      .Bind(2, bucket)
-      .Bind(3, static_cast<int64_t>(a.count))
-      .Bind(4, a.sum)
-      .Bind(5, a.min)
-      .Bind(6, a.max)
-      .Bind(7, a.first)
-      .Bind(8, a.first_ms)
-      .Bind(9, a.last)
-      .Bind(10, a.last_ms)
-      .Bind(11, a.increase)
-      .Run();
+void SqliteStore::DecodeRollups(const RollupTier& tier, int64_t series_id, int64_t span,
+                                std::string_view blob, std::vector<Aggregate>* out) {
+  if (!DecodeAggregates(blob, out).ok()) {
+    corrupt_rollups_.emplace(tier.span_ms, series_id, span);
+  }
 }
 
-Aggregate ReadAggregate(const Stmt& q, int first_col) {
-  Aggregate a;
-  a.start_ms = q.Int(first_col);
-  a.count = static_cast<uint64_t>(q.Int(first_col + 1));
-  a.sum = q.Double(first_col + 2);
-  a.min = q.Double(first_col + 3);
-  a.max = q.Double(first_col + 4);
-  a.first = q.Double(first_col + 5);
-  a.first_ms = q.Int(first_col + 6);
-  a.last = q.Double(first_col + 7);
-  a.last_ms = q.Int(first_col + 8);
-  a.increase = q.Double(first_col + 9);
-  return a;
+absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
+                                       bool keep_existing) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_read, Prepared(tier.read));
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_write, Prepared(tier.write));
+  std::stable_sort(fresh.begin(), fresh.end(), [](const SeriesBucket& x, const SeriesBucket& y) {
+    return std::tie(x.first, x.second.start_ms) < std::tie(y.first, y.second.start_ms);
+  });
+  std::vector<Aggregate> stored, merged;
+  for (size_t i = 0; i < fresh.size();) {
+    const int64_t id = fresh[i].first;
+    const int64_t span = FloorTo(fresh[i].second.start_ms, tier.span_ms);
+    size_t j = i;
+    while (j < fresh.size() && fresh[j].first == id &&
+           FloorTo(fresh[j].second.start_ms, tier.span_ms) == span) {
+      ++j;
+    }
+    stored.clear();
+    {
+      Stmt read(db_, kept_read);
+      read.Bind(1, id).Bind(2, span);
+      const int rc = read.Step();
+      if (rc == SQLITE_ROW) {
+        DecodeRollups(tier, id, span, BlobOf(read, 0), &stored);
+      } else if (rc != SQLITE_DONE) {
+        return read.Error();
+      }
+    }
+    // Both ascending: merged in order, a bucket in both taken once.
+    merged.clear();
+    size_t k = 0;
+    for (size_t f = i; f < j; ++f) {
+      const Aggregate& a = fresh[f].second;
+      if (f + 1 < j && fresh[f + 1].second.start_ms == a.start_ms) continue;  // the later wins
+      while (k < stored.size() && stored[k].start_ms < a.start_ms) merged.push_back(stored[k++]);
+      const bool both = k < stored.size() && stored[k].start_ms == a.start_ms;
+      merged.push_back(both && keep_existing ? stored[k] : a);
+      if (both) ++k;
+    }
+    merged.insert(merged.end(), stored.begin() + static_cast<ptrdiff_t>(k), stored.end());
+    const std::string blob = EncodeAggregates(merged);
+    Stmt write(db_, kept_write);
+    write.Bind(1, id).Bind(2, span).Bind(3, static_cast<int64_t>(merged.size()));
+    sqlite3_bind_blob(write.stmt(), 4, blob.data(), static_cast<int>(blob.size()),
+                      SQLITE_TRANSIENT);
+    RETURN_IF_ERROR(write.Run());
+    i = j;
+  }
+  fresh.clear();
+  return absl::OkStatus();
 }
 
-}  // namespace
+absl::Status SqliteStore::MoveRollupsIntoBlocks() {
+  for (const auto& [from, tier] :
+       {std::pair<const char*, const RollupTier*>{"rollup_1m", &kMinuteTier},
+        {"rollup_1h", &kHourTier}}) {
+    Stmt q(db_, StrCat("SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, "
+                       "last_ms, increase FROM ",
+                       from, " ORDER BY series_id, bucket")
+                    .c_str());
+    RETURN_IF_ERROR(q.status());
+    std::vector<SeriesBucket> rows;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      // Flushed between series, so a blob is written once.
+      if (rows.size() >= (1u << 20) && rows.back().first != q.Int(0)) {
+        RETURN_IF_ERROR(WriteRollups(*tier, rows, false));
+      }
+      rows.emplace_back(q.Int(0), ReadAggregate(q, 1));
+    }
+    if (rc != SQLITE_DONE) return q.Error();
+    q.Reset();
+    RETURN_IF_ERROR(WriteRollups(*tier, rows, false));
+    RETURN_IF_ERROR(Exec(StrCat("DROP TABLE ", from).c_str()));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
@@ -1123,25 +1272,25 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   int64_t minute_end = std::min(to_ms, minute_watermark_);
   // Only the matched series (label matchers included), each by its primary
   // key: not every series of the name (a fleet's thousands of hosts).
-  const char* kRollupSql =
-      "SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, last_ms, increase "
-      "FROM %s WHERE bucket >= ? AND bucket < ? "
-      "AND series_id IN (SELECT value FROM json_each(?))";
   std::string ids = "[";
   for (const auto& entry : index) absl::StrAppend(&ids, ids.size() > 1 ? "," : "", entry.first);
   ids += "]";
-  auto scan_rollup = [&](const char* table, int64_t a, int64_t b,
+  std::vector<Aggregate> decoded;
+  auto scan_rollup = [&](const RollupTier& tier, int64_t a, int64_t b,
                          uint64_t* counter) -> absl::Status {
     if (b <= a) return absl::OkStatus();
-    char sql[512];
-    std::snprintf(sql, sizeof sql, kRollupSql, table);
-    Stmt q(db_, sql);
-    RETURN_IF_ERROR(q.status());
-    q.Bind(1, a).Bind(2, b).Bind(3, ids);
+    ASSIGN_OR_RETURN(sqlite3_stmt * kept, Prepared(tier.scan));
+    Stmt q(db_, kept);
+    q.Bind(1, FloorTo(a, tier.span_ms)).Bind(2, b).Bind(3, ids);
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
-      fold(q.Int(0), ReadAggregate(q, 1));
-      ++*counter;
+      decoded.clear();
+      DecodeRollups(tier, q.Int(0), q.Int(1), BlobOf(q, 2), &decoded);
+      for (const Aggregate& agg : decoded) {
+        if (agg.start_ms < a || agg.start_ms >= b) continue;
+        fold(q.Int(0), agg);
+        ++*counter;
+      }
     }
     return rc == SQLITE_DONE ? absl::OkStatus() : q.Error();
   };
@@ -1150,15 +1299,15 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   int64_t hours_at = hour_from;
   for (auto it = dirty_hours_.lower_bound(hour_from); it != dirty_hours_.end() && *it < hour_to;
        ++it) {
-    RETURN_IF_ERROR(scan_rollup("rollup_1h", hours_at, *it, &used.hour_buckets));
-    RETURN_IF_ERROR(scan_rollup("rollup_1m", *it, *it + kHour, &used.minute_buckets));
+    RETURN_IF_ERROR(scan_rollup(kHourTier, hours_at, *it, &used.hour_buckets));
+    RETURN_IF_ERROR(scan_rollup(kMinuteTier, *it, *it + kHour, &used.minute_buckets));
     hours_at = *it + kHour;
   }
-  RETURN_IF_ERROR(scan_rollup("rollup_1h", hours_at, hour_to, &used.hour_buckets));
+  RETURN_IF_ERROR(scan_rollup(kHourTier, hours_at, hour_to, &used.hour_buckets));
   RETURN_IF_ERROR(
-      scan_rollup("rollup_1m", from_ms, std::min(hour_from, minute_end), &used.minute_buckets));
+      scan_rollup(kMinuteTier, from_ms, std::min(hour_from, minute_end), &used.minute_buckets));
   RETURN_IF_ERROR(
-      scan_rollup("rollup_1m", std::max(hour_to, from_ms), minute_end, &used.minute_buckets));
+      scan_rollup(kMinuteTier, std::max(hour_to, from_ms), minute_end, &used.minute_buckets));
   // The part not rolled up yet, from raw samples.
   int64_t raw_from = std::max(from_ms, minute_watermark_);
   if (raw_from < to_ms) {
@@ -1177,17 +1326,10 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
 
 absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing,
                                         const std::function<bool(int64_t)>& want) {
-  ASSIGN_OR_RETURN(
-      sqlite3_stmt * kept,
-      Prepared(keep_existing ? "INSERT OR IGNORE INTO rollup_1m (series_id, bucket, count, sum, "
-                               "min, max, first, first_ms, last, last_ms, increase) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                             : "INSERT OR REPLACE INTO rollup_1m (series_id, bucket, count, sum, "
-                               "min, max, first, first_ms, last, last_ms, increase) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  Stmt insert(db_, kept);
+  std::vector<SeriesBucket> fresh;
   auto emit = [&](int64_t id, const Aggregate& a) {
-    return WriteAggregate(insert, id, a.start_ms, a);
+    fresh.emplace_back(id, a);
+    return absl::OkStatus();
   };
   // In steps of whole minutes that decode at most kMaxSamplesPerStep
   // samples (estimated from the blocks of the step's first window).
@@ -1202,34 +1344,35 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
         static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
     const int64_t to = std::min(to_ms, from + minutes * kMinute);
     RETURN_IF_ERROR(MinuteAggregates(from, to, want, emit));
+    RETURN_IF_ERROR(WriteRollups(kMinuteTier, fresh, keep_existing));
     from = to;
   }
   return absl::OkStatus();
 }
 
 absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_minutes,
-                   Prepared("SELECT series_id, bucket, count, sum, min, max, first, first_ms, "
-                            "last, last_ms, increase FROM rollup_1m WHERE bucket >= ? AND "
-                            "bucket < ? ORDER BY bucket"));
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_insert,
-                   Prepared("INSERT OR REPLACE INTO rollup_1h (series_id, bucket, count, sum, "
-                            "min, max, first, first_ms, last, last_ms, increase) VALUES "
-                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  // An hour is its minutes merged in time order, one hour at a time.
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_minutes, Prepared(kMinuteTier.at_span));
+  // An hour is its minutes merged in time order; written a day at a time
+  // (one blob per series and day).
+  std::vector<SeriesBucket> hours;
+  std::vector<Aggregate> minutes;
   for (int64_t hour = FloorTo(from_ms, kHour); hour < to_ms; hour += kHour) {
-    std::unordered_map<int64_t, Aggregate> merged;
-    Stmt minutes(db_, kept_minutes);
-    minutes.Bind(1, hour).Bind(2, hour + kHour);
+    Stmt q(db_, kept_minutes);
+    q.Bind(1, hour);
     int rc;
-    while ((rc = minutes.Step()) == SQLITE_ROW) {
-      merged[minutes.Int(0)].Merge(ReadAggregate(minutes, 1));
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      minutes.clear();
+      DecodeRollups(kMinuteTier, q.Int(0), hour, BlobOf(q, 1), &minutes);
+      if (minutes.empty()) continue;
+      Aggregate merged;
+      for (const Aggregate& m : minutes) merged.Merge(m);
+      merged.start_ms = hour;
+      hours.emplace_back(q.Int(0), merged);
     }
-    if (rc != SQLITE_DONE) return minutes.Error();
-    minutes.Reset();
-    Stmt insert(db_, kept_insert);
-    for (const auto& [id, a] : merged) {
-      RETURN_IF_ERROR(WriteAggregate(insert, id, hour, a));
+    if (rc != SQLITE_DONE) return q.Error();
+    q.Reset();
+    if (hour + kHour >= to_ms || (hour + kHour) % kDay == 0 || hours.size() >= (1u << 20)) {
+      RETURN_IF_ERROR(WriteRollups(kHourTier, hours, /*keep_existing=*/false));
     }
   }
   return absl::OkStatus();
@@ -1457,8 +1600,19 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       if (s.ok()) report.raw_deleted += static_cast<uint64_t>(gone.Int(0));
     }
     erase("DELETE FROM sample_blocks WHERE win < ?", window_cutoff, nullptr);
-    erase("DELETE FROM rollup_1m WHERE bucket < ?", minute_cutoff, &report.rollups_deleted);
-    erase("DELETE FROM rollup_1h WHERE bucket < ?", hour_cutoff, &report.rollups_deleted);
+    // Rollups go in whole blobs, once all of a blob's span is past the cutoff.
+    for (const auto& [tier, cutoff] :
+         {std::pair<const RollupTier*, int64_t>{&kMinuteTier, minute_cutoff},
+          {&kHourTier, hour_cutoff}}) {
+      const int64_t before = cutoff - tier->span_ms + 1;
+      if (s.ok()) {
+        Stmt gone(db_, tier->count_before);
+        s = gone.status();
+        if (s.ok() && gone.Bind(1, before).Step() != SQLITE_ROW) s = gone.Error();
+        if (s.ok()) report.rollups_deleted += static_cast<uint64_t>(gone.Int(0));
+      }
+      erase(tier->erase_before, before, nullptr);
+    }
     erase("DELETE FROM batches WHERE received_ms < ?", dedupe_cutoff, nullptr);
     if (s.ok() && raw_cutoff != raw_cutoff_) s = SetState("raw_cutoff", raw_cutoff);
     if (s.ok()) s = Exec("COMMIT");
@@ -1470,8 +1624,9 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   }
   {
     std::lock_guard lock(mu_);
-    report.corrupt_blocks = corrupt_blocks_.size() - corrupt_blocks_reported_;
-    corrupt_blocks_reported_ = corrupt_blocks_.size();
+    const size_t corrupt = corrupt_blocks_.size() + corrupt_rollups_.size();
+    report.corrupt_blocks = corrupt - corrupt_blocks_reported_;
+    corrupt_blocks_reported_ = corrupt;
   }
   return report;
 }

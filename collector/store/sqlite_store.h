@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -30,11 +31,16 @@
 
 namespace plumbline::collector {
 
+struct RollupTier;  // sqlite_store.cpp
+
 class SqliteStore final : public Store {
  public:
   // Opens (creating if needed) the database and applies pending migrations.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                            Durability durability);
+  // Testing only: migrates a new or older file to `version` at most, to
+  // test the next migration from it.
+  static absl::Status MigrateToForTesting(const std::string& path, int version);
   ~SqliteStore() override;
 
   absl::Status WriteBatches(std::vector<BatchWrite>& writes) override;
@@ -60,8 +66,9 @@ class SqliteStore final : public Store {
   // late data and marks its minute for recomputation.
   static constexpr int64_t kRollupGraceMs = collector::kRollupGraceMs;
 
-  // Raw sample blocks found damaged (a bad disk, a hand-edited file) since
-  // the store opened: the runs before the damage are read, the rest skipped.
+  // Raw sample blocks and rollup blobs found damaged (a bad disk, a
+  // hand-edited file) since the store opened: what precedes the damage is
+  // read, the rest skipped.
   uint64_t CorruptBlocks();
 
   // Minutes are rolled up in whole steps of this length (a divisor of an
@@ -81,7 +88,7 @@ class SqliteStore final : public Store {
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
-  absl::Status Migrate();
+  absl::Status Migrate(int to_version = SchemaVersion());
   absl::Status Exec(const char* sql);
   absl::StatusOr<int64_t> SeriesId(const std::string& agent_id, const std::string& name,
                                    const std::string& canonical_labels, v1::MetricType type);
@@ -93,12 +100,27 @@ class SqliteStore final : public Store {
   absl::Status WriteOne(BatchWrite& write);
   absl::Status LoadState();
   absl::Status SetState(const char* name, int64_t value);
-  // Rolls raw samples in [from, to) into rollup_1m (REPLACE), minutes aligned.
-  // keep_existing: only add rollups for series that have none in the range.
+  // Rolls raw samples in [from, to) into minute rollups (REPLACE), minutes
+  // aligned. keep_existing: only add the minutes a series has no rollup for.
   // want: only these series' rollups (empty: every series).
   absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false,
                              const std::function<bool(int64_t)>& want = nullptr);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
+
+  // Rollups live in compressed blobs (rollup_block.h), one per series and
+  // span: a series' minutes of one hour (rollup_1m_blocks), its hours of one
+  // UTC day (rollup_1h_blocks).
+  using SeriesBucket = std::pair<int64_t, Aggregate>;  // (series id, bucket)
+  // Merges `fresh` (any order) into the tier's blobs: a bucket already
+  // stored is replaced, or kept if keep_existing. Empties `fresh`.
+  absl::Status WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
+                            bool keep_existing);
+  // Decodes a blob read from the tier; a damaged one gives what precedes
+  // the damage and is counted.
+  void DecodeRollups(const RollupTier& tier, int64_t series_id, int64_t span, std::string_view blob,
+                     std::vector<Aggregate>* out);
+  // Schema 6: moves the rows of the old rollup tables into blobs.
+  absl::Status MoveRollupsIntoBlocks();
 
   // Raw samples live in blocks (sample_block.h), each within one 10-minute
   // window: ingest writes one block per window per group commit (shard -1,
@@ -161,8 +183,8 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, std::vector<SeriesInfo>> series_by_name_;
   // Newest sample per series id (timestamp, value).
   std::unordered_map<int64_t, std::pair<int64_t, double>> latest_;
-  int64_t minute_watermark_ = 0;  // minutes before this are in rollup_1m
-  int64_t hour_watermark_ = 0;    // hours before this are in rollup_1h
+  int64_t minute_watermark_ = 0;  // minutes before this are rolled up
+  int64_t hour_watermark_ = 0;    // hours before this are rolled up
   // Raw samples before this may have been deleted by retention.
   int64_t raw_cutoff_ = INT64_MIN;
   // Newest-sample updates of the open write transaction, applied to
@@ -183,6 +205,8 @@ class SqliteStore final : public Store {
   std::vector<PendingSample> pending_samples_;
   std::vector<RawSample> run_;        // reused decode buffer
   std::set<int64_t> corrupt_blocks_;  // ids
+  // Damaged rollup blobs: (tier span, series id, span start).
+  std::set<std::tuple<int64_t, int64_t, int64_t>> corrupt_rollups_;
   size_t corrupt_blocks_reported_ = 0;
   int64_t last_retention_ms_ = 0;
   // Late data: per dirty minute, the series whose rollups it changed (the

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
+
 namespace plumbline::collector {
 namespace {
 
@@ -614,6 +616,183 @@ TEST_F(SqliteRollupTest, ADamagedBlockLosesOnlyItselfAndIsCounted) {
   auto minute0 = Buckets("g", 0, kMin, kMin);
   ASSERT_EQ(minute0.size(), 1u);
   EXPECT_EQ(minute0[0].count, 3u);
+}
+
+TEST_F(SqliteRollupTest, TheWholeFileTakesAFewBytesASampleWithItsRollups) {
+  // Twelve hours of the host-metric mix above (100 series every 10 s, one
+  // batch per point in time), then maintenance until everything is merged
+  // and rolled up: raw blocks, minute and hour rollups, series, batch
+  // identities and the schema, all counted (issue 5's goal: 2 bytes a
+  // sample for the whole file). bench/disk_bytes.sh measures the same
+  // for the load generator's host metrics.
+  constexpr int64_t kSpan = 12 * 60 * kMin;
+  for (int64_t t = 0; t < kSpan; t += 10000) {
+    v1::Batch b;
+    b.set_agent_id("a");
+    b.set_epoch(1);
+    b.set_sequence(++sequence_);
+    std::vector<BatchWrite> w(1);
+    w[0].batch = &b;
+    for (int i = 0; i < 100; ++i) {
+      v1::Series* s = b.add_series();
+      s->set_name(i < 50 ? "node_cpu_seconds_total" : "node_memory_ratio");
+      s->set_type(i < 50 ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE);
+      auto* l = s->add_labels();
+      l->set_name("n");
+      l->set_value(std::to_string(i));
+      auto* p = s->add_points();
+      p->set_timestamp_ms(kHour0 + t);
+      p->set_number(i < 50 ? static_cast<double>(1000 * i + (t / 10000) * (i % 7 + 1))
+                           : std::round(100 * (0.5 + 0.3 * std::sin(t / 60000.0 + i))) / 100);
+      w[0].series.push_back(i);
+    }
+    ASSERT_TRUE(store_->WriteBatches(w).ok());
+  }
+  for (int i = 0; i < 100; ++i) {
+    auto report = store_->RunMaintenance(kHour0 + kSpan + 15 * kMin, {});
+    ASSERT_TRUE(report.ok()) << report.status();
+    if (!report->more) break;
+  }
+  AggregateSource src;
+  auto hours =
+      store_->Aggregates({"node_cpu_seconds_total", {}}, kHour0, kHour0 + kSpan, 60 * kMin, &src);
+  ASSERT_TRUE(hours.ok()) << hours.status();
+  ASSERT_EQ(hours->size(), 50u);
+  EXPECT_EQ(src.hour_buckets, 50u * 12);
+  EXPECT_EQ(src.raw_samples, 0u);
+  // Counter n: 1000 n + k (n % 7 + 1) at sample k; an hour's increase is
+  // 360 steps (its first sample steps from the hour before's last).
+  ASSERT_EQ((*hours)[3].buckets.size(), 12u);
+  EXPECT_EQ((*hours)[3].buckets[1].increase, 360 * 4);
+  EXPECT_EQ((*hours)[3].buckets[11].last, 3000 + 4319 * 4);
+  store_.reset();
+  // What the file holds, without the free pages a long-running store
+  // reuses: VACUUM, then the file's size.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto table_bytes = [&](const char* name) {
+    sqlite3_stmt* st = nullptr;
+    int64_t bytes = -1;
+    if (sqlite3_prepare_v2(db, "SELECT sum(pgsize) FROM dbstat WHERE name = ?", -1, &st, nullptr) ==
+        SQLITE_OK) {
+      sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+      if (sqlite3_step(st) == SQLITE_ROW) bytes = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return bytes;
+  };
+  const double samples = 100.0 * static_cast<double>(kSpan / 10000);
+  for (const char* table : {"sample_blocks", "rollup_1m_blocks", "rollup_1h_blocks", "batches"}) {
+    // dbstat may be compiled out; then only the whole file is reported.
+    const int64_t bytes = table_bytes(table);
+    if (bytes >= 0) {
+      RecordProperty(std::string(table) + "_bytes_per_sample",
+                     std::to_string(static_cast<double>(bytes) / samples));
+    }
+  }
+  sqlite3_close(db);
+  const double per_sample = static_cast<double>(std::filesystem::file_size(path_)) / samples;
+  RecordProperty("file_bytes_per_sample", std::to_string(per_sample));
+  EXPECT_LT(per_sample, 2.0);
+}
+
+TEST_F(SqliteRollupTest, ADamagedRollupBlobLosesOnlyItsTailAndIsCounted) {
+  std::vector<std::pair<int64_t, double>> points;
+  for (int64_t t = 0; t < 10 * kMin; t += 10000) points.emplace_back(t, 1);
+  Write("g", v1::METRIC_TYPE_GAUGE, points);
+  ASSERT_TRUE(store_->RunMaintenance(kHour0 + 15 * kMin, {}).ok());
+  AggregateSource src;
+  ASSERT_EQ(Buckets("g", 0, 10 * kMin, kMin, &src).size(), 10u);
+  EXPECT_EQ(src.minute_buckets, 10u);
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE rollup_1m_blocks SET data = substr(data, 1, length(data) - 2)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto reopened = SqliteStore::Open(path_, Durability::kRelaxed);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  store_ = std::move(*reopened);
+  auto minutes = Buckets("g", 0, 10 * kMin, kMin, &src);
+  EXPECT_LT(minutes.size(), 10u);
+  for (const Aggregate& a : minutes) EXPECT_EQ(a.count, 6u);  // what was read is whole
+  EXPECT_EQ(store_->CorruptBlocks(), 1u);
+}
+
+TEST(SqliteMigration, MovesSchema5RollupRowsIntoBlobsWithTheSameAnswers) {
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("plumbline_v5_" + std::to_string(::getpid()) + ".db"))
+                         .string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  ASSERT_TRUE(SqliteStore::MigrateToForTesting(path, 5).ok());
+  constexpr int64_t kHour0 = 1699999200000;  // a whole hour
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // Two series: minutes 0 and 1 of hour 1 and hour 0's rollup; hours 0 and
+  // 25 of the other (two UTC days). Everything before hour 2 is rolled up.
+  const std::string rows =
+      absl::StrCat(R"sql(
+    INSERT INTO series (id, agent_id, name, labels, type) VALUES
+      (1, 'a', 'g', 'host="h"', 2), (2, 'a', 'g', 'host="i"', 2);
+    INSERT INTO rollup_1m VALUES
+      (1, )sql",
+                   kHour0 + 3600000, R"sql(, 6, 21, 1, 6, 1, )sql", kHour0 + 3600000,
+                   R"sql(, 6, )sql", kHour0 + 3650000, R"sql(, 5),
+      (1, )sql",
+                   kHour0 + 3660000, R"sql(, 2, 15.5, 7.25, 8.25, 7.25, )sql", kHour0 + 3660000,
+                   R"sql(, 8.25, )sql", kHour0 + 3670000, R"sql(, 2.25);
+    INSERT INTO rollup_1h VALUES
+      (1, )sql",
+                   kHour0, R"sql(, 360, 1000, 0, 9, 0, )sql", kHour0, R"sql(, 9, )sql",
+                   kHour0 + 3590000, R"sql(, 12),
+      (2, )sql",
+                   kHour0, R"sql(, 1, 3, 3, 3, 3, )sql", kHour0, R"sql(, 3, )sql", kHour0,
+                   R"sql(, 0),
+      (2, )sql",
+                   kHour0 + 25 * 3600000, R"sql(, 1, 4, 4, 4, 4, )sql", kHour0 + 25 * 3600000,
+                   R"sql(, 4, )sql", kHour0 + 25 * 3600000, R"sql(, 1);
+    INSERT INTO rollup_state VALUES ('minute_watermark', )sql",
+                   kHour0 + 26 * 3600000, R"sql(),
+      ('hour_watermark', )sql",
+                   kHour0 + 26 * 3600000, R"sql();
+  )sql");
+  ASSERT_EQ(sqlite3_exec(db, rows.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = SqliteStore::Open(path, Durability::kFull);
+  ASSERT_TRUE(store.ok()) << store.status();
+  AggregateSource src;
+  auto minutes = (*store)->Aggregates({"g", {{"host", LabelMatcher::Op::kEqual, "h"}}},
+                                      kHour0 + 3600000, kHour0 + 3720000, 60000, &src);
+  ASSERT_TRUE(minutes.ok()) << minutes.status();
+  ASSERT_EQ(minutes->size(), 1u);
+  ASSERT_EQ((*minutes)[0].buckets.size(), 2u);
+  EXPECT_EQ(src.minute_buckets, 2u);
+  const Aggregate& m1 = (*minutes)[0].buckets[1];
+  EXPECT_EQ(m1.count, 2u);
+  EXPECT_EQ(m1.sum, 15.5);
+  EXPECT_EQ(m1.min, 7.25);
+  EXPECT_EQ(m1.last, 8.25);
+  EXPECT_EQ(m1.last_ms, kHour0 + 3670000);
+  EXPECT_EQ(m1.increase, 2.25);
+  auto days = (*store)->Aggregates({"g", {}}, kHour0, kHour0 + 26 * 3600000, 26 * 3600000, &src);
+  ASSERT_TRUE(days.ok()) << days.status();
+  ASSERT_EQ(days->size(), 2u);
+  EXPECT_EQ((*days)[0].buckets[0].sum, 1000);
+  EXPECT_EQ((*days)[0].buckets[0].increase, 12);
+  EXPECT_EQ((*days)[1].buckets[0].count, 2u);
+  EXPECT_EQ((*days)[1].buckets[0].sum, 7);
+  EXPECT_EQ((*days)[1].buckets[0].last, 4);
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+  store->reset();
+  sqlite3* check = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &check), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(check, "SELECT 1 FROM rollup_1m", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(check);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
 TEST(SqliteMigration, UpgradesASchemaVersion1FileKeepingItsData) {
