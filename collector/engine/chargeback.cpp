@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <unordered_map>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -30,8 +31,10 @@ std::string LabelOf(const LabelSet& labels, const std::string& name) {
 }
 
 // Per host, per bucket start: a value from each matched series, combined.
-// Buckets are UTC hours, the first and last clipped to the period.
-using HostBuckets = std::map<std::string, std::map<int64_t, double>>;
+// Buckets are UTC hours, the first and last clipped to the period. Looked up
+// once per host, then per hour (a month of a fleet: millions of lookups).
+using Buckets = std::unordered_map<int64_t, double>;
+using HostBuckets = std::unordered_map<std::string, Buckets>;
 
 enum class Combine { kIncrease, kMean, kMax };
 
@@ -43,8 +46,9 @@ absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector
   for (const SeriesAggregates& s : series) {
     const std::string host = LabelOf(s.series.labels, "host");
     if (host.empty()) continue;
+    Buckets& buckets = out[host];
     for (const Aggregate& a : s.buckets) {
-      double& v = out[host][a.start_ms];
+      double& v = buckets[a.start_ms];
       switch (combine) {
         case Combine::kIncrease:
           v += a.increase;
@@ -61,11 +65,15 @@ absl::StatusOr<HostBuckets> PerHost(Store& store, const SeriesSelector& selector
   return out;
 }
 
-double At(const HostBuckets& b, const std::string& host, int64_t bucket) {
+const Buckets& Of(const HostBuckets& b, const std::string& host) {
+  static const Buckets kNone;
   auto h = b.find(host);
-  if (h == b.end()) return 0;
-  auto v = h->second.find(bucket);
-  return v == h->second.end() ? 0 : v->second;
+  return h == b.end() ? kNone : h->second;
+}
+
+double At(const Buckets& b, int64_t bucket) {
+  auto v = b.find(bucket);
+  return v == b.end() ? 0 : v->second;
 }
 
 bool IsCalendarMonth(TimeRange r) {
@@ -129,6 +137,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
   for (const SeriesAggregates& s : counts) {
     const std::string host = LabelOf(s.series.labels, "host");
     if (host.empty()) continue;
+    auto& host_observed = observed[host];
     for (const Aggregate& a : s.buckets) {
       double span_ms = a.count >= 2
                            ? static_cast<double>(a.last_ms - a.first_ms) *
@@ -136,7 +145,7 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
                            : static_cast<double>(kMinute);
       const int64_t slice_end = std::min(AlignDown(a.start_ms, kHour) + kHour, to);
       span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
-      auto& [hours, cores] = observed[host][a.start_ms];
+      auto& [hours, cores] = host_observed[a.start_ms];
       hours = std::max(hours, span_ms / static_cast<double>(kHour));
       cores = std::max(cores, a.max);
     }
@@ -162,6 +171,12 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
     u.host = host;
     u.host_class = card.HostClass(host);
     u.services = ClaimingServices(catalog, host);
+    const Buckets& host_busy = Of(busy, host);
+    const Buckets& host_memory = Of(memory, host);
+    const Buckets& host_disk = Of(disk, host);
+    const Buckets& host_rx = Of(rx, host);
+    const Buckets& host_tx = Of(tx, host);
+    u.slices.reserve(hours_by_bucket.size());
     for (const auto& [bucket, hc] : hours_by_bucket) {
       const auto& [hours, cores] = hc;
       u.cpu_cores = std::max(u.cpu_cores, cores);
@@ -169,10 +184,10 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
       slice.start_ms = bucket;
       slice.end_ms = std::min(AlignDown(bucket, kHour) + kHour, to);
       slice.hours = hours;
-      slice.core_hours_used = At(busy, host, bucket) / 3600;
-      slice.memory_gb_hours = At(memory, host, bucket) / kGiB * hours;
-      slice.disk_gb_months = At(disk, host, bucket) / kGiB * hours / kHoursPerBillingMonth;
-      slice.network_gb = (At(rx, host, bucket) + At(tx, host, bucket)) / kGiB;
+      slice.core_hours_used = At(host_busy, bucket) / 3600;
+      slice.memory_gb_hours = At(host_memory, bucket) / kGiB * hours;
+      slice.disk_gb_months = At(host_disk, bucket) / kGiB * hours / kHoursPerBillingMonth;
+      slice.network_gb = (At(host_rx, bucket) + At(host_tx, bucket)) / kGiB;
       u.slices.push_back(slice);
     }
     // A measured driver per claiming service: the driver metric's increase
