@@ -5,24 +5,32 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/bits.h"
 #include "collector/store/varint.h"
 
 // Layout (varints are little-endian base 128; zigzag maps signed to unsigned):
-//   blob   := version (1 byte, = 1) | n (varint) | [mode (1 byte) | bits]   (mode, bits iff n > 0)
+//   blob   := version (1 byte, = 1) | n (varint) | [mode (1 byte) | [g (varint)] | bits]
+//             (mode, bits iff n > 0; g iff the mode byte has 0x80 set)
 //   mode   := 0: raw doubles; 1 + k: step prediction; 11 + k: linear prediction. With a
 //             prediction, first and last of every record are k-digit decimals (an integer r with
-//             value == r / 10^k bit for bit, |r| <= 2^53), k in [0, 9].
+//             value == r / 10^k bit for bit, |r| <= 2^53), k in [0, 9]; plus 0x80 (predictions
+//             only) if g follows.
+//   g      := a common divisor, in [2, 2^53], of every decimal r the records hold (first, last;
+//             min, max, sum and increase when decimal fields): memory in pages of 4096 bytes,
+//             disk in sectors of 512. Every decimal is written, and predicted, as its quotient
+//             q = r / g, which the reader multiplies back. Without g, g is 1.
 //   bits   := record * n, most significant bit first, zero-padded to a whole byte.
 // Codes:
 //   N(x)   a number: '0' is 0; '10' + 6 bits, '110' + 10 bits, '1110' + 20 bits; '1111' + 64 bits.
 //   D(d)   a difference mod 2^64: N(zigzag(d)).
 //   C(c)   a correction: N with widths 2, 6, 20 (and 64) of zigzag(bits(v) - bits(DecimalValue(r,
-//          k))), mod 2^64, the distance in units in the last place from the double a decimal
-//          stands for to the value v, so that sums and increases, which floating-point addition
-//          leaves a few units off the decimal, stay exact; '0' is none.
+//          k))), mod 2^64 (r the full decimal, q * g), the distance in units in the last place from
+//          the double a decimal stands for to the value v, so that sums and increases, which
+//          floating-point addition leaves a few units off the decimal, stay exact; '0' is none.
 //   F(d)   a decimal value field: D(d) C(c). R: 64 raw bits (a double's bits).
 // Each record is predicted from the previous one, P (for the first, P is all zero: its step,
 // r_first, r_last, sum, correction; the 0.0 doubles):
@@ -32,6 +40,7 @@
 //             record), count, first_ms - start_ms and last_ms - first_ms as P's
 //           | '1' D(start - predicted start) D(count - P.count) D(each offset - P's), mod 2^64.
 //             Starts must ascend.
+// Below, every r of a decimal field stands for its quotient q = r / g.
 //   first, last  decimal: D(r_first - predicted r_first) D(r_last - r_first - predicted rise).
 //             Step: r_first is predicted as P.r_last, the rise as P's (P.r_last - P.r_first).
 //             Linear: P's rise carried on, r_first as P.r_last + rise_P * (first_ms - P.last_ms)
@@ -45,12 +54,14 @@
 //   sum    := '0' F without C, with P's sum correction | '10' F | '11' R. The field is the
 //             trapezoid 2 r_sum - count (r_first + r_last), 0 for samples on a straight line.
 //             Raw mode: '0' P.sum's bits | '11' R.
-//   increase := '0' predicted (decimal: DecimalValue(r_last - P.r_last); raw: last - P.last)
+//   increase := '0' predicted (decimal: DecimalValue(g (r_last - P.r_last)); raw: last - P.last)
 //           | '10' the sum's bits (a gauge falling all bucket long) | '110' F(r - (r_last -
 //             P.r_last)) (decimal only) | '1110' +0.0 | '1111' R.
-// The writer encodes decimals with both predictions and keeps the smaller blob (ties: step).
+// The writer encodes decimals with both predictions, with g the gcd of every decimal it may write
+// and (if g > 1) without g, and keeps the smallest blob (ties: step before linear, g before none).
 // It is deterministic: the same run gives the same bytes. Readers refuse codes the mode does not
-// allow, decimals out of range, and bits left over (a whole byte, or nonzero padding).
+// allow, a g below 2 or beyond 2^53, decimals out of range (q * g too), and bits left over (a whole
+// byte, or nonzero padding).
 
 namespace plumbline::collector {
 namespace {
@@ -75,6 +86,8 @@ constexpr unsigned kRawMode = 0;
 constexpr unsigned kStepMode = 1;                                    // + k
 constexpr unsigned kLinearMode = kStepMode + kMaxDecimalDigits + 1;  // + k
 constexpr unsigned kMaxMode = kLinearMode + kMaxDecimalDigits;
+// Set in the mode byte of a decimal mode when a common divisor g > 1 follows.
+constexpr unsigned kDivisorFlag = 0x80;
 
 // The widths of a number code: '0' is 0, '10' + bits[0], '110' + bits[1], '1110' + bits[2],
 // '1111' + 64 bits. Each width is below 60, so that a prefix and its bits go in one Put.
@@ -126,8 +139,8 @@ struct Previous {
   uint64_t first_offset = 0;  // first_ms - start_ms, mod 2^64
   uint64_t last_offset = 0;   // last_ms - first_ms, mod 2^64
   uint64_t last_ms = 0;
-  int64_t r_first = 0;  // decimal mode
-  int64_t r_last = 0;
+  int64_t q_first = 0;  // decimal mode, in units of g
+  int64_t q_last = 0;
   uint64_t sum_correction = 0;
   double last = 0;  // raw mode
   double sum = 0;
@@ -141,7 +154,7 @@ struct Fields {
   uint64_t count = 0;
   uint64_t first_offset = 0;
   uint64_t last_offset = 0;
-  // Decimal mode: r less its prediction. Raw mode: the double's bits, if the flag is set.
+  // Decimal mode: q less its prediction. Raw mode: the double's bits, if the flag is set.
   uint64_t first = 0;
   uint64_t last = 0;
   bool first_raw = false;
@@ -149,7 +162,7 @@ struct Fields {
   unsigned extremes = kRising;
   unsigned min_code = kIsFirst;
   unsigned max_code = kIsLast;
-  // Decimal: r less the base, and the zigzagged correction. Raw: the bits.
+  // Decimal: q less the base, and the zigzagged correction. Raw: the bits.
   uint64_t min = 0;
   uint64_t min_correction = 0;
   uint64_t max = 0;
@@ -179,17 +192,17 @@ int64_t Scale(int64_t x, int64_t num, int64_t den) {
   return product / den;
 }
 
-// The predictions of r_first and of r_last - r_first, mod 2^64. Linear: the previous record's
+// The predictions of q_first and of q_last - q_first, mod 2^64. Linear: the previous record's
 // rise carried on over the time to first_ms, and scaled to this record's span.
 uint64_t PredictFirst(const Previous& prev, bool linear, uint64_t first_ms) {
-  if (!linear) return static_cast<uint64_t>(prev.r_last);
-  return static_cast<uint64_t>(prev.r_last) +
-         static_cast<uint64_t>(Scale(prev.r_last - prev.r_first,
+  if (!linear) return static_cast<uint64_t>(prev.q_last);
+  return static_cast<uint64_t>(prev.q_last) +
+         static_cast<uint64_t>(Scale(prev.q_last - prev.q_first,
                                      static_cast<int64_t>(first_ms - prev.last_ms),
                                      static_cast<int64_t>(prev.last_offset)));
 }
 uint64_t PredictRise(const Previous& prev, bool linear, uint64_t last_offset) {
-  const int64_t rise = prev.r_last - prev.r_first;
+  const int64_t rise = prev.q_last - prev.q_first;
   if (!linear) return static_cast<uint64_t>(rise);
   return static_cast<uint64_t>(
       Scale(rise, static_cast<int64_t>(last_offset), static_cast<int64_t>(prev.last_offset)));
@@ -215,6 +228,49 @@ bool Decompose(double v, unsigned k, int64_t* r, uint64_t* correction) {
   *r = Round(scaled);
   *correction = ZigZag(static_cast<int64_t>(Bits(v) - Bits(DecimalValue(*r, k))));
   return *correction < kMaxCorrection;
+}
+
+// The code of min or max `v` (kExtremeDecimal if it is neither first nor last).
+unsigned ExtremeCode(double v, double first, double last) {
+  if (Bits(v) == Bits(first)) return kIsFirst;
+  if (Bits(v) == Bits(last)) return kIsLast;
+  return kExtremeDecimal;
+}
+
+// The greatest common divisor of every decimal a blob of `run` with k digits may hold (first and
+// last; min, max, sum and increase when written as decimals); 1 if there is none.
+int64_t CommonDivisor(std::span<const Aggregate> run, unsigned k) {
+  uint64_t g = 0;
+  auto add = [&g](int64_t r) {
+    g = std::gcd(g, r < 0 ? 0 - static_cast<uint64_t>(r) : static_cast<uint64_t>(r));
+  };
+  int64_t prev_last = 0;
+  for (const Aggregate& a : run) {
+    int64_t r_first = 0, r_last = 0, r;
+    uint64_t correction;
+    [[maybe_unused]] const bool decimals =
+        ToDecimal(a.first, k, &r_first) && ToDecimal(a.last, k, &r_last);
+    assert(decimals);
+    add(r_first);
+    add(r_last);
+    if (ExtremeCode(a.min, a.first, a.last) == kExtremeDecimal &&
+        Decompose(a.min, k, &r, &correction)) {
+      add(r);
+    }
+    if (ExtremeCode(a.max, a.first, a.last) == kExtremeDecimal &&
+        Decompose(a.max, k, &r, &correction)) {
+      add(r);
+    }
+    if (Decompose(a.sum, k, &r, &correction)) add(r);
+    if (Bits(a.increase) != Bits(DecimalValue(r_last - prev_last, k)) &&
+        Bits(a.increase) != Bits(a.sum) && Bits(a.increase) != 0 &&
+        Decompose(a.increase, k, &r, &correction)) {
+      add(r);
+    }
+    if (g == 1) return 1;
+    prev_last = r_last;
+  }
+  return g == 0 ? 1 : static_cast<int64_t>(g);
 }
 
 // --- Writing.
@@ -251,21 +307,14 @@ void PutUnary(BitWriter* bits, unsigned code, unsigned max) {
 }
 void PutFlag(BitWriter* bits, bool flag) { bits->Put(flag ? 1 : 0, 1); }
 
-// The code of min or max `v` (kExtremeDecimal if it is neither first nor last).
-unsigned ExtremeCode(double v, double first, double last) {
-  if (Bits(v) == Bits(first)) return kIsFirst;
-  if (Bits(v) == Bits(last)) return kIsLast;
-  return kExtremeDecimal;
-}
-
-// Sets the field of min or max `v` of code `*code`: kExtremeDecimal becomes kExtremeRaw if `v` is
-// no decimal.
-void SetExtreme(double v, int digits, int64_t base, unsigned* code, uint64_t* field,
+// Sets the field of min or max `v` of code `*code` (`base` in units of g): kExtremeDecimal becomes
+// kExtremeRaw if `v` is no decimal, or none in units of g.
+void SetExtreme(double v, int digits, int64_t g, int64_t base, unsigned* code, uint64_t* field,
                 uint64_t* correction) {
   if (*code != kExtremeDecimal) return;
   int64_t r;
-  if (digits >= 0 && Decompose(v, static_cast<unsigned>(digits), &r, correction)) {
-    *field = static_cast<uint64_t>(r) - static_cast<uint64_t>(base);
+  if (digits >= 0 && Decompose(v, static_cast<unsigned>(digits), &r, correction) && r % g == 0) {
+    *field = static_cast<uint64_t>(r / g) - static_cast<uint64_t>(base);
   } else {
     *code = kExtremeRaw;
     *field = Bits(v);
@@ -274,7 +323,9 @@ void SetExtreme(double v, int digits, int64_t base, unsigned* code, uint64_t* fi
 }
 
 // The fields of `a` after `prev`; makes `prev` a's.
-Fields MakeFields(const Aggregate& a, int digits, bool linear, bool first_record, Previous* prev) {
+// Decimals are in units of `g`, which divides r_first and r_last.
+Fields MakeFields(const Aggregate& a, int digits, int64_t g, bool linear, bool first_record,
+                  Previous* prev) {
   Fields f;
   const uint64_t start = static_cast<uint64_t>(a.start_ms);
   const uint64_t first_ms = static_cast<uint64_t>(a.first_ms);
@@ -297,22 +348,25 @@ Fields MakeFields(const Aggregate& a, int digits, bool linear, bool first_record
     f.min_code = ExtremeCode(a.min, a.first, a.last);
     f.max_code = ExtremeCode(a.max, a.first, a.last);
   }
-  int64_t r_first = 0, r_last = 0;
+  int64_t q_first = 0, q_last = 0;
   if (digits >= 0) {
     const unsigned k = static_cast<unsigned>(digits);
+    int64_t r_first = 0, r_last = 0;
     [[maybe_unused]] const bool decimals =
         ToDecimal(a.first, k, &r_first) && ToDecimal(a.last, k, &r_last);
-    assert(decimals);
-    f.first = static_cast<uint64_t>(r_first) - PredictFirst(*prev, linear, first_ms);
-    f.last = static_cast<uint64_t>(r_last) -
-             (static_cast<uint64_t>(r_first) + PredictRise(*prev, linear, last_offset));
-    SetExtreme(a.min, digits, std::min(r_first, r_last), &f.min_code, &f.min, &f.min_correction);
-    SetExtreme(a.max, digits, std::max(r_first, r_last), &f.max_code, &f.max, &f.max_correction);
+    assert(decimals && r_first % g == 0 && r_last % g == 0);
+    q_first = r_first / g;
+    q_last = r_last / g;
+    f.first = static_cast<uint64_t>(q_first) - PredictFirst(*prev, linear, first_ms);
+    f.last = static_cast<uint64_t>(q_last) -
+             (static_cast<uint64_t>(q_first) + PredictRise(*prev, linear, last_offset));
+    SetExtreme(a.min, digits, g, std::min(q_first, q_last), &f.min_code, &f.min, &f.min_correction);
+    SetExtreme(a.max, digits, g, std::max(q_first, q_last), &f.max_code, &f.max, &f.max_correction);
 
     int64_t r_sum, product, field;
-    if (Decompose(a.sum, k, &r_sum, &f.sum_correction) &&
-        !__builtin_mul_overflow(a.count, r_first + r_last, &product) &&
-        !__builtin_sub_overflow(2 * r_sum, product, &field)) {
+    if (Decompose(a.sum, k, &r_sum, &f.sum_correction) && r_sum % g == 0 &&
+        !__builtin_mul_overflow(a.count, q_first + q_last, &product) &&
+        !__builtin_sub_overflow(2 * (r_sum / g), product, &field)) {
       f.sum = static_cast<uint64_t>(field);
       f.sum_code = f.sum_correction == prev->sum_correction ? kSumRepeatedCorrection : kSumDecimal;
     } else {
@@ -321,17 +375,18 @@ Fields MakeFields(const Aggregate& a, int digits, bool linear, bool first_record
       f.sum_correction = 0;
     }
 
-    const int64_t r_step = r_last - prev->r_last;
+    const int64_t q_step = q_last - prev->q_last;
     int64_t r_increase;
-    if (Bits(a.increase) == Bits(DecimalValue(r_step, k))) {
+    if (Bits(a.increase) == Bits(DecimalValue(q_step * g, k))) {
       f.increase_code = kIncreasePredicted;
     } else if (Bits(a.increase) == Bits(a.sum)) {
       f.increase_code = kIncreaseIsSum;
     } else if (Bits(a.increase) == 0) {
       f.increase_code = kIncreaseZero;
-    } else if (Decompose(a.increase, k, &r_increase, &f.increase_correction)) {
+    } else if (Decompose(a.increase, k, &r_increase, &f.increase_correction) &&
+               r_increase % g == 0) {
       f.increase_code = kIncreaseDecimal;
-      f.increase = static_cast<uint64_t>(r_increase) - static_cast<uint64_t>(r_step);
+      f.increase = static_cast<uint64_t>(r_increase / g) - static_cast<uint64_t>(q_step);
     } else {
       f.increase_code = kIncreaseRaw;
       f.increase = Bits(a.increase);
@@ -342,8 +397,8 @@ Fields MakeFields(const Aggregate& a, int digits, bool linear, bool first_record
     if (f.first_raw) f.first = Bits(a.first);
     f.last_raw = Bits(a.last) != Bits(a.first);
     if (f.last_raw) f.last = Bits(a.last);
-    SetExtreme(a.min, digits, 0, &f.min_code, &f.min, &f.min_correction);
-    SetExtreme(a.max, digits, 0, &f.max_code, &f.max, &f.max_correction);
+    SetExtreme(a.min, digits, 1, 0, &f.min_code, &f.min, &f.min_correction);
+    SetExtreme(a.max, digits, 1, 0, &f.max_code, &f.max, &f.max_correction);
     if (Bits(a.sum) != Bits(prev->sum)) {
       f.sum_code = kSumRaw;
       f.sum = Bits(a.sum);
@@ -366,8 +421,8 @@ Fields MakeFields(const Aggregate& a, int digits, bool linear, bool first_record
   prev->first_offset = first_offset;
   prev->last_offset = last_offset;
   prev->last_ms = static_cast<uint64_t>(a.last_ms);
-  prev->r_first = r_first;
-  prev->r_last = r_last;
+  prev->q_first = q_first;
+  prev->q_last = q_last;
   prev->sum_correction = f.sum_correction;
   prev->last = a.last;
   prev->sum = a.sum;
@@ -425,14 +480,17 @@ void PutRecord(const Fields& f, bool decimal, BitWriter* bits) {
   }
 }
 
-std::string EncodeInMode(std::span<const Aggregate> run, unsigned mode) {
+// `g`: the common divisor of the decimals (decimal modes).
+std::string EncodeInMode(std::span<const Aggregate> run, unsigned mode, int64_t g) {
   std::string out(1, kVersion);
   AppendVarint(&out, run.size());
   if (run.empty()) return out;
-  out.push_back(static_cast<char>(mode));
+  out.push_back(static_cast<char>(mode | (g > 1 ? kDivisorFlag : 0)));
   const int digits = mode == kRawMode     ? -1
                      : mode < kLinearMode ? static_cast<int>(mode - kStepMode)
                                           : static_cast<int>(mode - kLinearMode);
+  assert(g == 1 || digits >= 0);
+  if (g > 1) AppendVarint(&out, static_cast<uint64_t>(g));
   const bool linear = mode >= kLinearMode;
   // The writer stores whole 8-byte words.
   const size_t head = out.size();
@@ -441,7 +499,7 @@ std::string EncodeInMode(std::span<const Aggregate> run, unsigned mode) {
   Previous prev;
   for (size_t i = 0; i < run.size(); ++i) {
     assert(i == 0 || run[i].start_ms > run[i - 1].start_ms);
-    PutRecord(MakeFields(run[i], digits, linear, i == 0, &prev), digits >= 0, &bits);
+    PutRecord(MakeFields(run[i], digits, g, linear, i == 0, &prev), digits >= 0, &bits);
   }
   out.resize(bits.Finish() - out.data());
   return out;
@@ -552,17 +610,24 @@ bool ReadFields(BitReader* in, bool decimal, Fields* f) {
   return true;
 }
 
-// The double a decimal value field stands for; false if `r` is out of range.
-bool DecimalField(uint64_t r, uint64_t correction, unsigned k, double* v) {
-  if (!DecimalInRange(r)) return false;
-  *v = std::bit_cast<double>(Bits(DecimalValue(static_cast<int64_t>(r), k)) +
-                             static_cast<uint64_t>(UnZigZag(correction)));
+// Sets `r` to q * g; false if that overflows or is out of the decimals' range (and so is q).
+[[gnu::always_inline]] inline bool FullDecimal(uint64_t q, int64_t g, int64_t* r) {
+  return !__builtin_mul_overflow(static_cast<int64_t>(q), g, r) &&
+         DecimalInRange(static_cast<uint64_t>(*r));
+}
+
+// The double a decimal value field of quotient `q` stands for; false if q * g is out of range.
+bool DecimalField(uint64_t q, int64_t g, uint64_t correction, unsigned k, double* v) {
+  int64_t r;
+  if (!FullDecimal(q, g, &r)) return false;
+  *v =
+      std::bit_cast<double>(Bits(DecimalValue(r, k)) + static_cast<uint64_t>(UnZigZag(correction)));
   return true;
 }
 
 // Sets min or max of `code` from its field; the reason on failure, else nullptr.
-const char* SetValue(unsigned code, uint64_t field, uint64_t correction, int digits, int64_t base,
-                     const Aggregate& a, double* v) {
+const char* SetValue(unsigned code, uint64_t field, uint64_t correction, int digits, int64_t g,
+                     int64_t base, const Aggregate& a, double* v) {
   switch (code) {
     case kIsFirst:
       *v = a.first;
@@ -572,7 +637,7 @@ const char* SetValue(unsigned code, uint64_t field, uint64_t correction, int dig
       return nullptr;
     case kExtremeDecimal:
       if (digits < 0) return "decimal field in raw mode";
-      if (!DecimalField(static_cast<uint64_t>(base) + field, correction,
+      if (!DecimalField(static_cast<uint64_t>(base) + field, g, correction,
                         static_cast<unsigned>(digits), v)) {
         return "decimal out of range";
       }
@@ -584,8 +649,8 @@ const char* SetValue(unsigned code, uint64_t field, uint64_t correction, int dig
 }
 
 // Makes `a` of the fields `f` after `prev`, and `prev` a's; the reason on failure, else nullptr.
-const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_record, Previous* prev,
-                        Aggregate* a) {
+const char* ApplyFields(const Fields& f, int digits, int64_t g, bool linear, bool first_record,
+                        Previous* prev, Aggregate* a) {
   const uint64_t start = prev->start + prev->step + f.start;
   if (!first_record && static_cast<int64_t>(start) <= static_cast<int64_t>(prev->start)) {
     return "start times do not ascend";
@@ -599,24 +664,25 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
   a->first_ms = static_cast<int64_t>(first_ms);
   a->last_ms = static_cast<int64_t>(first_ms + last_offset);
 
-  int64_t r_first = 0, r_last = 0;
+  int64_t q_first = 0, q_last = 0;
   uint64_t sum_correction = 0;
   if (digits >= 0) {
     const unsigned k = static_cast<unsigned>(digits);
+    int64_t r_first, r_last;
     const uint64_t first = PredictFirst(*prev, linear, first_ms) + f.first;
-    if (!DecimalInRange(first)) return "bad first";
-    r_first = static_cast<int64_t>(first);
+    if (!FullDecimal(first, g, &r_first)) return "bad first";
+    q_first = static_cast<int64_t>(first);
     const uint64_t last = first + PredictRise(*prev, linear, last_offset) + f.last;
-    if (!DecimalInRange(last)) return "bad last";
-    r_last = static_cast<int64_t>(last);
+    if (!FullDecimal(last, g, &r_last)) return "bad last";
+    q_last = static_cast<int64_t>(last);
     a->first = DecimalValue(r_first, k);
     a->last = DecimalValue(r_last, k);
-    if (const char* error = SetValue(f.min_code, f.min, f.min_correction, digits,
-                                     std::min(r_first, r_last), *a, &a->min)) {
+    if (const char* error = SetValue(f.min_code, f.min, f.min_correction, digits, g,
+                                     std::min(q_first, q_last), *a, &a->min)) {
       return error;
     }
-    if (const char* error = SetValue(f.max_code, f.max, f.max_correction, digits,
-                                     std::max(r_first, r_last), *a, &a->max)) {
+    if (const char* error = SetValue(f.max_code, f.max, f.max_correction, digits, g,
+                                     std::max(q_first, q_last), *a, &a->max)) {
       return error;
     }
 
@@ -626,17 +692,18 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
       sum_correction =
           f.sum_code == kSumRepeatedCorrection ? prev->sum_correction : f.sum_correction;
       int64_t product, twice;
-      if (__builtin_mul_overflow(count, r_first + r_last, &product) ||
+      if (__builtin_mul_overflow(count, q_first + q_last, &product) ||
           __builtin_add_overflow(static_cast<int64_t>(f.sum), product, &twice) || twice % 2 != 0 ||
-          !DecimalField(static_cast<uint64_t>(twice / 2), sum_correction, k, &a->sum)) {
+          !DecimalField(static_cast<uint64_t>(twice / 2), g, sum_correction, k, &a->sum)) {
         return "bad sum";
       }
     }
 
-    const int64_t r_step = r_last - prev->r_last;
+    // Both quotients are in range with g, so neither the difference nor its product overflows.
+    const int64_t q_step = q_last - prev->q_last;
     switch (f.increase_code) {
       case kIncreasePredicted:
-        a->increase = DecimalValue(r_step, k);
+        a->increase = DecimalValue(q_step * g, k);
         break;
       case kIncreaseIsSum:
         a->increase = a->sum;
@@ -645,7 +712,7 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
         a->increase = 0;
         break;
       case kIncreaseDecimal:
-        if (!DecimalField(static_cast<uint64_t>(r_step) + f.increase, f.increase_correction, k,
+        if (!DecimalField(static_cast<uint64_t>(q_step) + f.increase, g, f.increase_correction, k,
                           &a->increase)) {
           return "decimal out of range";
         }
@@ -656,10 +723,12 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
   } else {
     a->first = f.first_raw ? std::bit_cast<double>(f.first) : prev->last;
     a->last = f.last_raw ? std::bit_cast<double>(f.last) : a->first;
-    if (const char* error = SetValue(f.min_code, f.min, f.min_correction, digits, 0, *a, &a->min)) {
+    if (const char* error =
+            SetValue(f.min_code, f.min, f.min_correction, digits, 1, 0, *a, &a->min)) {
       return error;
     }
-    if (const char* error = SetValue(f.max_code, f.max, f.max_correction, digits, 0, *a, &a->max)) {
+    if (const char* error =
+            SetValue(f.max_code, f.max, f.max_correction, digits, 1, 0, *a, &a->max)) {
       return error;
     }
     if (f.sum_code == kSumDecimal) return "decimal field in raw mode";
@@ -687,8 +756,8 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
   prev->first_offset = first_offset;
   prev->last_offset = last_offset;
   prev->last_ms = static_cast<uint64_t>(a->last_ms);
-  prev->r_first = r_first;
-  prev->r_last = r_last;
+  prev->q_first = q_first;
+  prev->q_last = q_last;
   prev->sum_correction = sum_correction;
   prev->last = a->last;
   prev->sum = a->sum;
@@ -699,11 +768,20 @@ const char* ApplyFields(const Fields& f, int digits, bool linear, bool first_rec
 
 std::string EncodeAggregates(std::span<const Aggregate> run) {
   const int digits = ChooseDigits(run);
-  if (run.empty() || digits < 0) return EncodeInMode(run, kRawMode);
-  // Both predictions, keeping the smaller blob (ties: the step).
-  std::string step = EncodeInMode(run, kStepMode + static_cast<unsigned>(digits));
-  std::string linear = EncodeInMode(run, kLinearMode + static_cast<unsigned>(digits));
-  return linear.size() < step.size() ? linear : step;
+  if (run.empty() || digits < 0) return EncodeInMode(run, kRawMode, 1);
+  // Both predictions, keeping the smaller blob (ties: the step); with a common divisor, and
+  // without it if that is smaller (where every residual is 0 already, g costs its bytes).
+  const unsigned k = static_cast<unsigned>(digits);
+  const int64_t g = CommonDivisor(run, k);
+  std::string best;
+  for (const int64_t divisor : {g, int64_t{1}}) {
+    for (const unsigned mode : {kStepMode + k, kLinearMode + k}) {
+      std::string blob = EncodeInMode(run, mode, divisor);
+      if (best.empty() || blob.size() < best.size()) best = std::move(blob);
+    }
+    if (g == 1) break;
+  }
+  return best;
 }
 
 absl::Status DecodeAggregates(std::string_view blob, std::vector<Aggregate>* out) {
@@ -720,15 +798,27 @@ absl::Status DecodeAggregates(std::string_view blob, std::vector<Aggregate>* out
   uint64_t n;
   if (!GetVarint(&p, end, &n)) return fail("truncated header");
   unsigned mode = kRawMode;
+  bool divisor = false;
   if (n > 0) {
     if (p == end) return fail("truncated header");
     mode = *p++;
+    divisor = (mode & kDivisorFlag) != 0;
+    mode &= ~kDivisorFlag;
   }
-  if (mode > kMaxMode) return fail(absl::StrCat("unknown mode ", mode));
+  if (mode > kMaxMode || (divisor && mode == kRawMode)) {
+    return fail(absl::StrCat("unknown mode ", mode | (divisor ? kDivisorFlag : 0)));
+  }
   const int digits = mode == kRawMode     ? -1
                      : mode < kLinearMode ? static_cast<int>(mode - kStepMode)
                                           : static_cast<int>(mode - kLinearMode);
   const bool linear = mode >= kLinearMode;
+  uint64_t g = 1;
+  if (divisor) {
+    if (!GetVarint(&p, end, &g)) return fail("truncated header");
+    if (g < 2 || g > static_cast<uint64_t>(kMaxDecimal)) {
+      return fail(absl::StrCat("bad common divisor ", g));
+    }
+  }
 
   BitReader in(p, end);
   // Every record takes a bit at least: a hostile n reserves no more than the blob could hold.
@@ -742,7 +832,9 @@ absl::Status DecodeAggregates(std::string_view blob, std::vector<Aggregate>* out
       error = "record ends early";
     }
     Aggregate a;
-    if (error == nullptr) error = ApplyFields(f, digits, linear, i == 0, &prev, &a);
+    if (error == nullptr) {
+      error = ApplyFields(f, digits, static_cast<int64_t>(g), linear, i == 0, &prev, &a);
+    }
     if (error != nullptr) return fail(absl::StrCat(error, " (aggregate ", i, " of ", n, ")"));
     out->push_back(a);
   }

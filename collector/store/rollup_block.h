@@ -14,7 +14,8 @@
 // written as those decimals' integers, each with its distance in units in the
 // last place from the double it stands for (0 for most values, so not
 // written; a few units for sums that floating-point addition left off a
-// decimal); otherwise as the raw doubles.
+// decimal), divided by their common divisor if they have one (memory in pages
+// of 4096 bytes, disk in sectors of 512); otherwise as the raw doubles.
 //
 // A reader never trusts the bytes: a truncated or corrupt blob gives a
 // DataLoss status, with the aggregates decoded before the damage kept; it

@@ -4,7 +4,9 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/bits.h"
@@ -16,9 +18,12 @@
 // as a zigzag varint. The runs of a block start within minutes of each other, so this takes 1-3
 // bytes where a whole timestamp takes 6: for a 60-sample run, 0.05-0.08 bytes a sample.
 // Payload of a run, as the writer lays it out:
-//   mode (1 byte): 0 = values XORed, 1 + k = values as decimals with k digits (k in [0, 9]);
+//   mode (1 byte): 0 = values XORed, 1 + k = values as decimals with k digits (k in [0, 9]),
+//   11 + k = decimals with k digits and a common divisor g;
+//   divisor mode only: g >= 2 (varint), every integer r of the run a multiple of g;
 //   first value: XOR mode, 8 bytes (the double's bits, little-endian); decimal mode, the integer r
-//   with value == double(r) / 10^k bit for bit, |r| <= 2^53 (zigzag varint);
+//   with value == double(r) / 10^k bit for bit, |r| <= 2^53 (zigzag varint); divisor mode, r / g
+//   the same way (zigzag varint);
 //   then a bit stream, most significant bit first, zero-padded to a whole byte. Per sample:
 //   timestamp delta-of-delta (the first delta counts from 0):
 //     '0'                 dod == 0
@@ -31,11 +36,16 @@
 //     '10' + meaningful bits       the XOR fits the previous window (leading/trailing zeros)
 //     '11' + 5 bits leading zeros + 6 bits meaningful length (0 means 64) + meaningful bits
 //   value, decimal mode: the integer's delta-of-delta in the timestamp's buckets (the first delta
-//   counts from 0), so a counter stepping by a constant costs one bit.
+//   counts from 0), so a counter stepping by a constant costs one bit; divisor mode, that of r / g.
+//   Memory in pages of 4096 bytes or disk in sectors of 512 are multiples of a unit: divided by
+//   it, their dods are log2(g) bits narrower and often fit a smaller bucket.
 // The bucket sizes differ from Prometheus' (14/17/20/64): our timestamps are milliseconds at a
 // fixed interval, so the common nonzero dod is a few ms of jitter, which fits 7 bits.
 // The writer encodes each run both ways when decimals apply and keeps the smaller (ties:
 // decimal). Decimals need the smallest k that holds for the whole run, found by trying k = 0..9.
+// When the gcd g of the run's integers is > 1, it encodes them divided too and keeps that only if
+// strictly smaller: a run that dividing does not shrink re-encodes to the bytes the writer
+// produced before divisor mode.
 
 namespace plumbline::collector {
 namespace {
@@ -44,9 +54,9 @@ using internal::AppendVarint;
 using internal::BitReader;
 using internal::BitWriter;
 using internal::Bytes;
-using internal::DecimalInRange;
 using internal::DecimalValue;
 using internal::GetVarint;
+using internal::kMaxDecimal;
 using internal::kMaxDecimalDigits;
 using internal::kMaxVarintBytes;
 using internal::LoadLittleEndian64;
@@ -59,11 +69,13 @@ using internal::ZigZag;
 // The widest a sample after the first can get: '1111' + 64, then '11' + 11 + 64 (XOR mode; a
 // decimal's '1111' + 64 is narrower).
 constexpr size_t kMaxSampleBits = 68 + 77;
-// The widest a run's payload head gets: mode, then 8 bytes or a varint.
-constexpr size_t kMaxHeadBytes = 1 + kMaxVarintBytes;
+// The widest a run's payload head gets: mode, then 8 bytes or one or two varints.
+constexpr size_t kMaxHeadBytes = 1 + 2 * kMaxVarintBytes;
 
 constexpr unsigned char kXorMode = 0;
-constexpr unsigned char kDecimalMode = 1;  // + k
+constexpr unsigned char kDecimalMode = 1;   // + k
+constexpr unsigned char kDivisorMode = 11;  // + k
+static_assert(kDecimalMode + kMaxDecimalDigits < kDivisorMode);
 
 // The per-sample helpers below (always_inline) run once or twice a sample: inlined, the compiler
 // keeps the bit buffers in registers; left to itself it calls them and runs at half the speed.
@@ -165,9 +177,15 @@ char* EncodeXor(std::span<const RawSample> samples, char* p) {
 }
 
 // Writes a run's payload, values as the decimals `r` with `digits` digits, from `p`; returns the
-// end.
-char* EncodeDecimal(std::span<const RawSample> samples, const int64_t* r, int digits, char* p) {
-  *p++ = static_cast<char>(kDecimalMode + digits);
+// end. A `divisor` > 1 writes divisor mode: `r` holds the decimals divided by it.
+char* EncodeDecimal(std::span<const RawSample> samples, const int64_t* r, int digits,
+                    uint64_t divisor, char* p) {
+  if (divisor > 1) {
+    *p++ = static_cast<char>(kDivisorMode + digits);
+    p = PutVarint(p, divisor);
+  } else {
+    *p++ = static_cast<char>(kDecimalMode + digits);
+  }
   p = PutVarint(p, ZigZag(r[0]));
   BitWriter bits(p);
   TimestampEncoder timestamps{static_cast<uint64_t>(samples[0].ts_ms)};
@@ -230,10 +248,17 @@ const char* DecodeXor(BitReader* in, uint32_t count, RawSample* dst) {
   return nullptr;
 }
 
-// Decodes samples 1..count-1 of a decimal run whose first integer is `r`, after dst[0]; the
-// reason on failure, else nullptr.
-const char* DecodeDecimal(BitReader* in, uint32_t count, unsigned digits, uint64_t r,
-                          RawSample* dst) {
+// True if `q` (an int64 held unsigned) is in [-limit, limit]; `limit` = 2^53 / divisor, rounded
+// down, so that |q| <= limit exactly when |q * divisor| <= 2^53.
+[[gnu::always_inline]] inline bool QuotientInRange(uint64_t q, uint64_t limit) {
+  return q + limit <= 2 * limit;
+}
+
+// Decodes samples 1..count-1 of a decimal run whose first integer is `q` * `divisor`, after
+// dst[0]; the reason on failure, else nullptr. `divisor` is in [1, 2^53].
+const char* DecodeDecimal(BitReader* in, uint32_t count, unsigned digits, uint64_t divisor,
+                          uint64_t q, RawSample* dst) {
+  const uint64_t limit = static_cast<uint64_t>(kMaxDecimal) / divisor;
   uint64_t ts = static_cast<uint64_t>(dst[0].ts_ms);
   uint64_t delta = 0, value_delta = 0;
   for (uint32_t i = 1; i < count; ++i) {
@@ -241,10 +266,12 @@ const char* DecodeDecimal(BitReader* in, uint32_t count, unsigned digits, uint64
     uint64_t dod;
     if (!ReadDod(in, &dod)) return "run payload ends early";
     value_delta += dod;
-    r += value_delta;
-    // Only a corrupt run leaves the range the writer keeps to.
-    if (!DecimalInRange(r)) return "decimal value out of range";
-    dst[i] = {static_cast<int64_t>(ts), DecimalValue(static_cast<int64_t>(r), digits)};
+    q += value_delta;
+    // Only a corrupt run leaves the range the writer keeps to; within it q * divisor cannot
+    // overflow.
+    if (!QuotientInRange(q, limit)) return "decimal value out of range";
+    dst[i] = {static_cast<int64_t>(ts),
+              DecimalValue(static_cast<int64_t>(q) * static_cast<int64_t>(divisor), digits)};
   }
   return nullptr;
 }
@@ -285,7 +312,7 @@ void BlockWriter::AddRun(int64_t series_id, std::span<const RawSample> samples) 
   assert(runs_ == 0 || series_id > last_id_);
   const size_t n = samples.size();
   const size_t max_bytes = kMaxHeadBytes + ((n - 1) * kMaxSampleBits + 7) / 8 + 8;
-  for (std::string* buffer : {&xor_payload_, &decimal_payload_}) {
+  for (std::string* buffer : {&xor_payload_, &decimal_payload_, &divisor_payload_}) {
     if (buffer->size() < max_bytes) buffer->resize(std::max(max_bytes, 2 * buffer->size()));
   }
 
@@ -293,11 +320,40 @@ void BlockWriter::AddRun(int64_t series_id, std::span<const RawSample> samples) 
   size_t payload_bytes = EncodeXor(samples, xor_payload_.data()) - xor_payload_.data();
   if (const int digits = xor_only_ ? -1 : ToDecimals(samples); digits >= 0) {
     const size_t decimal_bytes =
-        EncodeDecimal(samples, decimals_.data(), digits, decimal_payload_.data()) -
+        EncodeDecimal(samples, decimals_.data(), digits, 1, decimal_payload_.data()) -
         decimal_payload_.data();
     if (decimal_bytes <= payload_bytes) {
       payload = &decimal_payload_;
       payload_bytes = decimal_bytes;
+    }
+    // The gcd of the first integer and the steps is that of all of them (0 when every r is 0):
+    // steps are mostly small, so their gcds are quick, and a run at rest steps by 0. |r| <= 2^53,
+    // so nothing overflows.
+    uint64_t divisor = static_cast<uint64_t>(std::abs(decimals_[0]));
+    for (size_t i = 1; i < n && divisor != 1; ++i) {
+      const int64_t step = decimals_[i] - decimals_[i - 1];
+      if (step != 0) divisor = std::gcd(divisor, static_cast<uint64_t>(std::abs(step)));
+    }
+    if (divisor > 1) {
+      // Exact division: a shift for the power of two in the divisor, then a product with the
+      // inverse of its odd part mod 2^64 (Newton's iteration doubles the correct low bits from 3).
+      const int shift = std::countr_zero(divisor);
+      const uint64_t odd = divisor >> shift;
+      uint64_t inverse = odd;
+      for (int i = 0; i < 5; ++i) inverse *= 2 - odd * inverse;
+      for (size_t i = 0; i < n; ++i) {
+        [[maybe_unused]] const int64_t r = decimals_[i];
+        decimals_[i] = static_cast<int64_t>(static_cast<uint64_t>(r >> shift) * inverse);
+        assert(decimals_[i] * static_cast<int64_t>(divisor) == r);
+      }
+      const size_t divisor_bytes =
+          EncodeDecimal(samples, decimals_.data(), digits, divisor, divisor_payload_.data()) -
+          divisor_payload_.data();
+      // Strictly smaller only: ties keep the encoding the writer chose before divisor mode.
+      if (divisor_bytes < payload_bytes) {
+        payload = &divisor_payload_;
+        payload_bytes = divisor_bytes;
+      }
     }
   }
   assert(payload_bytes <= max_bytes);
@@ -402,16 +458,26 @@ bool BlockReader::Decode(std::vector<RawSample>* out) {
   const unsigned char* end = p + payload_.size();
   if (p == end) return fail("run payload ends early");
   const unsigned mode = *p++;
-  if (mode > kDecimalMode + kMaxDecimalDigits) return fail("unknown value mode");
+  if (mode > kDivisorMode + kMaxDecimalDigits) return fail("unknown value mode");
   uint64_t first_value;
+  uint64_t divisor = 1;
   if (mode == kXorMode) {
     if (end - p < 8) return fail("run payload ends early");
     first_value = LoadLittleEndian64(p);
     p += 8;
   } else {
+    if (mode >= kDivisorMode) {
+      if (!GetVarint(&p, end, &divisor)) return fail("run payload ends early");
+      // The writer writes g >= 2 only; g > 2^53 leaves no nonzero multiple in range.
+      if (divisor < 2 || divisor > static_cast<uint64_t>(kMaxDecimal)) {
+        return fail("bad decimal divisor");
+      }
+    }
     if (!GetVarint(&p, end, &first_value)) return fail("run payload ends early");
     first_value = static_cast<uint64_t>(UnZigZag(first_value));
-    if (!DecimalInRange(first_value)) return fail("decimal value out of range");
+    if (!QuotientInRange(first_value, static_cast<uint64_t>(kMaxDecimal) / divisor)) {
+      return fail("decimal value out of range");
+    }
   }
   // Every sample after the first takes at least 2 bits in either mode (a timestamp dod and a
   // value bit or dod): refuse a count the bits cannot hold before reserving for it.
@@ -428,9 +494,10 @@ bool BlockReader::Decode(std::vector<RawSample>* out) {
     dst[0].value = std::bit_cast<double>(first_value);
     error = DecodeXor(&in, count_, dst);
   } else {
-    const unsigned digits = mode - kDecimalMode;
-    dst[0].value = DecimalValue(static_cast<int64_t>(first_value), digits);
-    error = DecodeDecimal(&in, count_, digits, first_value, dst);
+    const unsigned digits = mode - (mode >= kDivisorMode ? kDivisorMode : kDecimalMode);
+    dst[0].value =
+        DecimalValue(static_cast<int64_t>(first_value) * static_cast<int64_t>(divisor), digits);
+    error = DecodeDecimal(&in, count_, digits, divisor, first_value, dst);
   }
   if (error != nullptr) return fail(error);
   if (in.BitsLeft() >= 8 || in.PaddingBits() != 0) return fail("run payload has trailing bits");

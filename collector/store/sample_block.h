@@ -4,16 +4,19 @@
 // bytes a sample. Values take one of two encodings, chosen per run by size:
 // XORed with the previous value (any double), or, when every value of the
 // run is a short decimal (an integer r with value == r / 10^k bit for bit,
-// k <= 9), the integers as delta-of-delta like the timestamps. Gauges with a
-// few decimals that move every sample cost 5-7 bytes a sample XORed, and
-// about 1-2 as decimals.
+// k <= 9), the integers as delta-of-delta like the timestamps, divided by
+// their gcd when that is > 1 and makes the run smaller (memory in pages,
+// disk in sectors). Gauges with a few decimals that move every sample cost
+// 5-7 bytes a sample XORed, and about 1-2 as decimals.
 //
 // Layout (all integers little-endian varints unless stated):
 //   block  := version(1 byte, = 1) run*
 //   run    := id_delta ts_delta count payload_bytes payload
-//   payload:= mode(1 byte: 0 XOR, 1 + k decimal with k digits), the first
-//             value, then a Gorilla bit stream of the other `count` - 1
-//             (timestamp, value) pairs
+//   payload:= mode(1 byte: 0 XOR, 1 + k decimal with k digits, 11 + k
+//             decimal with k digits and a divisor), [divisor mode: the
+//             divisor g >= 2], the first value (divided by g), then a
+//             Gorilla bit stream of the other `count` - 1 (timestamp, value)
+//             pairs
 // Series ids ascend strictly within a block (id_delta is the step from the
 // previous run's id, the first from 0); ts_delta is the run's first
 // timestamp less the previous run's (the first from 0). A reader can skip a
@@ -66,6 +69,7 @@ class BlockWriter {
   // Reused run buffers, one per value encoding.
   std::string xor_payload_;
   std::string decimal_payload_;
+  std::string divisor_payload_;
   std::vector<int64_t> decimals_;
   bool xor_only_ = false;
   int64_t last_id_ = 0;

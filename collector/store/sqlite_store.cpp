@@ -148,24 +148,29 @@ constexpr const char* kMigrations[] = {
     )sql",
     // 6: rollups in compressed blobs (rollup_block.h): a series' minutes of
     // one hour, its hours of one UTC day (span: the hour's or day's start;
-    // buckets: how many aggregates the blob holds). The old tables' rows are
-    // moved into blobs by MoveRollupsIntoBlocks, which then drops them.
+    // buckets: how many aggregates the blob holds). Rowid tables, so that a
+    // blob of up to 4 KB stays on its B-tree page (an index-organised
+    // table spills anything over about 1 KB into an overflow page of its
+    // own). The old tables' rows are moved into blobs by
+    // MoveRollupsIntoBlocks, which then drops them.
     R"sql(
     CREATE TABLE rollup_1m_blocks (
+      id INTEGER PRIMARY KEY,
       series_id INTEGER NOT NULL,
       span INTEGER NOT NULL,
       buckets INTEGER NOT NULL,
       data BLOB NOT NULL,
-      PRIMARY KEY (series_id, span)
-    ) WITHOUT ROWID;
+      UNIQUE (series_id, span)
+    );
     CREATE INDEX rollup_1m_blocks_by_span ON rollup_1m_blocks (span);
     CREATE TABLE rollup_1h_blocks (
+      id INTEGER PRIMARY KEY,
       series_id INTEGER NOT NULL,
       span INTEGER NOT NULL,
       buckets INTEGER NOT NULL,
       data BLOB NOT NULL,
-      PRIMARY KEY (series_id, span)
-    ) WITHOUT ROWID;
+      UNIQUE (series_id, span)
+    );
     CREATE INDEX rollup_1h_blocks_by_span ON rollup_1h_blocks (span);
     )sql",
 };
@@ -285,7 +290,8 @@ namespace {
 const RollupTier kMinuteTier{
     kHour,
     "SELECT data FROM rollup_1m_blocks WHERE series_id = ? AND span = ?",
-    "INSERT OR REPLACE INTO rollup_1m_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?)",
+    "INSERT INTO rollup_1m_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
     "SELECT series_id, span, data FROM rollup_1m_blocks WHERE span >= ? AND span < ? "
     "AND series_id IN (SELECT value FROM json_each(?))",
     "SELECT series_id, data FROM rollup_1m_blocks WHERE span = ?",
@@ -295,7 +301,8 @@ const RollupTier kMinuteTier{
 const RollupTier kHourTier{
     kDay,
     "SELECT data FROM rollup_1h_blocks WHERE series_id = ? AND span = ?",
-    "INSERT OR REPLACE INTO rollup_1h_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?)",
+    "INSERT INTO rollup_1h_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
     "SELECT series_id, span, data FROM rollup_1h_blocks WHERE span >= ? AND span < ? "
     "AND series_id IN (SELECT value FROM json_each(?))",
     "SELECT series_id, data FROM rollup_1h_blocks WHERE span = ?",

@@ -155,7 +155,119 @@ TEST(RollupBlock, RoundTripsAnHourOfACounterWithAReset) {
 TEST(RollupBlock, RoundTripsATwoDecimalGauge) {
   const std::vector<Aggregate> run = AggregatesOf(Gauge(3), kHour0, kHour0 + kHour, kMinute);
   const std::string blob = ExpectRoundTrip(run);
-  EXPECT_EQ((blob[2] - 1) % 10, 2) << "decimals with 2 digits";
+  EXPECT_EQ(((blob[2] & 0x7f) - 1) % 10, 2) << "decimals with 2 digits";
+}
+
+// The common divisor a blob's header holds (1 if none); -1 if it has no such header.
+int64_t DivisorOf(const std::string& blob) {
+  if (blob.size() < 3 || (blob[1] & 0x80) != 0) return -1;
+  if ((blob[2] & 0x80) == 0) return 1;
+  int64_t g = 0;
+  for (size_t i = 3, shift = 0; i < blob.size() && shift < 63; ++i, shift += 7) {
+    g |= static_cast<int64_t>(blob[i] & 0x7f) << shift;
+    if ((blob[i] & 0x80) == 0) return g;
+  }
+  return -1;
+}
+
+// Memory in bytes, in pages of 4096.
+Series PagesGauge(double plus) {
+  return [plus](int64_t t) {
+    return 4096 * std::round(1e6 + 5000 * std::sin(static_cast<double>(t - kHour0) / 60000.0)) +
+           plus;
+  };
+}
+
+TEST(RollupBlock, RoundTripsAGaugeInPagesInUnitsOfAPage) {
+  const std::string pages =
+      ExpectRoundTrip(AggregatesOf(PagesGauge(0), kHour0, kHour0 + kHour, kMinute));
+  // Version, n = 60, the mode (0 digits, step or linear) with 0x80 set, then g = 4096 as a varint.
+  ASSERT_GE(pages.size(), 5u);
+  EXPECT_EQ(pages[1], 60);
+  EXPECT_TRUE(pages[2] == '\x81' || pages[2] == '\x8b') << static_cast<int>(pages[2]);
+  EXPECT_EQ(pages.substr(3, 2), "\x80\x20");
+  EXPECT_EQ(DivisorOf(pages), 4096);
+  // The same values off by one byte share no divisor.
+  const std::string bytes =
+      ExpectRoundTrip(AggregatesOf(PagesGauge(1), kHour0, kHour0 + kHour, kMinute));
+  EXPECT_EQ(DivisorOf(bytes), 1);
+  EXPECT_LT(pages.size() + 60, bytes.size()) << "a byte a minute saved at least";
+  // Halves: decimals with 1 digit, in units of 5.
+  const std::string halves = ExpectRoundTrip(
+      AggregatesOf([](int64_t t) { return 0.5 * static_cast<double>((t - kHour0) / 10000 % 13); },
+                   kHour0, kHour0 + kHour, kMinute));
+  EXPECT_EQ(((halves[2] & 0x7f) - 1) % 10, 1) << "decimals with 1 digit";
+  EXPECT_EQ(DivisorOf(halves), 5);
+}
+
+TEST(RollupBlock, RoundTripsDecimalsWithoutTheDivisorOfFirstAndLast) {
+  // Disk sectors of 512 bytes; one field at a time is no multiple of 512.
+  const Series sectors = [](int64_t t) {
+    const int64_t n = (t - kHour0) / 10000;
+    return 512.0 * static_cast<double>(n < 180 ? 1000000 + 3 * n : n - 180);  // a reset
+  };
+  const std::vector<Aggregate> run = AggregatesOf(sectors, kHour0, kHour0 + kHour, kMinute);
+  ASSERT_EQ(run.size(), 60u);
+  EXPECT_EQ(DivisorOf(ExpectRoundTrip(run)), 512);
+  for (int field = 0; field < 4; ++field) {
+    SCOPED_TRACE(field);
+    for (size_t at : {size_t{0}, size_t{29}, size_t{30}, size_t{59}}) {
+      std::vector<Aggregate> changed = run;
+      Aggregate& a = changed[at];
+      switch (field) {
+        case 0:
+          a.increase += 100;  // a reset counted from a value the samples do not show
+          break;
+        case 1:
+          a.sum += 7;
+          break;
+        case 2:
+          a.min = a.first - 1;
+          break;
+        default:
+          a.max = a.last + 3;
+      }
+      const int64_t g = DivisorOf(ExpectRoundTrip(changed));
+      EXPECT_GE(g, 1) << "at " << at;
+      EXPECT_LT(g, 512) << "at " << at;
+    }
+  }
+}
+
+TEST(RollupBlock, ABadDivisorIsDataLoss) {
+  const std::string blob =
+      EncodeAggregates(AggregatesOf(PagesGauge(0), kHour0, kHour0 + kHour, kMinute));
+  ASSERT_EQ(DivisorOf(blob), 4096);
+  const std::string body = blob.substr(5);
+  const std::string header = blob.substr(0, 3);
+  for (const std::string& g : {
+           std::string("\x00", 1),                                   // 0
+           std::string("\x01"),                                      // 1 is written as none
+           std::string("\x81\x80\x80\x80\x80\x80\x80\x10"),          // 2^53 + 1
+           std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),  // 2^64 - 1
+           std::string("\x80\x80\x80\x80\x80\x80\x80\x10"),          // 2^53: values out of range
+           std::string("\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"),  // overlong
+       }) {
+    std::vector<Aggregate> got;
+    const absl::Status status = DecodeAggregates(header + g + body, &got);
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+    EXPECT_TRUE(got.empty());
+  }
+  // The flag in raw mode.
+  std::vector<Aggregate> raw = {Aggregate{}};
+  raw[0].first = raw[0].last = 1.0 / 3;
+  std::string raw_blob = EncodeAggregates(raw);
+  ASSERT_EQ(raw_blob[2], 0);
+  raw_blob[2] = '\x80';
+  std::vector<Aggregate> none;
+  EXPECT_EQ(DecodeAggregates(raw_blob, &none).code(), absl::StatusCode::kDataLoss);
+  raw_blob.insert(3, "\x02");
+  EXPECT_EQ(DecodeAggregates(raw_blob, &none).code(), absl::StatusCode::kDataLoss);
+  // A divisor twice the true one doubles every value, and is no damage the reader can tell.
+  std::vector<Aggregate> got;
+  ASSERT_TRUE(DecodeAggregates(header + "\x80\x40" + body, &got).ok());
+  ASSERT_EQ(got.size(), 60u);
+  EXPECT_EQ(Bits(got[0].first), Bits(2 * PagesGauge(0)(kHour0)));
 }
 
 TEST(RollupBlock, RoundTripsValuesThatAreNoShortDecimalsAsRawDoubles) {
@@ -235,7 +347,7 @@ TEST(RollupBlock, RoundTripsSpecialValuesBitForBit) {
          .increase = specials[(j + 3) % std::size(specials)]});
   }
   const std::string blob = ExpectRoundTrip(decimal_run);
-  EXPECT_EQ((blob[2] - 1) % 10, 2) << "decimals with 2 digits";
+  EXPECT_EQ(((blob[2] & 0x7f) - 1) % 10, 2) << "decimals with 2 digits";
 }
 
 TEST(RollupBlock, RoundTripsDecimalsAtTheEdgeOfTheirRange) {
@@ -467,9 +579,10 @@ TEST(RollupBlock, BadHeadersAreDataLoss) {
 }
 
 TEST(RollupBlock, StartTimesThatDoNotAscendAreDataLoss) {
-  // Two aggregates, decimals with 0 digits, step prediction. The bits: '0' (the first aggregate
-  // as predicted: all zero), '1' '1' (the second's times not as predicted), '10' + 000001 (start
-  // zigzag 1 = -1), then '0' for count, both offsets, first, last, extremes, sum and increase.
+  // Two aggregates, decimals with 0 digits, step prediction, no divisor. The bits: '0' (the first
+  // aggregate as predicted: all zero), '1' '1' (the second's times not as predicted), '10' + 000001
+  // (start zigzag 1 = -1), then '0' for count, both offsets, first, last, extremes, sum and
+  // increase.
   const std::string blob(
       "\x01\x02\x01"
       "\x70\x20\x00",  // 0111 0000 0010 0000 0000 0000

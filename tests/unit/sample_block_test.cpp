@@ -9,6 +9,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace plumbline::collector {
@@ -137,7 +138,8 @@ bool ReadVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
-// The value mode byte of each run of a well-formed block: 0 XOR, 1 + k decimal with k digits.
+// The value mode byte of each run of a well-formed block: 0 XOR, 1 + k decimal with k digits,
+// 11 + k decimal with k digits and a divisor.
 std::vector<int> RunModes(std::string_view block) {
   std::vector<int> modes;
   block.remove_prefix(1);
@@ -498,6 +500,146 @@ TEST(SampleBlock, WriterKeepsTheSmallerValueEncoding) {
   }
 }
 
+// Memory in pages of 4096 bytes, moving up to 20 pages a sample.
+std::vector<RawSample> PageMultiples(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<RawSample> samples;
+  int64_t pages = 250000;
+  for (int i = 0; i < 60; ++i) {
+    pages += static_cast<int64_t>(rng() % 41) - 20;
+    samples.push_back({1700000000000 + 10000 * i, 4096.0 * static_cast<double>(pages)});
+  }
+  return samples;
+}
+
+// Disk in sectors of 512 bytes counted in kilobytes: multiples of 0.5 (r multiples of 5 at k = 1).
+std::vector<RawSample> SectorKilobytes(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<RawSample> samples;
+  int64_t sectors = 1000000;
+  for (int i = 0; i < 60; ++i) {
+    sectors += static_cast<int64_t>(rng() % 60);
+    samples.push_back({1700000000000 + 10000 * i, static_cast<double>(sectors) * 0.5});
+  }
+  return samples;
+}
+
+TEST(SampleBlock, RunsWithACommonDivisorRoundTripSmallerInDivisorMode) {
+  // The block sizes the writer produced before divisor mode (XOR won the pages, decimals the
+  // sectors).
+  const std::vector<RawSample> pages = PageMultiples(11);
+  const std::vector<RawSample> sectors = SectorKilobytes(12);
+  ExpectRoundTrip({{1, pages}, {2, sectors}});
+  EXPECT_EQ(RunMode(pages), 11);
+  EXPECT_EQ(RunMode(sectors), 11 + 1);
+  EXPECT_LT(Encode({{1, pages}}).size(), 95u);
+  EXPECT_LT(Encode({{1, sectors}}).size(), 122u * 3 / 4);
+  // Divisor mode holds every digit count, negative values and divisors up to 2^52.
+  std::vector<SeriesRun> runs;
+  int64_t id = 1;
+  for (int digits = 0; digits <= 9; ++digits) {
+    for (int64_t divisor : {int64_t{2}, int64_t{3}, int64_t{4096}, int64_t{1} << 40}) {
+      std::vector<RawSample> samples;
+      for (int64_t i = 0, q = -7; i < 30; ++i, q += i % 4) {
+        samples.push_back({1700000000000 + 10000 * i, Decimal(q * divisor, digits)});
+      }
+      runs.push_back({id++, samples});
+    }
+  }
+  std::vector<RawSample> top;
+  for (int64_t q : {1, 0, -1, 1, 1}) {
+    top.push_back({10000 * static_cast<int64_t>(top.size()), static_cast<double>(q) * 0x1p52});
+  }
+  runs.push_back({id++, top});
+  ExpectRoundTrip(runs);
+  // Divided by 2 or 3 the dods stay in their bucket and the divisor costs a byte: decimal mode.
+  // Divided by 4096 or more they drop from 24 to 9 bits.
+  const std::vector<int> modes = RunModes(Encode(runs));
+  ASSERT_EQ(modes.size(), runs.size());
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const int digits = static_cast<int>(i / 4);
+    if (i + 1 == modes.size()) {
+      EXPECT_EQ(modes[i], 11) << i;
+    } else if (i % 4 >= 2) {
+      EXPECT_EQ(modes[i], 11 + digits) << i;
+    } else {
+      EXPECT_EQ(modes[i], 1 + digits) << i;
+    }
+  }
+}
+
+TEST(SampleBlock, DivisorModeOnlyWhenStrictlySmaller) {
+  // A constant: the divisor (the value itself) costs as much as the value saves, so a tie, and
+  // the run stays in decimal mode.
+  EXPECT_EQ(RunMode(Regular(1700000000000, 60, 4096)), 1);
+  EXPECT_EQ(RunMode({{0, 0x1p50}}), 1);
+  // Zeros have no divisor.
+  EXPECT_EQ(RunMode(Regular(1700000000000, 60, 0)), 1);
+  // Multiples of a power of two moving by powers of two: XOR stays smaller.
+  std::vector<RawSample> powers;
+  for (int i = 0; i < 60; ++i) powers.push_back({10000 * i, i % 2 == 0 ? 0x1p40 : 0x1p50});
+  EXPECT_EQ(RunMode(powers), 0);
+}
+
+// Blocks as the writer wrote them before divisor mode, runs in XOR and decimal modes (decimal
+// run 5 with every integer a multiple of 3): they decode the same, and the runs a divisor does
+// not shrink re-encode to the same bytes.
+constexpr char kBlockBeforeDivisorMode[] =
+    "010e80a0abfef962052d00555555555555d53fe02710d9a7777777777774b56dd555555555556c1e1555555555"
+    "5556e50666666666667802000c1f0000000000c0a3ce41e02710f6163a91f2bb100ba132f4014771005ccad6c0"
+    "03d00f040a03c413e03a988ca02b2008d00f04090105e0ea60852ec80801d00f0a110184c101e0271087afa21e"
+    "b5a1e2dc8300";
+constexpr char kRunsWithoutADivisorBeforeDivisorMode[] =
+    "010e80a0abfef962052d00555555555555d53fe02710d9a7777777777774b56dd555555555556c1e1555555555"
+    "5556e50666666666667805d00f040a03c413e03a988ca02b2008d00f04090105e0ea60852ec808";
+
+std::string FromHex(std::string_view hex) {
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return bytes;
+}
+
+TEST(SampleBlock, BlocksFromBeforeDivisorModeDecodeAndReencodeTheSame) {
+  std::vector<RawSample> xored, pages, two_digits, integers, multiples_of_3;
+  for (int i = 0; i < 5; ++i) {
+    xored.push_back({1700000000000 + 10000 * i + (i == 3 ? 7 : 0), 0.1 * i + 1.0 / 3});
+  }
+  const int64_t page_counts[] = {251000, 251003, 251003, 251010, 250990, 250991,
+                                 251200, 251201, 251190, 251190, 251191, 251500};
+  for (int i = 0; i < 12; ++i) {
+    pages.push_back({1700000000000 + 10000 * i, 4096.0 * static_cast<double>(page_counts[i])});
+  }
+  const double gauge[] = {12.5, 12.75, 13.01, 12.99};
+  for (int i = 0; i < 4; ++i) two_digits.push_back({1700000001000 + 15000 * i, gauge[i]});
+  const double small[] = {-3, 7, 7, 8};
+  for (int i = 0; i < 4; ++i) integers.push_back({1700000002000 + 60000 * i, small[i]});
+  const int steps[] = {3, 5, 4, 4, 9, 2, 7, 7, 1, 3};
+  double sum = 12345;
+  for (int i = 0; i < 10; ++i) {
+    sum += steps[i] * 3.0;
+    multiples_of_3.push_back({1700000003000 + 10000 * i, sum});
+  }
+  const std::vector<SeriesRun> runs = {
+      {7, xored}, {9, pages}, {12, two_digits}, {20, integers}, {21, multiples_of_3}};
+
+  const std::string old_block = FromHex(kBlockBeforeDivisorMode);
+  EXPECT_EQ(RunModes(old_block), (std::vector<int>{0, 0, 3, 1, 1}));
+  std::vector<SeriesRun> got;
+  ASSERT_TRUE(DecodeAll(old_block, &got).ok());
+  ExpectSameRuns(runs, got);
+
+  EXPECT_EQ(Encode({runs[0], runs[2], runs[3]}), FromHex(kRunsWithoutADivisorBeforeDivisorMode));
+  // The pages now take divisor mode, smaller; the multiples of 3 divided would be no smaller.
+  const std::string block = Encode(runs);
+  EXPECT_EQ(RunModes(block), (std::vector<int>{0, 11, 3, 1, 1}));
+  EXPECT_LT(block.size(), old_block.size());
+  got.clear();
+  ASSERT_TRUE(DecodeAll(block, &got).ok());
+  ExpectSameRuns(runs, got);
+}
+
 double BytesPerSample(const std::vector<SeriesRun>& runs) {
   size_t samples = 0;
   for (const SeriesRun& run : runs) samples += run.samples.size();
@@ -635,7 +777,7 @@ TEST(SampleBlock, UnknownValueModeIsDataLoss) {
   std::vector<SeriesRun> runs;
   ASSERT_TRUE(DecodeAll("\x01" + RunBytes(2, 1, DecimalPayloadHead(9, 5)), &runs).ok());
   EXPECT_EQ(Bits(runs[0].samples[0].value), Bits(5e-9));
-  for (int mode : {11, 12, 255}) {
+  for (int mode : {21, 22, 255}) {
     std::string payload = DecimalPayloadHead(9, 5);
     payload[0] = static_cast<char>(mode);
     absl::Status status = DecodeStatus("\x01" + RunBytes(2, 1, payload));
@@ -665,6 +807,83 @@ TEST(SampleBlock, DecimalsBeyondTwoToThe53AreDataLoss) {
     std::vector<SeriesRun> runs;
     absl::Status status =
         DecodeAll("\x01" + RunBytes(2, 2, DecimalPayloadHead(0, kLimit) + bits.bytes()), &runs);
+    EXPECT_NE(status.message().find("decimal value out of range"), std::string_view::npos)
+        << dod << ": " << status;
+    EXPECT_TRUE(runs.empty());
+  }
+}
+
+// A run's payload head in divisor mode: `digits` digits, the divisor as `divisor_varint` (bytes),
+// first quotient `q`.
+std::string DivisorPayloadHead(int digits, const std::string& divisor_varint, int64_t q) {
+  std::string head(1, static_cast<char>(11 + digits));
+  head += divisor_varint;
+  AppendVarint(&head, ZigZagForTest(q));
+  return head;
+}
+
+std::string Varint(uint64_t v) {
+  std::string bytes;
+  AppendVarint(&bytes, v);
+  return bytes;
+}
+
+TEST(SampleBlock, BadDivisorsAreDataLoss) {
+  constexpr uint64_t kLimit = uint64_t{1} << 53;
+  std::vector<SeriesRun> runs;
+  ASSERT_TRUE(
+      DecodeAll("\x01" + RunBytes(2, 1, DivisorPayloadHead(2, Varint(4096), -3)), &runs).ok());
+  EXPECT_EQ(Bits(runs[0].samples[0].value), Bits(-122.88));
+  // 0 and 1 the writer never writes; past 2^53 no nonzero multiple is in range; 10 bytes of
+  // varint overflow 64 bits.
+  for (const std::string& divisor :
+       {Varint(0), Varint(1), Varint(kLimit + 1), Varint(UINT64_MAX), std::string(10, '\xff'),
+        std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10)}) {
+    absl::Status status = DecodeStatus("\x01" + RunBytes(2, 1, DivisorPayloadHead(0, divisor, 1)));
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+    EXPECT_TRUE(status.message().find("bad decimal divisor") != std::string_view::npos ||
+                status.message().find("ends early") != std::string_view::npos)
+        << status;
+  }
+  // A divisor cut short.
+  EXPECT_EQ(DecodeStatus("\x01" + RunBytes(2, 1, "\x0b\x80")).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeStatus("\x01" + RunBytes(2, 1, "\x0b\x80\x20")).code(),
+            absl::StatusCode::kDataLoss);
+  // q * g up to 2^53 in magnitude decodes; one step more, or a q whose product overflows int64,
+  // is out of range.
+  for (const auto& [divisor, q] : std::vector<std::pair<uint64_t, int64_t>>{
+           {kLimit, 1}, {kLimit, -1}, {3, int64_t{kLimit / 3}}, {4096, -int64_t{kLimit / 4096}}}) {
+    ASSERT_TRUE(
+        DecodeStatus("\x01" + RunBytes(2, 1, DivisorPayloadHead(0, Varint(divisor), q))).ok())
+        << divisor << " " << q;
+  }
+  for (const auto& [divisor, q] :
+       std::vector<std::pair<uint64_t, int64_t>>{{kLimit, 2},
+                                                 {kLimit, -2},
+                                                 {3, int64_t{kLimit / 3} + 1},
+                                                 {4096, -int64_t{kLimit / 4096} - 1},
+                                                 {4096, std::numeric_limits<int64_t>::max()},
+                                                 {4096, std::numeric_limits<int64_t>::min()},
+                                                 {2, int64_t{1} << 62},
+                                                 {kLimit, std::numeric_limits<int64_t>::min()}}) {
+    absl::Status status =
+        DecodeStatus("\x01" + RunBytes(2, 1, DivisorPayloadHead(0, Varint(divisor), q)));
+    EXPECT_NE(status.message().find("decimal value out of range"), std::string_view::npos)
+        << divisor << " " << q << ": " << status;
+  }
+  // A step past the limit, and 64-bit dods that wrap around it or would overflow q * g.
+  for (int64_t dod : {int64_t{1}, std::numeric_limits<int64_t>::min(),
+                      std::numeric_limits<int64_t>::max(), int64_t{1} << 52}) {
+    BitString bits;
+    bits.Put(0b10, 2);  // 1 ms later
+    bits.Put(1, 7);
+    bits.Put(0b1111, 4);
+    bits.Put(static_cast<uint64_t>(dod), 64);
+    runs.clear();
+    absl::Status status = DecodeAll(
+        "\x01" +
+            RunBytes(2, 2, DivisorPayloadHead(0, Varint(3), int64_t{kLimit / 3}) + bits.bytes()),
+        &runs);
     EXPECT_NE(status.message().find("decimal value out of range"), std::string_view::npos)
         << dod << ": " << status;
     EXPECT_TRUE(runs.empty());
