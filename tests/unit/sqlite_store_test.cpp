@@ -217,6 +217,34 @@ class SqliteRollupTest : public ::testing::Test {
     ASSERT_TRUE(store_->WriteBatches(w).ok());
   }
 
+  // 50 counters stepping by small amounts and 50 gauges with two decimals,
+  // every 10 s from kHour0 for `span` ms, one batch of all series per point
+  // in time (as agents send them).
+  void WriteHostMix(int64_t span) {
+    for (int64_t t = 0; t < span; t += 10000) {
+      v1::Batch b;
+      b.set_agent_id("a");
+      b.set_epoch(1);
+      b.set_sequence(++sequence_);
+      std::vector<BatchWrite> w(1);
+      w[0].batch = &b;
+      for (int i = 0; i < 100; ++i) {
+        v1::Series* s = b.add_series();
+        s->set_name(i < 50 ? "node_cpu_seconds_total" : "node_memory_ratio");
+        s->set_type(i < 50 ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE);
+        auto* l = s->add_labels();
+        l->set_name("n");
+        l->set_value(std::to_string(i));
+        auto* p = s->add_points();
+        p->set_timestamp_ms(kHour0 + t);
+        p->set_number(i < 50 ? static_cast<double>(1000 * i + (t / 10000) * (i % 7 + 1))
+                             : std::round(100 * (0.5 + 0.3 * std::sin(t / 60000.0 + i))) / 100);
+        w[0].series.push_back(i);
+      }
+      ASSERT_TRUE(store_->WriteBatches(w).ok());
+    }
+  }
+
   std::vector<Aggregate> Buckets(const std::string& name, int64_t from, int64_t to, int64_t step,
                                  AggregateSource* source = nullptr) {
     auto got = store_->Aggregates({name, {}}, kHour0 + from, kHour0 + to, step, source);
@@ -554,31 +582,8 @@ TEST_F(SqliteRollupTest, AClosedWindowIsMergedIntoOneBlockAndReadsTheSame) {
 }
 
 TEST_F(SqliteRollupTest, HostMetricsTakeAFewBytesASampleOnceMerged) {
-  // 50 counters stepping by small amounts and 50 gauges with two decimals,
-  // every 10 s for 10 minutes, one batch of all series per point in time
-  // (as agents send them).
-  for (int64_t t = 0; t < 10 * kMin; t += 10000) {
-    v1::Batch b;
-    b.set_agent_id("a");
-    b.set_epoch(1);
-    b.set_sequence(++sequence_);
-    std::vector<BatchWrite> w(1);
-    w[0].batch = &b;
-    for (int i = 0; i < 100; ++i) {
-      v1::Series* s = b.add_series();
-      s->set_name(i < 50 ? "node_cpu_seconds_total" : "node_memory_ratio");
-      s->set_type(i < 50 ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE);
-      auto* l = s->add_labels();
-      l->set_name("n");
-      l->set_value(std::to_string(i));
-      auto* p = s->add_points();
-      p->set_timestamp_ms(kHour0 + t);
-      p->set_number(i < 50 ? static_cast<double>(1000 * i + (t / 10000) * (i % 7 + 1))
-                           : std::round(100 * (0.5 + 0.3 * std::sin(t / 60000.0 + i))) / 100);
-      w[0].series.push_back(i);
-    }
-    ASSERT_TRUE(store_->WriteBatches(w).ok());
-  }
+  // Ten minutes of the host mix.
+  WriteHostMix(10 * kMin);
   WindowBlocks ingest = BlocksOf(path_, kHour0);
   ASSERT_TRUE(store_->RunMaintenance(kHour0 + 15 * kMin, {}).ok());
   WindowBlocks merged = BlocksOf(path_, kHour0);
@@ -619,35 +624,12 @@ TEST_F(SqliteRollupTest, ADamagedBlockLosesOnlyItselfAndIsCounted) {
 }
 
 TEST_F(SqliteRollupTest, TheWholeFileTakesAFewBytesASampleWithItsRollups) {
-  // Twelve hours of the host-metric mix above (100 series every 10 s, one
-  // batch per point in time), then maintenance until everything is merged
-  // and rolled up: raw blocks, minute and hour rollups, series, batch
-  // identities and the schema, all counted (issue 5's goal: 2 bytes a
-  // sample for the whole file). bench/disk_bytes.sh measures the same
-  // for the load generator's host metrics.
+  // Twelve hours of the host mix (100 series every 10 s), then maintenance until everything is
+  // merged and rolled up: raw blocks, minute and hour rollups, series, batch identities and the
+  // schema, all counted (issue 5's goal: 2 bytes a sample for the whole file). bench/disk_bytes.sh
+  // measures the same for the load generator's host metrics.
   constexpr int64_t kSpan = 12 * 60 * kMin;
-  for (int64_t t = 0; t < kSpan; t += 10000) {
-    v1::Batch b;
-    b.set_agent_id("a");
-    b.set_epoch(1);
-    b.set_sequence(++sequence_);
-    std::vector<BatchWrite> w(1);
-    w[0].batch = &b;
-    for (int i = 0; i < 100; ++i) {
-      v1::Series* s = b.add_series();
-      s->set_name(i < 50 ? "node_cpu_seconds_total" : "node_memory_ratio");
-      s->set_type(i < 50 ? v1::METRIC_TYPE_COUNTER : v1::METRIC_TYPE_GAUGE);
-      auto* l = s->add_labels();
-      l->set_name("n");
-      l->set_value(std::to_string(i));
-      auto* p = s->add_points();
-      p->set_timestamp_ms(kHour0 + t);
-      p->set_number(i < 50 ? static_cast<double>(1000 * i + (t / 10000) * (i % 7 + 1))
-                           : std::round(100 * (0.5 + 0.3 * std::sin(t / 60000.0 + i))) / 100);
-      w[0].series.push_back(i);
-    }
-    ASSERT_TRUE(store_->WriteBatches(w).ok());
-  }
+  WriteHostMix(kSpan);
   for (int i = 0; i < 100; ++i) {
     auto report = store_->RunMaintenance(kHour0 + kSpan + 15 * kMin, {});
     ASSERT_TRUE(report.ok()) << report.status();
