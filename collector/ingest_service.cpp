@@ -453,9 +453,15 @@ void IngestService::WriteAgents() {
     auto pending = std::move(agents_pending_);
     agents_pending_.clear();
     lock.unlock();
-    for (const auto& [id, entry] : pending) {
-      absl::Status stored = store_->UpsertAgent(entry.first, entry.second);
-      if (!stored.ok()) spdlog::error("recording agent {}: {}", id, stored.message());
+    std::vector<AgentSighting> agents;
+    agents.reserve(pending.size());
+    for (auto& entry : pending) {
+      agents.push_back({std::move(entry.second.first), entry.second.second});
+    }
+    absl::Status stored = store_->UpsertAgents(agents);
+    if (!stored.ok()) {
+      spdlog::error("recording {} agent(s) ({}...): {}", agents.size(),
+                    agents.front().info.agent_id(), stored.message());
     }
     lock.lock();
   }

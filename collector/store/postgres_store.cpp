@@ -754,27 +754,31 @@ absl::Status PostgresStore::WriteBatchesOnce(std::vector<BatchWrite>& writes) {
   return absl::OkStatus();
 }
 
-absl::Status PostgresStore::UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  RETURN_IF_ERROR(EnsureConnected());
-  return Exec(
-             "INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
-             "memory_bytes, first_seen_ms, last_seen_ms) "
-             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
-             "ON CONFLICT (agent_id) DO UPDATE SET hostname = EXCLUDED.hostname, "
-             "version = EXCLUDED.version, os = EXCLUDED.os, labels = EXCLUDED.labels, "
-             "cpu_count = EXCLUDED.cpu_count, memory_bytes = EXCLUDED.memory_bytes, "
-             "last_seen_ms = GREATEST(agents.last_seen_ms, EXCLUDED.last_seen_ms)",
-             pg::Params()
-                 .Text(info.agent_id())
-                 .Text(info.hostname())
-                 .Text(info.version())
-                 .Text(info.os())
-                 .Text(CanonicalLabels(ToLabelSet(info.labels())))
-                 .Int(static_cast<int64_t>(info.cpu_count()))
-                 .Int(static_cast<int64_t>(info.memory_bytes()))
-                 .Int(now_ms))
-      .status();
+absl::Status PostgresStore::UpsertAgents(const std::vector<AgentSighting>& agents) {
+  // One transaction each: a batch write locks agents rows too, so a
+  // transaction over many would add an order to keep.
+  for (const auto& [info, now_ms] : agents) {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(EnsureConnected());
+    RETURN_IF_ERROR(Exec("INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
+                         "memory_bytes, first_seen_ms, last_seen_ms) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
+                         "ON CONFLICT (agent_id) DO UPDATE SET hostname = EXCLUDED.hostname, "
+                         "version = EXCLUDED.version, os = EXCLUDED.os, labels = EXCLUDED.labels, "
+                         "cpu_count = EXCLUDED.cpu_count, memory_bytes = EXCLUDED.memory_bytes, "
+                         "last_seen_ms = GREATEST(agents.last_seen_ms, EXCLUDED.last_seen_ms)",
+                         pg::Params()
+                             .Text(info.agent_id())
+                             .Text(info.hostname())
+                             .Text(info.version())
+                             .Text(info.os())
+                             .Text(CanonicalLabels(ToLabelSet(info.labels())))
+                             .Int(static_cast<int64_t>(info.cpu_count()))
+                             .Int(static_cast<int64_t>(info.memory_bytes()))
+                             .Int(now_ms))
+                        .status());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<AgentRecord>> PostgresStore::ListAgents() {

@@ -956,26 +956,34 @@ absl::StatusOr<uint64_t> SqliteStore::CompactWindow(int64_t window_ms) {
   return 1;
 }
 
-absl::Status SqliteStore::UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) {
+absl::Status SqliteStore::UpsertAgents(const std::vector<AgentSighting>& agents) {
+  if (agents.empty()) return absl::OkStatus();
   std::lock_guard lock(mu_);
-  LabelSet labels = ToLabelSet(info.labels());
-  Stmt upsert(
-      db_,
-      "INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
-      "memory_bytes, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
-      "ON CONFLICT (agent_id) DO UPDATE SET hostname = ?2, version = ?3, os = ?4, "
-      "labels = ?5, cpu_count = ?6, memory_bytes = ?7, "
-      "last_seen_ms = max(last_seen_ms, ?8)");
-  RETURN_IF_ERROR(upsert.status());
-  return upsert.Bind(1, info.agent_id())
-      .Bind(2, info.hostname())
-      .Bind(3, info.version())
-      .Bind(4, info.os())
-      .Bind(5, CanonicalLabels(labels))
-      .Bind(6, static_cast<int64_t>(info.cpu_count()))
-      .Bind(7, static_cast<int64_t>(info.memory_bytes()))
-      .Bind(8, now_ms)
-      .Run();
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept,
+      Prepared("INSERT INTO agents (agent_id, hostname, version, os, labels, cpu_count, "
+               "memory_bytes, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+               "?8, ?8) ON CONFLICT (agent_id) DO UPDATE SET hostname = ?2, version = ?3, "
+               "os = ?4, labels = ?5, cpu_count = ?6, memory_bytes = ?7, "
+               "last_seen_ms = max(last_seen_ms, ?8)"));
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status s;
+  for (const auto& [info, now_ms] : agents) {
+    Stmt upsert(db_, kept);
+    s = upsert.Bind(1, info.agent_id())
+            .Bind(2, info.hostname())
+            .Bind(3, info.version())
+            .Bind(4, info.os())
+            .Bind(5, CanonicalLabels(ToLabelSet(info.labels())))
+            .Bind(6, static_cast<int64_t>(info.cpu_count()))
+            .Bind(7, static_cast<int64_t>(info.memory_bytes()))
+            .Bind(8, now_ms)
+            .Run();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");
+  return s;
 }
 
 absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {

@@ -44,7 +44,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   absl::Status WriteBatches(std::vector<BatchWrite>& writes) override;
-  absl::Status UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) override;
+  absl::Status UpsertAgents(const std::vector<AgentSighting>& agents) override;
   absl::StatusOr<std::vector<AgentRecord>> ListAgents() override;
   absl::StatusOr<std::vector<SampleValue>> LatestSamples(
       const std::string& agent_id, const std::vector<std::string>& names) override;

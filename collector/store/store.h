@@ -106,6 +106,12 @@ struct SeriesAggregates {
   std::vector<Aggregate> buckets;  // ascending, only buckets with samples
 };
 
+// An agent's description as its hello gave it, and when.
+struct AgentSighting {
+  v1::AgentInfo info;
+  int64_t now_ms = 0;
+};
+
 // Where an aggregate answer came from, for tests and /metrics.
 struct AggregateSource {
   uint64_t hour_buckets = 0;
@@ -229,8 +235,13 @@ class Store {
   // marked stored = false. On error nothing of the call is stored.
   virtual absl::Status WriteBatches(std::vector<BatchWrite>& writes) = 0;
 
-  // Records (or updates) an agent's description; `now_ms` is its last-seen time.
-  virtual absl::Status UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) = 0;
+  // Records (or updates) agents' descriptions, each with its last-seen time.
+  // The SQLite store writes them in one transaction (one fsync for a
+  // reconnect storm's hellos, not one each); PostgreSQL one at a time.
+  virtual absl::Status UpsertAgents(const std::vector<AgentSighting>& agents) = 0;
+  absl::Status UpsertAgent(const v1::AgentInfo& info, int64_t now_ms) {
+    return UpsertAgents({{info, now_ms}});
+  }
 
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents() = 0;
 

@@ -403,6 +403,33 @@ TEST_P(StoreConformance, ALargeGroupIsStoredWhole) {
 
 // --- agents ---------------------------------------------------------------
 
+TEST_P(StoreConformance, AgentsRecordedTogetherAreEachListed) {
+  // A reconnect storm's hellos, recorded in one call: every agent, each
+  // with its own description; one seen twice keeps its newest time.
+  std::vector<AgentSighting> hellos;
+  for (int i = 0; i < 50; ++i) {
+    AgentSighting& a = hellos.emplace_back();
+    a.info.set_agent_id("host-" + std::to_string(100 + i));
+    a.info.set_hostname("host-" + std::to_string(100 + i) + ".example");
+    a.info.set_cpu_count(static_cast<uint32_t>(i + 1));
+    a.now_ms = 1000 + i;
+  }
+  hellos.push_back(hellos[7]);
+  hellos.back().now_ms = 5;  // an older sighting of host-107, after the newer
+  ASSERT_TRUE(store_->UpsertAgents(hellos).ok());
+  ASSERT_TRUE(store_->UpsertAgents({}).ok());
+  auto agents = store_->ListAgents();
+  ASSERT_TRUE(agents.ok()) << agents.status();
+  ASSERT_EQ(agents->size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    const AgentRecord& r = (*agents)[static_cast<size_t>(i)];
+    EXPECT_EQ(r.agent_id, "host-" + std::to_string(100 + i));
+    EXPECT_EQ(r.hostname, r.agent_id + ".example");
+    EXPECT_EQ(r.cpu_count, static_cast<uint32_t>(i + 1));
+    EXPECT_EQ(r.last_seen_ms, 1000 + i);
+  }
+}
+
 TEST_P(StoreConformance, AgentsAreListedWithDescriptionAndCounts) {
   v1::AgentInfo info;
   info.set_agent_id("web-01");
