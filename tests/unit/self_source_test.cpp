@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -180,18 +181,21 @@ TEST(AgentConfig, TheShippedAnnotatedConfigParses) {
 namespace plumbline::agent {
 namespace {
 
-// Whether the page holding `p` is in this process' page tables, from
-// /proc/self/pagemap (bit 63: present).
-bool Present(const void* p) {
+// The /proc/self/pagemap entry of the page holding `p` (0 if unreadable).
+uint64_t PagemapEntry(const void* p) {
   const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return 0;
   const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   uint64_t entry = 0;
   const ssize_t n = pread(fd, &entry, sizeof entry,
                           static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / page * 8));
   close(fd);
-  return n == sizeof entry && (entry >> 63) != 0;
+  return n == sizeof entry ? entry : 0;
 }
+// Whether the page is in this process' page tables (bit 63).
+bool Present(const void* p) { return (PagemapEntry(p) >> 63) != 0; }
+// Whether this process alone maps it (bit 56).
+bool Exclusive(const void* p) { return ((PagemapEntry(p) >> 56) & 1) != 0; }
 
 // Read-only data of this test's executable (which stands in for the agent's):
 // 256 KiB, so that its middle page is more than the kernel's 64 KiB
@@ -210,10 +214,23 @@ TEST(ReleaseStartupCode, PagesOutTheExecutablesReadOnlyPagesWhichStillWork) {
   const volatile char* middle = &kBlob.bytes[128 * 1024];
   EXPECT_EQ(*middle, static_cast<char>(128 * 1024 % 251 + 1));  // resident now
   ASSERT_TRUE(Present(const_cast<const char*>(middle)));
+  // The kernel pages out only clean pages that one process maps: a binary
+  // just linked may still be dirty in the page cache (written back first),
+  // and another run of this executable at the same moment (ctest -j)
+  // shares the page and keeps it.
+  if (const int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC); exe >= 0) {
+    (void)fdatasync(exe);
+    close(exe);
+  }
+  const bool exclusive = Exclusive(const_cast<const char*>(middle));
   ReleasedCode released = ReleaseStartupCode();
   ASSERT_TRUE(released.ok);
   EXPECT_GT(released.mapped_bytes, sizeof(Blob));
-  EXPECT_FALSE(Present(const_cast<const char*>(middle)));
+  if (exclusive) {
+    EXPECT_FALSE(Present(const_cast<const char*>(middle)));
+  } else {
+    std::printf("page shared with another process: not expected to be paged out\n");
+  }
   // Faults back in when used, unchanged.
   EXPECT_EQ(*middle, static_cast<char>(128 * 1024 % 251 + 1));
   EXPECT_TRUE(Present(const_cast<const char*>(middle)));
