@@ -7,18 +7,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "collector/store/varint.h"
+
 namespace plumbline::collector::internal {
 
-inline uint64_t LoadBigEndian64(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-  return v;
-}
-inline void StoreBigEndian64(char* p, uint64_t v) {
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-}
 // Appends bits most significant first, a 64-bit word at a time, into a buffer the caller sized
 // for the worst case (so no bounds checks here).
 class BitWriter {
@@ -33,7 +25,7 @@ class BitWriter {
       return;
     }
     unsigned rest = used_ + n - 64;
-    StoreBigEndian64(out_, (acc_ << (n - rest)) | (v >> rest));
+    Store64<std::endian::big>(out_, (acc_ << (n - rest)) | (v >> rest));
     out_ += 8;
     // Only the low `rest` bits count; the ones above are shifted out before they are stored.
     acc_ = v;
@@ -49,7 +41,7 @@ class BitWriter {
   char* Finish() {
     if (used_ > 0) {
       char word[8];
-      StoreBigEndian64(word, acc_ << (64 - used_));
+      Store64<std::endian::big>(word, acc_ << (64 - used_));
       size_t bytes = (used_ + 7) / 8;
       std::memcpy(out_, word, bytes);
       out_ += bytes;
@@ -111,7 +103,7 @@ class BitReader {
   // Tops up to at least 56 bits, or to the end of the stream.
   void Refill() {
     if (end_ - p_ >= 8) {
-      bits_ |= LoadBigEndian64(p_) >> avail_;
+      bits_ |= Load64<std::endian::big>(p_) >> avail_;
       p_ += (63 - avail_) >> 3;
       avail_ |= 56;
       return;

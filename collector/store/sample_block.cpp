@@ -59,9 +59,9 @@ using internal::GetVarint;
 using internal::kMaxDecimal;
 using internal::kMaxDecimalDigits;
 using internal::kMaxVarintBytes;
-using internal::LoadLittleEndian64;
+using internal::Load64;
 using internal::PutVarint;
-using internal::StoreLittleEndian64;
+using internal::Store64;
 using internal::ToDecimal;
 using internal::UnZigZag;
 using internal::ZigZag;
@@ -142,7 +142,7 @@ struct TimestampEncoder {
 char* EncodeXor(std::span<const RawSample> samples, char* p) {
   *p++ = static_cast<char>(kXorMode);
   uint64_t prev_value = std::bit_cast<uint64_t>(samples[0].value);
-  StoreLittleEndian64(p, prev_value);
+  Store64<std::endian::little>(p, prev_value);
   BitWriter bits(p + 8);
   TimestampEncoder timestamps{static_cast<uint64_t>(samples[0].ts_ms)};
   unsigned window_leading = 0, window_trailing = 0, window_bits = 0;  // no window yet
@@ -463,7 +463,7 @@ bool BlockReader::Decode(std::vector<RawSample>* out) {
   uint64_t divisor = 1;
   if (mode == kXorMode) {
     if (end - p < 8) return fail("run payload ends early");
-    first_value = LoadLittleEndian64(p);
+    first_value = Load64<std::endian::little>(p);
     p += 8;
   } else {
     if (mode >= kDivisorMode) {

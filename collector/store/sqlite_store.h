@@ -73,9 +73,9 @@ class SqliteStore final : public Store {
 
   // Minutes are rolled up in whole steps of this length (a divisor of an
   // hour, a multiple of a minute; default one minute): with 10 minutes, a
-  // minute waits for its 10-minute window to settle, and each series' rollup
-  // rows are written ten at a time (one B-tree page write instead of ten,
-  // one previous-sample lookback instead of ten). Queries read the part not
+  // minute waits for its 10-minute window to settle, and each series' hour
+  // blob is rewritten once per step instead of once per minute (one
+  // previous-sample lookback instead of ten). Queries read the part not
   // rolled up yet from raw samples, so answers are the same either way.
   void SetMinuteRollupStep(int64_t step_ms);
 

@@ -133,8 +133,8 @@ struct MaintenanceReport {
   uint64_t rollups_deleted = 0;
   // Windows of raw samples merged into compact per-series blocks.
   uint64_t windows_compacted = 0;
-  // Raw sample blocks found damaged since the last report (read up to the
-  // damage, the rest skipped).
+  // Raw sample blocks and rollup blobs found damaged since the last report
+  // (read up to the damage, the rest skipped).
   uint64_t corrupt_blocks = 0;
   // Work is left (a backlog of minutes to roll up): call again soon.
   bool more = false;

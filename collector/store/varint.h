@@ -59,14 +59,17 @@ inline uint64_t ZigZag(int64_t v) {
 }
 inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (0 - (v & 1))); }
 
-inline uint64_t LoadLittleEndian64(const unsigned char* p) {
+// 8 bytes at `p`, in byte order kOrder.
+template <std::endian kOrder>
+inline uint64_t Load64(const unsigned char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  if constexpr (std::endian::native != kOrder) v = __builtin_bswap64(v);
   return v;
 }
-inline void StoreLittleEndian64(char* p, uint64_t v) {
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+template <std::endian kOrder>
+inline void Store64(char* p, uint64_t v) {
+  if constexpr (std::endian::native != kOrder) v = __builtin_bswap64(v);
   std::memcpy(p, &v, 8);
 }
 
