@@ -12,7 +12,8 @@
 # rolled up into minute and hour rollups, no late minute left to recompute.
 # It stops the collector cleanly, runs VACUUM (a store that keeps running
 # reuses its free pages; the figure is what the data takes), and prints the
-# whole file and each table and index per acknowledged sample.
+# whole file and each table and index per acknowledged sample (batch
+# identities: batch_ranges, one row per run of consecutive sequences).
 #
 #   bench/disk_bytes.sh [AGENTS] [SERIES] [HOURS]      # defaults: 20 103 24
 #
@@ -98,5 +99,8 @@ for name, b in rows:
 minutes = db.execute("SELECT coalesce(sum(buckets), 0), count(*) FROM rollup_1m_blocks").fetchone()
 hours = db.execute("SELECT coalesce(sum(buckets), 0), count(*) FROM rollup_1h_blocks").fetchone()
 print(f"minute rollups {minutes[0]:,} in {minutes[1]:,} blobs; hour rollups {hours[0]:,} in {hours[1]:,} blobs")
+ranges = db.execute("SELECT coalesce(sum(last_sequence - first_sequence + 1), 0), count(*) "
+                    "FROM batch_ranges").fetchone()
+print(f"batch identities {ranges[0]:,} in {ranges[1]:,} ranges (batch_ranges)")
 print(f"result {{\"samples\": {samples}, \"file_bytes\": {size}, \"bytes_per_sample\": {size / samples:.4f}}}")
 EOF

@@ -647,9 +647,10 @@ int Verify(const Options& o) {
     }
     sqlite3_finalize(s);
   }
+  // Identities stored per agent: ranges of consecutive sequences.
   sqlite3_stmt* batches = prepare(
-      "SELECT count(*), coalesce(max(sequence), 0) FROM batches WHERE agent_id = ?1 AND epoch = "
-      "?2");
+      "SELECT coalesce(sum(last_sequence - first_sequence + 1), 0), "
+      "coalesce(max(last_sequence), 0) FROM batch_ranges WHERE agent_id = ?1 AND epoch = ?2");
   sqlite3_stmt* agent = prepare("SELECT batches FROM agents WHERE agent_id = ?1");
   uint64_t expected_batches = 0, stored_batches = 0, lost_batches = 0, duplicate_batches = 0;
   uint64_t expected_samples = 0, stored_samples = 0, lost_samples = 0, wrong_series = 0;

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -39,6 +42,56 @@ class SqliteStoreTest : public ::testing::Test {
     p->set_timestamp_ms(1700000000000 + static_cast<int64_t>(seq) * 1000);
     p->set_number(value);
     return b;
+  }
+
+  // Writes batches of these sequences as one group, each received at
+  // received_ms (no series: only their identities matter); which of them
+  // were stored.
+  static std::vector<bool> Claim(SqliteStore& store, const std::vector<uint64_t>& sequences,
+                                 int64_t received_ms = 0) {
+    std::vector<v1::Batch> batches;
+    for (uint64_t seq : sequences) batches.push_back(MakeBatch(seq, 1));
+    std::vector<BatchWrite> w(batches.size());
+    for (size_t i = 0; i < batches.size(); ++i) {
+      w[i].batch = &batches[i];
+      w[i].received_ms = received_ms;
+    }
+    const absl::Status s = store.WriteBatches(w);
+    EXPECT_TRUE(s.ok()) << s;
+    std::vector<bool> stored;
+    for (const BatchWrite& write : w) stored.push_back(write.stored);
+    return stored;
+  }
+
+  // The rows `sql` selects from the store's file, columns joined by ","
+  // and rows by " ".
+  std::string Query(const char* sql) const {
+    sqlite3* db = nullptr;
+    std::string out;
+    if (sqlite3_open(path_.c_str(), &db) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+          if (!out.empty()) out += " ";
+          for (int c = 0; c < sqlite3_column_count(st); ++c) {
+            if (c > 0) out += ",";
+            const unsigned char* text = sqlite3_column_text(st, c);
+            out += text == nullptr ? "NULL" : reinterpret_cast<const char*>(text);
+          }
+        }
+      } else {
+        out = sqlite3_errmsg(db);
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return out;
+  }
+  // Agent-1's ranges of epoch 42 as first-last.
+  std::string Ranges() const {
+    return Query(
+        "SELECT first_sequence || '-' || last_sequence FROM batch_ranges "
+        "WHERE agent_id = 'agent-1' AND epoch = 42 ORDER BY first_sequence");
   }
 
   std::filesystem::path dir_;
@@ -84,6 +137,113 @@ TEST_F(SqliteStoreTest, DeduplicationSurvivesAReopen) {
   ASSERT_TRUE((*store)->WriteBatches(w).ok());
   EXPECT_FALSE(w[0].stored);
   EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(SqliteStoreTest, IdentitiesArriveOutOfOrderAndConsecutiveOnesBecomeOneRange) {
+  auto store = SqliteStore::Open(path_, Durability::kRelaxed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SqliteStore& s = **store;
+  EXPECT_EQ(Claim(s, {1, 2}, 10), (std::vector<bool>{true, true}));
+  EXPECT_EQ(Ranges(), "1-2");
+  EXPECT_EQ(Claim(s, {5}, 30), (std::vector<bool>{true}));
+  EXPECT_EQ(Ranges(), "1-2 5-5");
+  // Received before 5 was (a retry): the range keeps its newest batch's time.
+  EXPECT_EQ(Claim(s, {4}, 20), (std::vector<bool>{true}));
+  EXPECT_EQ(Ranges(), "1-2 4-5");
+  EXPECT_EQ(Claim(s, {3}, 25), (std::vector<bool>{true}));
+  EXPECT_EQ(Query("SELECT first_sequence, last_sequence, received_ms FROM batch_ranges"), "1,5,30");
+  EXPECT_EQ(Claim(s, {1, 2, 3, 4, 5}, 40), (std::vector<bool>(5, false)));
+  EXPECT_EQ(Query("SELECT first_sequence, last_sequence, received_ms FROM batch_ranges"), "1,5,30");
+  // A gap makes a second range; filling it merges the two.
+  EXPECT_EQ(Claim(s, {7}, 50), (std::vector<bool>{true}));
+  EXPECT_EQ(Ranges(), "1-5 7-7");
+  EXPECT_EQ(Claim(s, {6}, 60), (std::vector<bool>{true}));
+  EXPECT_EQ(Ranges(), "1-7");
+  // Out of order and repeated within one group.
+  EXPECT_EQ(Claim(s, {10, 9, 10, 8, 12}, 70), (std::vector<bool>{true, true, false, true, true}));
+  EXPECT_EQ(Ranges(), "1-10 12-12");
+  auto agents = s.ListAgents();
+  ASSERT_TRUE(agents.ok());
+  ASSERT_EQ(agents->size(), 1u);
+  EXPECT_EQ((*agents)[0].batches, 11u);
+  EXPECT_TRUE(s.CheckIntegrity().ok());
+}
+
+TEST_F(SqliteStoreTest, RangesOfIdentitiesSurviveAReopen) {
+  {
+    auto store = SqliteStore::Open(path_, Durability::kFull);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(Claim(**store, {1, 2, 3, 5}), (std::vector<bool>(4, true)));
+  }
+  auto store = SqliteStore::Open(path_, Durability::kFull);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(Claim(**store, {5, 3, 2, 1, 4}), (std::vector<bool>{false, false, false, false, true}));
+  EXPECT_EQ(Ranges(), "1-5");
+}
+
+TEST_F(SqliteStoreTest, RetentionDropsARangeOnlyOnceItsNewestBatchIsPastTheCutoff) {
+  constexpr int64_t kDay = 86400000;
+  constexpr int64_t kT0 = 1700000000000;
+  auto store = SqliteStore::Open(path_, Durability::kRelaxed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SqliteStore& s = **store;
+  EXPECT_EQ(Claim(s, {1, 2, 3, 10}, kT0), (std::vector<bool>(4, true)));
+  EXPECT_EQ(Claim(s, {11}, kT0 + 2 * kDay), (std::vector<bool>{true}));
+  EXPECT_EQ(Ranges(), "1-3 10-11");
+  // Identities are kept 8 days (more than the 7 days of raw samples): the
+  // cutoff is a day after kT0.
+  ASSERT_TRUE(s.RunMaintenance(kT0 + 9 * kDay, {}).ok());
+  EXPECT_EQ(Ranges(), "10-11");
+  // 10 is as old as 1-3 but shares its range with a recent batch.
+  EXPECT_EQ(Claim(s, {3, 10, 11, 1, 2}, kT0 + 9 * kDay),
+            (std::vector<bool>{true, false, false, true, true}));
+  EXPECT_EQ(Ranges(), "1-3 10-11");
+}
+
+TEST_F(SqliteStoreTest, MigratesSchema6BatchRowsIntoRangesThatStillDeduplicate) {
+  ASSERT_TRUE(SqliteStore::MigrateToForTesting(path_, 6).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  // agent-1 epoch 42: 1-3 and 5-6 (4 missing); its epoch 41 and another
+  // agent in between.
+  const char* rows = R"sql(
+    INSERT INTO batches (agent_id, epoch, sequence, received_ms, samples) VALUES
+      ('agent-1', 42, 1, 100, 103), ('agent-1', 42, 2, 300, 103), ('agent-1', 42, 3, 200, 103),
+      ('agent-1', 42, 5, 400, 103), ('agent-1', 42, 6, 500, 103),
+      ('agent-1', 41, 7, 50, 103), ('agent-1', 41, 8, 60, 103),
+      ('agent-2', 42, 4, 70, 103);
+  )sql";
+  ASSERT_EQ(sqlite3_exec(db, rows, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = SqliteStore::Open(path_, Durability::kFull);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(Query("SELECT agent_id, epoch, first_sequence, last_sequence, received_ms "
+                  "FROM batch_ranges ORDER BY 1, 2, 3"),
+            "agent-1,41,7,8,60 agent-1,42,1,3,300 agent-1,42,5,6,500 agent-2,42,4,4,70");
+  EXPECT_EQ(Query("SELECT count(*) FROM sqlite_schema WHERE name = 'batches'"), "0");
+  EXPECT_EQ(Claim(**store, {1, 2, 3, 5, 6, 4, 7}),
+            (std::vector<bool>{false, false, false, false, false, true, true}));
+  EXPECT_EQ(Ranges(), "1-7");
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(SqliteStoreTest, TenThousandBatchesOfOneEpochTakeOneRow) {
+  auto store = SqliteStore::Open(path_, Durability::kRelaxed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Groups of 100, each in reverse order (several in flight, answered in
+  // any order): ranges grow down and merge.
+  for (uint64_t group = 0; group < 100; ++group) {
+    std::vector<uint64_t> sequences;
+    for (uint64_t seq = group * 100 + 100; seq > group * 100; --seq) sequences.push_back(seq);
+    ASSERT_EQ(Claim(**store, sequences), std::vector<bool>(100, true)) << group;
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM batch_ranges"), "1");
+  EXPECT_EQ(Ranges(), "1-10000");
+  auto agents = (*store)->ListAgents();
+  ASSERT_TRUE(agents.ok());
+  ASSERT_EQ(agents->size(), 1u);
+  EXPECT_EQ((*agents)[0].batches, 10000u);
 }
 
 TEST_F(SqliteStoreTest, OnlyValidatedSeriesAreStored) {
@@ -665,7 +825,8 @@ TEST_F(SqliteRollupTest, TheWholeFileTakesAFewBytesASampleWithItsRollups) {
     return bytes;
   };
   const double samples = 100.0 * static_cast<double>(kSpan / 10000);
-  for (const char* table : {"sample_blocks", "rollup_1m_blocks", "rollup_1h_blocks", "batches"}) {
+  for (const char* table :
+       {"sample_blocks", "rollup_1m_blocks", "rollup_1h_blocks", "batch_ranges"}) {
     // dbstat may be compiled out; then only the whole file is reported.
     const int64_t bytes = table_bytes(table);
     if (bytes >= 0) {
@@ -677,6 +838,112 @@ TEST_F(SqliteRollupTest, TheWholeFileTakesAFewBytesASampleWithItsRollups) {
   const double per_sample = static_cast<double>(std::filesystem::file_size(path_)) / samples;
   RecordProperty("file_bytes_per_sample", std::to_string(per_sample));
   EXPECT_LT(per_sample, 2.0);
+}
+
+// An agent sends its series in the same order batch after batch, and the
+// store finds their ids by position; a batch that reorders, adds or drops
+// series still stores every point under its own series.
+TEST_F(SqliteRollupTest, SeriesSentInAnotherOrderKeepTheirOwnIds) {
+  const std::vector<std::vector<std::string>> batches = {
+      {"a", "b", "c"}, {"a", "b", "c"}, {"c", "a", "b"}, {"a", "d", "b", "c"}, {"b"}, {"a", "b"}};
+  for (size_t n = 0; n < batches.size(); ++n) {
+    v1::Batch b;
+    b.set_agent_id("a");
+    b.set_epoch(1);
+    b.set_sequence(++sequence_);
+    std::vector<BatchWrite> w(1);
+    w[0].batch = &b;
+    for (const std::string& host : batches[n]) {
+      v1::Series* s = b.add_series();
+      s->set_name("load");
+      s->set_type(v1::METRIC_TYPE_GAUGE);
+      auto* l = s->add_labels();
+      l->set_name("host");
+      l->set_value(host);
+      auto* p = s->add_points();
+      p->set_timestamp_ms(kHour0 + static_cast<int64_t>(n) * 10000);
+      // Each series' own values: host letter x 100 + batch number.
+      p->set_number((host[0] - 'a' + 1) * 100 + static_cast<double>(n));
+      w[0].series.push_back(b.series_size() - 1);
+    }
+    ASSERT_TRUE(store_->WriteBatches(w).ok());
+  }
+  for (const std::string host : {"a", "b", "c", "d"}) {
+    auto got = store_->QuerySeries({"load", {{"host", host}}, kHour0, kHour0 + 60 * kMin, 0});
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), 1u) << host;
+    std::vector<int64_t> expected_batches;
+    for (size_t n = 0; n < batches.size(); ++n) {
+      if (std::count(batches[n].begin(), batches[n].end(), host)) {
+        expected_batches.push_back(static_cast<int64_t>(n));
+      }
+    }
+    const SeriesPoints& points = (*got)[0];
+    ASSERT_EQ(points.values.size(), expected_batches.size()) << host;
+    for (size_t i = 0; i < points.values.size(); ++i) {
+      EXPECT_EQ(points.timestamps_ms[i], kHour0 + expected_batches[i] * 10000) << host;
+      EXPECT_EQ(points.values[i], (host[0] - 'a' + 1) * 100 + expected_batches[i]) << host;
+    }
+  }
+}
+
+// Aggregates read on their own connection while batches are written and
+// maintenance runs: each answer counts at least the samples committed
+// before it was asked and at most those whose write had begun by its end,
+// and a later answer never counts fewer.
+TEST_F(SqliteRollupTest, QueriesDuringWritesAndMaintenanceSeeACommittedState) {
+  constexpr int kBatches = 300;
+  std::atomic<int> begun{0}, committed{0};
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int n = 0; n < kBatches; ++n) {
+      // Ten series a batch, one point each, 10 s apart: 50 minutes.
+      v1::Batch b;
+      b.set_agent_id("a");
+      b.set_epoch(1);
+      b.set_sequence(static_cast<uint64_t>(n) + 1);
+      std::vector<BatchWrite> w(1);
+      w[0].batch = &b;
+      for (int i = 0; i < 10; ++i) {
+        v1::Series* s = b.add_series();
+        s->set_name("requests");
+        s->set_type(v1::METRIC_TYPE_GAUGE);
+        auto* l = s->add_labels();
+        l->set_name("n");
+        l->set_value(std::to_string(i));
+        auto* p = s->add_points();
+        p->set_timestamp_ms(kHour0 + n * 10000);
+        p->set_number(1);
+        w[0].series.push_back(i);
+      }
+      begun.store(n + 1);
+      ASSERT_TRUE(store_->WriteBatches(w).ok());
+      committed.store(n + 1);
+      if (n % 20 == 0) {
+        ASSERT_TRUE(store_->RunMaintenance(kHour0 + n * 10000, RetentionPolicy{}).ok());
+      }
+    }
+    done.store(true);
+  });
+  uint64_t last = 0;
+  int queries = 0;
+  while (!done.load() || queries < 5) {
+    const int before = committed.load();
+    auto got = store_->Aggregates({"requests", {}}, kHour0, kHour0 + 60 * kMin, 60 * kMin);
+    const int after = begun.load();
+    ASSERT_TRUE(got.ok()) << got.status();
+    uint64_t count = 0;
+    for (const SeriesAggregates& s : *got) {
+      for (const Aggregate& a : s.buckets) count += a.count;
+    }
+    EXPECT_GE(count, static_cast<uint64_t>(before) * 10);
+    EXPECT_LE(count, static_cast<uint64_t>(after) * 10);
+    EXPECT_GE(count, last);
+    last = count;
+    ++queries;
+  }
+  writer.join();
+  EXPECT_EQ(last, static_cast<uint64_t>(kBatches) * 10);
 }
 
 TEST_F(SqliteRollupTest, ADamagedRollupBlobLosesOnlyItsTailAndIsCounted) {
