@@ -385,20 +385,21 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     return absl::Status(migrated.code(), StrCat(path, ": ", migrated.message()));
   }
   RETURN_IF_ERROR(store->LoadState());
-  RETURN_IF_ERROR(store->OpenReader(path));
+  RETURN_IF_ERROR(store->OpenReader(path, store->reader_));
+  RETURN_IF_ERROR(store->OpenReader(path, store->maintainer_));
   return store;
 }
 
-absl::Status SqliteStore::OpenReader(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &reader_.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
+absl::Status SqliteStore::OpenReader(const std::string& path, Connection& c) {
+  if (sqlite3_open_v2(path.c_str(), &c.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
     return absl::UnavailableError(
-        StrCat(path, ": cannot open a reading connection: ", sqlite3_errmsg(reader_.db)));
+        StrCat(path, ": cannot open a reading connection: ", sqlite3_errmsg(c.db)));
   }
-  sqlite3_busy_timeout(reader_.db, 5000);
+  sqlite3_busy_timeout(c.db, 5000);
   for (const char* pragma : {"PRAGMA query_only=1", "PRAGMA cache_size=-65536"}) {
-    if (sqlite3_exec(reader_.db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(reader_.db)));
+    if (sqlite3_exec(c.db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(c.db)));
     }
   }
   return absl::OkStatus();
@@ -652,6 +653,8 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
   };
   std::vector<FlatSample> flat;
   uint64_t samples = 0;
+  // Samples before this are late: their minutes are rolled up, or being so.
+  const int64_t late_before = std::max(minute_watermark_, rolling_to_);
   BatchLayout& previous = layouts_[batch.agent_id()];
   previous_layout_ = &previous;
   layout_.keys.clear();
@@ -676,7 +679,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
           }
           pending_samples_.push_back({FloorTo(ts, kWindow), plain_id, ts, point.number()});
           pending_latest_.push_back({plain_id, ts, point.number()});
-          if (ts < minute_watermark_) all_newest = newest(plain_id, ts);
+          if (ts < late_before) all_newest = newest(plain_id, ts);
           point_ids.push_back(plain_id);
           ++samples;
           wrote = true;
@@ -694,7 +697,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
                          SeriesId(batch.agent_id(), s.name, CanonicalLabels(s.labels), s.type));
         pending_samples_.push_back({FloorTo(ts, kWindow), id, ts, s.value});
         pending_latest_.push_back({id, ts, s.value});
-        if (ts < minute_watermark_ && all_newest) all_newest = newest(id, ts);
+        if (ts < late_before && all_newest) all_newest = newest(id, ts);
         point_ids.push_back(id);
         ++samples;
         wrote = true;
@@ -703,7 +706,7 @@ absl::Status SqliteStore::WriteOne(BatchWrite& write) {
       // and so must every minute whose first increase may step from it (the
       // series' next sample can be up to the lookback later), unless no
       // later sample of the series exists. Only the series written change.
-      if (wrote && ts < minute_watermark_) {
+      if (wrote && ts < late_before) {
         const int64_t minute = FloorTo(ts, kMinute);
         const int64_t until = all_newest ? minute : minute + kLookbackMs;
         for (int64_t m = minute; m <= until; m += kMinute) {
@@ -786,6 +789,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   }
   pending_latest_.clear();
   for (const auto& [minute, id] : pending_dirty_) {
+    ++dirty_marks_[minute];
     if (dirty_all_minutes_.count(minute) == 0 && dirty_series_[minute].insert(id).second) {
       ++dirty_series_count_;
     }
@@ -1038,46 +1042,67 @@ absl::StatusOr<uint64_t> SqliteStore::CompactWindow(int64_t window_ms) {
   const auto shards_per_pass =
       static_cast<int64_t>(std::clamp<uint64_t>(kMaxSamplesPerStep / per_shard, 1, kShardsPerPass));
   for (int64_t first = 0; first <= max_shard; first += shards_per_pass) {
-    YieldToWriters();
-    std::lock_guard lock(mu_);
     const int64_t end = first + shards_per_pass;
-    ASSIGN_OR_RETURN(sqlite3_stmt * q,
-                     Prepared("SELECT data, id FROM sample_blocks WHERE win = ? AND "
-                              "(shard = -1 OR (shard >= ? AND shard < ?)) ORDER BY win, id"));
-    Stmt bind(db_, q);
-    bind.Bind(1, window_ms).Bind(2, first).Bind(3, end);
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    RawBySeries merged;
-    absl::Status s = CollectRuns(
-        writer_, q,
-        [&](int64_t id) {
-          const int64_t shard = id >> kShardBits;
-          return shard >= first && shard < end;
-        },
-        INT64_MIN, INT64_MAX, &merged);
-    int64_t first_new = INT64_MAX;
-    if (s.ok() && !merged.empty()) {
+    // Read, merged and encoded on maintenance's own connection, outside the
+    // store lock, so ingest commits meanwhile: ingest only adds blocks, and
+    // only this thread writes or deletes per-shard blocks, so what was read
+    // is still there, as it was, when the result is written.
+    struct Merged {
+      int64_t shard, min_ts, max_ts, samples;
+      std::string data;
+    };
+    std::vector<Merged> blocks;
+    {
+      ASSIGN_OR_RETURN(sqlite3_stmt * q,
+                       Prepared(maintainer_,
+                                "SELECT data, id FROM sample_blocks WHERE win = ? AND "
+                                "(shard = -1 OR (shard >= ? AND shard < ?)) ORDER BY win, id"));
+      Stmt bind(maintainer_.db, q);
+      bind.Bind(1, window_ms).Bind(2, first).Bind(3, end);
+      RawBySeries merged;
+      RETURN_IF_ERROR(CollectRuns(
+          maintainer_, q,
+          [&](int64_t id) {
+            const int64_t shard = id >> kShardBits;
+            return shard >= first && shard < end;
+          },
+          INT64_MIN, INT64_MAX, &merged));
       std::vector<int64_t> ids;
       ids.reserve(merged.size());
       for (const auto& entry : merged) ids.push_back(entry.first);
       std::sort(ids.begin(), ids.end());
-      Stmt insert(db_,
-                  "INSERT INTO sample_blocks (win, shard, min_ts, max_ts, samples, data) "
-                  "VALUES (?, ?, ?, ?, ?, ?)");
-      s = insert.status();
       BlockWriter writer;
-      for (size_t i = 0; s.ok() && i < ids.size();) {
+      for (size_t i = 0; i < ids.size();) {
         const int64_t shard = ids[i] >> kShardBits;
         for (; i < ids.size() && (ids[i] >> kShardBits) == shard; ++i) {
           writer.AddRun(ids[i], merged[ids[i]]);
         }
+        Merged& b = blocks.emplace_back();
+        b.shard = shard;
+        b.min_ts = writer.min_ts();
+        b.max_ts = writer.max_ts();
+        b.samples = static_cast<int64_t>(writer.samples());
+        b.data = writer.Finish();
+      }
+    }
+    YieldToWriters();
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s;
+    int64_t first_new = INT64_MAX;
+    if (!blocks.empty()) {
+      Stmt insert(db_,
+                  "INSERT INTO sample_blocks (win, shard, min_ts, max_ts, samples, data) "
+                  "VALUES (?, ?, ?, ?, ?, ?)");
+      s = insert.status();
+      for (size_t i = 0; s.ok() && i < blocks.size(); ++i) {
+        const Merged& b = blocks[i];
         insert.Bind(1, window_ms)
-            .Bind(2, shard)
-            .Bind(3, writer.min_ts())
-            .Bind(4, writer.max_ts())
-            .Bind(5, static_cast<int64_t>(writer.samples()));
-        const std::string data = writer.Finish();
-        sqlite3_bind_blob(insert.stmt(), 6, data.data(), static_cast<int>(data.size()),
+            .Bind(2, b.shard)
+            .Bind(3, b.min_ts)
+            .Bind(4, b.max_ts)
+            .Bind(5, b.samples);
+        sqlite3_bind_blob(insert.stmt(), 6, b.data.data(), static_cast<int>(b.data.size()),
                           SQLITE_STATIC);
         s = insert.Run();
         if (s.ok()) first_new = std::min<int64_t>(first_new, sqlite3_last_insert_rowid(db_));
@@ -1324,10 +1349,10 @@ void SqliteStore::DecodeRollups(const RollupTier& tier, int64_t series_id, int64
   }
 }
 
-absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
-                                       bool keep_existing) {
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_read, Prepared(tier.read));
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_write, Prepared(tier.write));
+absl::Status SqliteStore::MergeRollups(Connection& c, const RollupTier& tier,
+                                       std::vector<SeriesBucket>& fresh, bool keep_existing,
+                                       std::vector<EncodedRollup>* out) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_read, Prepared(c, tier.read));
   std::stable_sort(fresh.begin(), fresh.end(), [](const SeriesBucket& x, const SeriesBucket& y) {
     return std::tie(x.first, x.second.start_ms) < std::tie(y.first, y.second.start_ms);
   });
@@ -1342,7 +1367,7 @@ absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<Serie
     }
     stored.clear();
     {
-      Stmt read(db_, kept_read);
+      Stmt read(c.db, kept_read);
       read.Bind(1, id).Bind(2, span);
       const int rc = read.Step();
       if (rc == SQLITE_ROW) {
@@ -1363,16 +1388,31 @@ absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<Serie
       if (both) ++k;
     }
     merged.insert(merged.end(), stored.begin() + static_cast<ptrdiff_t>(k), stored.end());
-    const std::string blob = EncodeAggregates(merged);
-    Stmt write(db_, kept_write);
-    write.Bind(1, id).Bind(2, span).Bind(3, static_cast<int64_t>(merged.size()));
-    sqlite3_bind_blob(write.stmt(), 4, blob.data(), static_cast<int>(blob.size()),
-                      SQLITE_TRANSIENT);
-    RETURN_IF_ERROR(write.Run());
+    out->push_back({id, span, static_cast<int64_t>(merged.size()), EncodeAggregates(merged)});
     i = j;
   }
   fresh.clear();
   return absl::OkStatus();
+}
+
+absl::Status SqliteStore::PutRollups(const RollupTier& tier,
+                                     const std::vector<EncodedRollup>& blobs) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_write, Prepared(tier.write));
+  for (const EncodedRollup& b : blobs) {
+    Stmt write(db_, kept_write);
+    write.Bind(1, b.series_id).Bind(2, b.span).Bind(3, b.buckets);
+    sqlite3_bind_blob(write.stmt(), 4, b.data.data(), static_cast<int>(b.data.size()),
+                      SQLITE_STATIC);
+    RETURN_IF_ERROR(write.Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
+                                       bool keep_existing) {
+  std::vector<EncodedRollup> blobs;
+  RETURN_IF_ERROR(MergeRollups(writer_, tier, fresh, keep_existing, &blobs));
+  return PutRollups(tier, blobs);
 }
 
 absl::Status SqliteStore::MoveRollupsIntoBlocks() {
@@ -1521,26 +1561,48 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
 }
 
 absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing,
-                                        const std::function<bool(int64_t)>& want) {
+                                        const SeriesFilter& want,
+                                        const std::function<absl::Status()>& last,
+                                        const std::function<void()>& committed) {
   std::vector<SeriesBucket> fresh;
+  std::vector<EncodedRollup> blobs;
   auto emit = [&](int64_t id, const Aggregate& a) {
     fresh.emplace_back(id, a);
     return absl::OkStatus();
   };
   // In steps of whole minutes that decode at most kMaxSamplesPerStep
-  // samples (estimated from the blocks of the step's first window).
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_count,
-                   Prepared("SELECT coalesce(sum(samples), 0) FROM sample_blocks WHERE win = ?"));
+  // samples (estimated from the blocks of the step's first window). A step
+  // is read, aggregated and merged into its blobs on maintainer_, without
+  // the store lock; only writing the blobs takes it (one transaction). This
+  // thread alone writes rollup blobs, so the ones read are still current
+  // when written back.
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * kept_count,
+      Prepared(maintainer_, "SELECT coalesce(sum(samples), 0) FROM sample_blocks WHERE win = ?"));
   for (int64_t from = from_ms; from < to_ms;) {
-    Stmt count(db_, kept_count);
+    Stmt count(maintainer_.db, kept_count);
     count.Bind(1, FloorTo(from, kWindow));
     if (count.Step() != SQLITE_ROW) return count.Error();
     const auto per_minute = static_cast<uint64_t>(count.Int(0)) / (kWindow / kMinute) + 1;
+    count.Reset();
     const auto minutes =
         static_cast<int64_t>(std::max<uint64_t>(1, kMaxSamplesPerStep / per_minute));
     const int64_t to = std::min(to_ms, from + minutes * kMinute);
-    RETURN_IF_ERROR(MinuteAggregates(writer_, from, to, want, emit));
-    RETURN_IF_ERROR(WriteRollups(kMinuteTier, fresh, keep_existing));
+    RETURN_IF_ERROR(MinuteAggregates(maintainer_, from, to, want, emit));
+    blobs.clear();
+    RETURN_IF_ERROR(MergeRollups(maintainer_, kMinuteTier, fresh, keep_existing, &blobs));
+    if (rollup_hook_) rollup_hook_();
+    YieldToWriters();
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    absl::Status s = PutRollups(kMinuteTier, blobs);
+    if (s.ok() && to == to_ms && last) s = last();
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    if (to == to_ms && committed) committed();
     from = to;
   }
   return absl::OkStatus();
@@ -1582,6 +1644,8 @@ void SqliteStore::SetMinuteRollupStep(int64_t step_ms) {
 
 absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
                                                               const RetentionPolicy& retention) {
+  // One call at a time: maintainer_ and the roll-up state are this call's.
+  std::lock_guard maintaining(maintenance_mu_);
   MaintenanceReport report;
   const int64_t settled = FloorTo(now_ms - kRollupGraceMs, kMinute);
   // Rolled forward in whole steps (SetMinuteRollupStep); late minutes are
@@ -1594,38 +1658,42 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   while (std::chrono::steady_clock::now() < budget_end) {
     // While batches arrive, ten minutes a step instead of an hour.
     const int64_t step = YieldToWriters() ? 10 * kMinute : kHour;
-    std::lock_guard lock(mu_);
-    if (minute_watermark_ == 0) {
-      Stmt oldest(db_, "SELECT min(min_ts) FROM sample_blocks");
-      RETURN_IF_ERROR(oldest.status());
-      if (oldest.Step() != SQLITE_ROW) return oldest.Error();
-      bool empty = sqlite3_column_type(oldest.stmt(), 0) == SQLITE_NULL;
-      minute_watermark_ = empty ? settled : FloorTo(oldest.Int(0), kMinute);
-      hour_watermark_ = FloorTo(minute_watermark_, kHour);
+    int64_t from = 0, to = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (minute_watermark_ == 0) {
+        Stmt oldest(db_, "SELECT min(min_ts) FROM sample_blocks");
+        RETURN_IF_ERROR(oldest.status());
+        if (oldest.Step() != SQLITE_ROW) return oldest.Error();
+        bool empty = sqlite3_column_type(oldest.stmt(), 0) == SQLITE_NULL;
+        minute_watermark_ = empty ? settled : FloorTo(oldest.Int(0), kMinute);
+        hour_watermark_ = FloorTo(minute_watermark_, kHour);
+      }
+      if (minute_watermark_ >= rollable) break;
+      report.more = true;  // until the loop sees the watermark settled
+      const int64_t chunk = std::max(step, minute_rollup_step_);
+      from = minute_watermark_;
+      to = std::min({rollable, FloorTo(from, kHour) + kHour, FloorTo(from, chunk) + chunk});
+      // From now on a sample before `to` is late: one that arrives while
+      // [from, to) is rolled up (outside the lock) has its minute recomputed.
+      rolling_to_ = std::max(rolling_to_, to);
     }
-    if (minute_watermark_ >= rollable) break;
-    report.more = true;  // until the loop sees the watermark settled
-    const int64_t chunk = std::max(step, minute_rollup_step_);
-    int64_t to = std::min({rollable, FloorTo(minute_watermark_, kHour) + kHour,
-                           FloorTo(minute_watermark_, chunk) + chunk});
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    absl::Status s = RollUpMinutes(minute_watermark_, to);
-    int64_t hour_to = FloorTo(to, kHour);
-    if (s.ok() && hour_to > hour_watermark_) s = RollUpHours(hour_watermark_, hour_to);
-    if (s.ok()) s = SetState("minute_watermark", to);
-    if (s.ok() && hour_to > hour_watermark_) s = SetState("hour_watermark", hour_to);
-    if (s.ok()) s = Exec("COMMIT");
-    if (!s.ok()) {
-      (void)Exec("ROLLBACK");
-      return s;
-    }
-    report.minutes_rolled_up += static_cast<uint64_t>((to - minute_watermark_) / kMinute);
-    if (hour_to > hour_watermark_) {
-      report.hours_rolled_up += static_cast<uint64_t>((hour_to - hour_watermark_) / kHour);
-      hour_watermark_ = hour_to;
-    }
-    minute_watermark_ = to;
-    report.more = minute_watermark_ < rollable;
+    const int64_t hour_to = FloorTo(to, kHour);
+    auto advance = [&]() -> absl::Status {
+      if (hour_to > hour_watermark_) RETURN_IF_ERROR(RollUpHours(hour_watermark_, hour_to));
+      RETURN_IF_ERROR(SetState("minute_watermark", to));
+      if (hour_to > hour_watermark_) RETURN_IF_ERROR(SetState("hour_watermark", hour_to));
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(RollUpMinutes(from, to, /*keep_existing=*/false, nullptr, advance, [&] {
+      report.minutes_rolled_up += static_cast<uint64_t>((to - from) / kMinute);
+      if (hour_to > hour_watermark_) {
+        report.hours_rolled_up += static_cast<uint64_t>((hour_to - hour_watermark_) / kHour);
+        hour_watermark_ = hour_to;
+      }
+      minute_watermark_ = to;
+      report.more = minute_watermark_ < rollable;
+    }));
   }
   // Minutes that late data touched, for the series it touched: in chunks
   // until the second is used up (at least one), so a backfilled history
@@ -1633,84 +1701,103 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   bool minutes_done = false;
   for (bool first = true; first || std::chrono::steady_clock::now() < budget_end; first = false) {
     const int64_t limit = YieldToWriters() ? 15 : 120;
-    std::lock_guard lock(mu_);
-    Stmt dirty(db_,
-               "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket DESC LIMIT ?");
-    RETURN_IF_ERROR(dirty.status());
-    dirty.Bind(1, minute_watermark_).Bind(2, limit);
-    std::vector<int64_t> minutes;
-    uint64_t recomputed = 0;
-    int rc;
-    while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
-    if (rc != SQLITE_DONE) return dirty.Error();
-    if (minutes.empty()) {
-      report.more = report.more && minute_watermark_ < rollable;
-      minutes_done = true;
-      break;
-    }
-    // Newest first: a replayed or backfilled history shows its recent days
-    // (what dashboards look at) before the old ones.
-    std::reverse(minutes.begin(), minutes.end());
-    report.more = true;  // an empty query ends the loop and says otherwise
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    absl::Status s;
-    Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
-    Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
-    s = clear.status().ok() ? mark.status() : clear.status();
-    std::set<int64_t> hours;
     // Consecutive minutes are recomputed as one range (the increase rule
     // makes that the same as minute by minute), for the union of their
     // dirty series. Retention may have deleted raw samples an old minute's
     // rollups were made from (or their lookback): recomputing would replace
     // those with a part of the data, so such a minute only gains rollups
     // for series that had none (a backfilled history), never loses any.
-    size_t i = 0;
-    while (s.ok() && i < minutes.size()) {
-      const bool recomputable = minutes[i] - kLookbackMs >= raw_cutoff_;
-      size_t j = i + 1;
-      while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
-             (minutes[j] - kLookbackMs >= raw_cutoff_) == recomputable) {
-        ++j;
-      }
+    struct Range {
+      int64_t from = 0, to = 0;
+      bool recomputable = true;
       bool every_series = false;
       std::unordered_set<int64_t> series;
-      for (size_t k = i; k < j; ++k) {
-        auto it = dirty_series_.find(minutes[k]);
-        if (dirty_all_minutes_.count(minutes[k]) != 0 || it == dirty_series_.end()) {
-          every_series = true;
-        } else {
-          series.insert(it->second.begin(), it->second.end());
-        }
+    };
+    std::vector<Range> ranges;
+    std::unordered_map<int64_t, uint64_t> marks;  // each minute's marks when read
+    {
+      std::lock_guard lock(mu_);
+      Stmt dirty(db_,
+                 "SELECT bucket FROM dirty_minutes WHERE bucket < ? ORDER BY bucket DESC LIMIT ?");
+      RETURN_IF_ERROR(dirty.status());
+      dirty.Bind(1, minute_watermark_).Bind(2, limit);
+      std::vector<int64_t> minutes;
+      int rc;
+      while ((rc = dirty.Step()) == SQLITE_ROW) minutes.push_back(dirty.Int(0));
+      if (rc != SQLITE_DONE) return dirty.Error();
+      if (minutes.empty()) {
+        report.more = report.more && minute_watermark_ < rollable;
+        minutes_done = true;
+        break;
       }
+      // Newest first: a replayed or backfilled history shows its recent
+      // days (what dashboards look at) before the old ones.
+      std::reverse(minutes.begin(), minutes.end());
+      report.more = true;  // an empty query ends the loop and says otherwise
+      for (size_t i = 0; i < minutes.size();) {
+        Range& r = ranges.emplace_back();
+        r.recomputable = minutes[i] - kLookbackMs >= raw_cutoff_;
+        size_t j = i + 1;
+        while (j < minutes.size() && minutes[j] == minutes[j - 1] + kMinute &&
+               (minutes[j] - kLookbackMs >= raw_cutoff_) == r.recomputable) {
+          ++j;
+        }
+        r.from = minutes[i];
+        r.to = minutes[j - 1] + kMinute;
+        for (size_t k = i; k < j; ++k) {
+          auto it = dirty_series_.find(minutes[k]);
+          if (dirty_all_minutes_.count(minutes[k]) != 0 || it == dirty_series_.end()) {
+            r.every_series = true;
+          } else {
+            r.series.insert(it->second.begin(), it->second.end());
+          }
+          auto m = dirty_marks_.find(minutes[k]);
+          marks[minutes[k]] = m == dirty_marks_.end() ? 0 : m->second;
+        }
+        i = j;
+      }
+    }
+    // Each range recomputed aside (RollUpMinutes); a minute is clean once
+    // written, unless late data marked it again meanwhile (then it stays
+    // dirty, with the series of both marks, and is recomputed again).
+    for (const Range& r : ranges) {
       SeriesFilter want;
-      if (!every_series) want = [&series](int64_t id) { return series.count(id) != 0; };
-      s = RollUpMinutes(minutes[i], minutes[j - 1] + kMinute, /*keep_existing=*/!recomputable,
-                        want);
-      for (size_t k = i; s.ok() && k < j; ++k) {
-        s = clear.Bind(1, minutes[k]).Run();
-        const int64_t hour = FloorTo(minutes[k], kHour);
-        if (s.ok() && hour < hour_watermark_ && hours.insert(hour).second) {
-          s = mark.Bind(1, hour).Run();
+      if (!r.every_series) want = [&r](int64_t id) { return r.series.count(id) != 0; };
+      std::vector<int64_t> clean;
+      std::set<int64_t> hours;
+      auto settle = [&]() -> absl::Status {
+        Stmt clear(db_, "DELETE FROM dirty_minutes WHERE bucket = ?");
+        Stmt mark(db_, "INSERT OR IGNORE INTO dirty_hours (bucket) VALUES (?)");
+        RETURN_IF_ERROR(clear.status());
+        RETURN_IF_ERROR(mark.status());
+        for (int64_t m = r.from; m < r.to; m += kMinute) {
+          auto now = dirty_marks_.find(m);
+          if ((now == dirty_marks_.end() ? 0 : now->second) == marks[m]) {
+            RETURN_IF_ERROR(clear.Bind(1, m).Run());
+            clean.push_back(m);
+          }
+          const int64_t hour = FloorTo(m, kHour);
+          if (hour < hour_watermark_ && hours.insert(hour).second) {
+            RETURN_IF_ERROR(mark.Bind(1, hour).Run());
+          }
         }
-      }
-      recomputed += j - i;
-      i = j;
+        return absl::OkStatus();
+      };
+      RETURN_IF_ERROR(
+          RollUpMinutes(r.from, r.to, /*keep_existing=*/!r.recomputable, want, settle, [&] {
+            for (int64_t m : clean) {
+              auto it = dirty_series_.find(m);
+              if (it != dirty_series_.end()) {
+                dirty_series_count_ -= it->second.size();
+                dirty_series_.erase(it);
+              }
+              dirty_all_minutes_.erase(m);
+              dirty_marks_.erase(m);
+            }
+            dirty_hours_.insert(hours.begin(), hours.end());
+            report.late_minutes_recomputed += static_cast<uint64_t>((r.to - r.from) / kMinute);
+          }));
     }
-    if (s.ok()) s = Exec("COMMIT");
-    if (!s.ok()) {
-      (void)Exec("ROLLBACK");
-      return s;
-    }
-    for (int64_t m : minutes) {
-      auto it = dirty_series_.find(m);
-      if (it != dirty_series_.end()) {
-        dirty_series_count_ -= it->second.size();
-        dirty_series_.erase(it);
-      }
-      dirty_all_minutes_.erase(m);
-    }
-    dirty_hours_.insert(hours.begin(), hours.end());
-    report.late_minutes_recomputed += recomputed;
   }
   // Hours whose minutes changed: once the late minutes are done, or every
   // 30 s while they keep coming (queries read a dirty hour's minutes).

@@ -85,6 +85,11 @@ class SqliteStore final : public Store {
   // step of each kind); tests shorten it to leave work for the next call.
   void SetMaintenanceBudgetForTesting(std::chrono::milliseconds budget) { budget_ = budget; }
 
+  // Testing only: runs between computing a step of minute rollups (outside
+  // the store lock) and writing it, e.g. to write a batch into the minutes
+  // being rolled up.
+  void SetRollupHookForTesting(std::function<void()> hook) { rollup_hook_ = std::move(hook); }
+
   // The schema version this build writes; migrations bring older files to it.
   static int SchemaVersion();
 
@@ -109,8 +114,8 @@ class SqliteStore final : public Store {
   // on the writer's connection or on `c`.
   absl::StatusOr<sqlite3_stmt*> Prepared(const char* sql) { return Prepared(writer_, sql); }
   static absl::StatusOr<sqlite3_stmt*> Prepared(Connection& c, const char* sql);
-  // Opens the connection aggregate queries read on.
-  absl::Status OpenReader(const std::string& path);
+  // Opens a connection that only reads (queries', maintenance's).
+  static absl::Status OpenReader(const std::string& path, Connection& c);
   // Claims a batch's identity in batch_ranges (inside the open
   // transaction): true if it was not there, false for a duplicate. The
   // ranges of an agent and epoch never overlap or touch: a claim extends
@@ -123,9 +128,14 @@ class SqliteStore final : public Store {
   absl::Status SetState(const char* name, int64_t value);
   // Rolls raw samples in [from, to) into minute rollups (REPLACE), minutes
   // aligned. keep_existing: only add the minutes a series has no rollup for.
-  // want: only these series' rollups (empty: every series).
-  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing = false,
-                             const std::function<bool(int64_t)>& want = nullptr);
+  // want: only these series' rollups (empty: every series). Takes mu_ only
+  // to write (reads and computes on maintainer_ without it), one
+  // transaction per step; `last` runs inside the last step's transaction,
+  // `committed` after its commit, both under mu_. Maintenance thread only.
+  absl::Status RollUpMinutes(int64_t from_ms, int64_t to_ms, bool keep_existing,
+                             const std::function<bool(int64_t)>& want,
+                             const std::function<absl::Status()>& last,
+                             const std::function<void()>& committed);
   absl::Status RollUpHours(int64_t from_ms, int64_t to_ms);
 
   // Rollups live in compressed blobs (rollup_block.h), one per series and
@@ -136,6 +146,15 @@ class SqliteStore final : public Store {
   // stored is replaced, or kept if keep_existing. Empties `fresh`.
   absl::Status WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
                             bool keep_existing);
+  // WriteRollups in two halves: the blobs merged, reading on `c`, and then
+  // written (on the writer's connection, under mu_).
+  struct EncodedRollup {
+    int64_t series_id, span, buckets;
+    std::string data;
+  };
+  absl::Status MergeRollups(Connection& c, const RollupTier& tier, std::vector<SeriesBucket>& fresh,
+                            bool keep_existing, std::vector<EncodedRollup>* out);
+  absl::Status PutRollups(const RollupTier& tier, const std::vector<EncodedRollup>& blobs);
   // Decodes a blob read from the tier; a damaged one gives what precedes
   // the damage and is counted.
   void DecodeRollups(const RollupTier& tier, int64_t series_id, int64_t span, std::string_view blob,
@@ -195,6 +214,10 @@ class SqliteStore final : public Store {
   // before mu_ when both are held.
   std::mutex read_mu_;
   Connection reader_;
+  // Maintenance reads what it merges or rolls up on this one, outside mu_;
+  // one RunMaintenance at a time (taken before mu_).
+  std::mutex maintenance_mu_;
+  Connection maintainer_;
   // (agent_id \0 name \0 labels) -> series id; filled lazily.
   std::unordered_map<std::string, int64_t> series_ids_;
   // (agent_id, name, type, labels in the order sent) -> series id, for
@@ -225,7 +248,10 @@ class SqliteStore final : public Store {
   // Newest sample per series id (timestamp, value).
   std::unordered_map<int64_t, std::pair<int64_t, double>> latest_;
   int64_t minute_watermark_ = 0;  // minutes before this are rolled up
-  int64_t hour_watermark_ = 0;    // hours before this are rolled up
+  // The end of the minutes being rolled up (ingest counts a sample before
+  // it as late, so one that arrives meanwhile is recomputed).
+  int64_t rolling_to_ = 0;
+  int64_t hour_watermark_ = 0;  // hours before this are rolled up
   // Raw samples before this may have been deleted by retention.
   int64_t raw_cutoff_ = INT64_MIN;
   // Newest-sample updates of the open write transaction, applied to
@@ -259,6 +285,9 @@ class SqliteStore final : public Store {
   std::set<int64_t> dirty_all_minutes_;
   size_t dirty_series_count_ = 0;                           // entries in dirty_series_' sets
   std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
+  // Times each dirty minute was marked: a recomputation that read a minute
+  // clears it only if no mark came while it ran.
+  std::unordered_map<int64_t, uint64_t> dirty_marks_;
   // Hours whose minute rollups changed (the dirty_hours table): queries read
   // their minutes until the hour is rolled up again, at most every 30 s
   // while late data keeps coming, so a backfill does not redo each hour
@@ -266,6 +295,7 @@ class SqliteStore final : public Store {
   std::set<int64_t> dirty_hours_;
   std::chrono::steady_clock::time_point last_hours_rollup_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds budget_{1000};
+  std::function<void()> rollup_hook_;
   int64_t minute_rollup_step_ = 60000;
   // Series ids above this were created since the store opened.
   int64_t max_series_at_open_ = 0;
