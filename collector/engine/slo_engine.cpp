@@ -33,14 +33,27 @@ absl::StatusOr<std::map<int64_t, Summed>> SumBuckets(Store& store, const SeriesS
                                                      int64_t from, int64_t to, int64_t step) {
   ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
                    store.Aggregates(selector, from, to, step));
-  std::map<int64_t, Summed> out;
+  // Gathered and sorted, then summed into the map in order (a month of
+  // minutes for many series: a tree lookup per bucket cost a tenth of
+  // `plumb impact`).
+  std::vector<std::pair<int64_t, const Aggregate*>> all;
+  size_t n = 0;
+  for (const SeriesAggregates& s : series) n += s.buckets.size();
+  all.reserve(n);
   for (const SeriesAggregates& s : series) {
-    for (const Aggregate& a : s.buckets) {
-      Summed& t = out[a.start_ms];
-      t.increase += a.increase;
-      t.sum += a.sum;
-      t.count += static_cast<double>(a.count);
-    }
+    for (const Aggregate& a : s.buckets) all.emplace_back(a.start_ms, &a);
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::map<int64_t, Summed> out;
+  for (const auto& [start, a] : all) {
+    auto it = out.empty() || std::prev(out.end())->first != start
+                  ? out.emplace_hint(out.end(), start, Summed{})
+                  : std::prev(out.end());
+    Summed& t = it->second;
+    t.increase += a->increase;
+    t.sum += a->sum;
+    t.count += static_cast<double>(a->count);
   }
   return out;
 }

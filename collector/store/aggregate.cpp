@@ -87,8 +87,11 @@ void BucketFolder::Fold(size_t series, const Aggregate& a) {
 
 std::vector<Aggregate> BucketFolder::Take(size_t series) {
   auto& cells = cells_[series];
-  std::stable_sort(cells.begin(), cells.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  auto by_bucket = [](const auto& x, const auto& y) { return x.first < y.first; };
+  // Rollups are read in time order per series: mostly sorted already.
+  if (!std::is_sorted(cells.begin(), cells.end(), by_bucket)) {
+    std::stable_sort(cells.begin(), cells.end(), by_bucket);
+  }
   std::vector<Aggregate> out;
   for (size_t i = 0; i < cells.size();) {
     Aggregate a = cells[i].second;

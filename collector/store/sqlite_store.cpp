@@ -196,6 +196,39 @@ constexpr const char* kMigrations[] = {
       GROUP BY agent_id, epoch, run;
     DROP TABLE batches;
     )sql",
+    // 8: rollup blobs keyed by series and span in one integer, the rowid:
+    // key = series_id * 2^24 + span / span length (hours or days since the
+    // epoch; timestamps are validated to lie before 2200, 2^21 hours). A
+    // series' blobs are then neighbours in the table's own B-tree, read
+    // with one seek and a walk along the leaves, where the unique index on
+    // (series_id, span) took a seek in the index and another in the table
+    // for every blob.
+    R"sql(
+    CREATE TABLE rollup_1m_keyed (
+      key INTEGER PRIMARY KEY,
+      span INTEGER NOT NULL,
+      buckets INTEGER NOT NULL,
+      data BLOB NOT NULL
+    );
+    INSERT INTO rollup_1m_keyed (key, span, buckets, data)
+      SELECT series_id * 16777216 + span / 3600000, span, buckets, data
+      FROM rollup_1m_blocks ORDER BY series_id, span;
+    DROP TABLE rollup_1m_blocks;
+    ALTER TABLE rollup_1m_keyed RENAME TO rollup_1m_blocks;
+    CREATE INDEX rollup_1m_blocks_by_span ON rollup_1m_blocks (span);
+    CREATE TABLE rollup_1h_keyed (
+      key INTEGER PRIMARY KEY,
+      span INTEGER NOT NULL,
+      buckets INTEGER NOT NULL,
+      data BLOB NOT NULL
+    );
+    INSERT INTO rollup_1h_keyed (key, span, buckets, data)
+      SELECT series_id * 16777216 + span / 86400000, span, buckets, data
+      FROM rollup_1h_blocks ORDER BY series_id, span;
+    DROP TABLE rollup_1h_blocks;
+    ALTER TABLE rollup_1h_keyed RENAME TO rollup_1h_blocks;
+    CREATE INDEX rollup_1h_blocks_by_span ON rollup_1h_blocks (span);
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
@@ -300,38 +333,77 @@ LabelSet ParseLabelsOrEmpty(const std::string& text) {
 // keyed by the text's address).
 struct RollupTier {
   int64_t span_ms;           // what one blob covers
-  const char* read;          // data of (series_id, span)
-  const char* write;         // (series_id, span, buckets, data)
-  const char* scan;          // series_id, span, data of spans in [?, ?) of the ids in a JSON array
+  const char* read;          // data of (key)
+  const char* write;         // (key, span, buckets, data)
+  const char* scan;          // key, span, data of keys in [?, ?)
   const char* at_span;       // series_id, data of one span
   const char* count_before;  // buckets in spans before ?
   const char* erase_before;
+  // Schema 6's layout, before blobs were keyed (only to move schema 5's
+  // rows into it): read and write bind (series_id, span) for the key.
+  bool by_series_and_span = false;
+
+  // A blob's rowid (schema 8).
+  int64_t Key(int64_t series_id, int64_t span) const {
+    return series_id * (int64_t{1} << kKeySpanBits) + span / span_ms;
+  }
+  static int64_t SeriesOf(int64_t key) { return key >> kKeySpanBits; }
+  static constexpr int kKeySpanBits = 24;
 };
 
 namespace {
 
 const RollupTier kMinuteTier{
     kHour,
-    "SELECT data FROM rollup_1m_blocks WHERE series_id = ? AND span = ?",
-    "INSERT INTO rollup_1m_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
-    "SELECT series_id, span, data FROM rollup_1m_blocks WHERE span >= ? AND span < ? "
-    "AND series_id IN (SELECT value FROM json_each(?))",
-    "SELECT series_id, data FROM rollup_1m_blocks WHERE span = ?",
+    "SELECT data FROM rollup_1m_blocks WHERE key = ?",
+    "INSERT INTO rollup_1m_blocks (key, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
+    "SELECT key, span, data FROM rollup_1m_blocks WHERE key >= ? AND key < ?",
+    "SELECT key >> 24, data FROM rollup_1m_blocks WHERE span = ?",
     "SELECT coalesce(sum(buckets), 0) FROM rollup_1m_blocks WHERE span < ?",
     "DELETE FROM rollup_1m_blocks WHERE span < ?",
 };
 const RollupTier kHourTier{
     kDay,
-    "SELECT data FROM rollup_1h_blocks WHERE series_id = ? AND span = ?",
-    "INSERT INTO rollup_1h_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
-    "SELECT series_id, span, data FROM rollup_1h_blocks WHERE span >= ? AND span < ? "
-    "AND series_id IN (SELECT value FROM json_each(?))",
-    "SELECT series_id, data FROM rollup_1h_blocks WHERE span = ?",
+    "SELECT data FROM rollup_1h_blocks WHERE key = ?",
+    "INSERT INTO rollup_1h_blocks (key, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
+    "SELECT key, span, data FROM rollup_1h_blocks WHERE key >= ? AND key < ?",
+    "SELECT key >> 24, data FROM rollup_1h_blocks WHERE span = ?",
     "SELECT coalesce(sum(buckets), 0) FROM rollup_1h_blocks WHERE span < ?",
     "DELETE FROM rollup_1h_blocks WHERE span < ?",
 };
+// Schema 6's tables, for MoveRollupsIntoBlocks (migration 6) alone.
+const RollupTier kMinuteTierV6{
+    kHour,
+    "SELECT data FROM rollup_1m_blocks WHERE series_id = ? AND span = ?",
+    "INSERT INTO rollup_1m_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    true,
+};
+const RollupTier kHourTierV6{
+    kDay,
+    "SELECT data FROM rollup_1h_blocks WHERE series_id = ? AND span = ?",
+    "INSERT INTO rollup_1h_blocks (series_id, span, buckets, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (series_id, span) DO UPDATE SET buckets = excluded.buckets, data = excluded.data",
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    true,
+};
+
+// Runs a statement that returns no rows on `db`.
+absl::Status Check(sqlite3* db, const char* sql) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db)));
+  }
+  return absl::OkStatus();
+}
 
 // A blob column's bytes.
 std::string_view BlobOf(const Stmt& q, int col) {
@@ -386,6 +458,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   RETURN_IF_ERROR(store->LoadState());
   RETURN_IF_ERROR(store->OpenReader(path, store->reader_));
+  // Queries read the file through a memory map (up to SQLite's 2 GiB
+  // limit): no read() call and copy per page. Those pages are the kernel's
+  // page cache, shared and reclaimable, but they show in the collector's RSS.
+  RETURN_IF_ERROR(Check(store->reader_.db, "PRAGMA mmap_size=2147418112"));
   RETURN_IF_ERROR(store->OpenReader(path, store->maintainer_));
   return store;
 }
@@ -398,9 +474,7 @@ absl::Status SqliteStore::OpenReader(const std::string& path, Connection& c) {
   }
   sqlite3_busy_timeout(c.db, 5000);
   for (const char* pragma : {"PRAGMA query_only=1", "PRAGMA cache_size=-65536"}) {
-    if (sqlite3_exec(c.db, pragma, nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(c.db)));
-    }
+    RETURN_IF_ERROR(Check(c.db, pragma));
   }
   return absl::OkStatus();
 }
@@ -1287,8 +1361,8 @@ absl::Status SqliteStore::LoadState() {
   // (The row of each series' newest span: SQLite takes bare columns from
   // the row max() picks.)
   Stmt rolled(db_,
-              "SELECT series_id, max(span), data FROM rollup_1m_blocks WHERE span >= ? "
-              "GROUP BY series_id");
+              "SELECT key >> 24, max(span), data FROM rollup_1m_blocks WHERE span >= ? "
+              "GROUP BY key >> 24");
   RETURN_IF_ERROR(rolled.status());
   rolled.Bind(1, FloorTo(day_ago, kHour));
   std::vector<Aggregate> minutes;
@@ -1368,7 +1442,11 @@ absl::Status SqliteStore::MergeRollups(Connection& c, const RollupTier& tier,
     stored.clear();
     {
       Stmt read(c.db, kept_read);
-      read.Bind(1, id).Bind(2, span);
+      if (tier.by_series_and_span) {
+        read.Bind(1, id).Bind(2, span);
+      } else {
+        read.Bind(1, tier.Key(id, span));
+      }
       const int rc = read.Step();
       if (rc == SQLITE_ROW) {
         DecodeRollups(tier, id, span, BlobOf(read, 0), &stored);
@@ -1400,7 +1478,9 @@ absl::Status SqliteStore::PutRollups(const RollupTier& tier,
   ASSIGN_OR_RETURN(sqlite3_stmt * kept_write, Prepared(tier.write));
   for (const EncodedRollup& b : blobs) {
     Stmt write(db_, kept_write);
-    write.Bind(1, b.series_id).Bind(2, b.span).Bind(3, b.buckets);
+    write.Bind(1, tier.by_series_and_span ? b.series_id : tier.Key(b.series_id, b.span))
+        .Bind(2, b.span)
+        .Bind(3, b.buckets);
     sqlite3_bind_blob(write.stmt(), 4, b.data.data(), static_cast<int>(b.data.size()),
                       SQLITE_STATIC);
     RETURN_IF_ERROR(write.Run());
@@ -1417,8 +1497,8 @@ absl::Status SqliteStore::WriteRollups(const RollupTier& tier, std::vector<Serie
 
 absl::Status SqliteStore::MoveRollupsIntoBlocks() {
   for (const auto& [from, tier] :
-       {std::pair<const char*, const RollupTier*>{"rollup_1m", &kMinuteTier},
-        {"rollup_1h", &kHourTier}}) {
+       {std::pair<const char*, const RollupTier*>{"rollup_1m", &kMinuteTierV6},
+        {"rollup_1h", &kHourTierV6}}) {
     Stmt q(db_, StrCat("SELECT series_id, bucket, count, sum, min, max, first, first_ms, last, "
                        "last_ms, increase FROM ",
                        from, " ORDER BY series_id, bucket")
@@ -1507,28 +1587,34 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
   // Whole minutes from minute rollups, outside the hour range.
   int64_t minute_end = std::min(to_ms, minute_watermark);
   // Only the matched series (label matchers included), each by its primary
-  // key: not every series of the name (a fleet's thousands of hosts).
-  std::string ids = "[";
-  for (const auto& entry : index) absl::StrAppend(&ids, ids.size() > 1 ? "," : "", entry.first);
-  ids += "]";
+  // key range: not every series of the name (a fleet's thousands of hosts).
+  std::vector<int64_t> ids;
+  ids.reserve(index.size());
+  for (const auto& entry : index) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
   std::vector<Aggregate> decoded;
   auto scan_rollup = [&](const RollupTier& tier, int64_t a, int64_t b,
                          uint64_t* counter) -> absl::Status {
     if (b <= a) return absl::OkStatus();
     ASSIGN_OR_RETURN(sqlite3_stmt * kept, Prepared(reader_, tier.scan));
-    Stmt q(reader_.db, kept);
-    q.Bind(1, FloorTo(a, tier.span_ms)).Bind(2, b).Bind(3, ids);
-    int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) {
-      decoded.clear();
-      DecodeRollups(tier, q.Int(0), q.Int(1), BlobOf(q, 2), &decoded);
-      for (const Aggregate& agg : decoded) {
-        if (agg.start_ms < a || agg.start_ms >= b) continue;
-        fold(q.Int(0), agg);
-        ++*counter;
+    const int64_t first_span = FloorTo(a, tier.span_ms), end_span = CeilTo(b, tier.span_ms);
+    for (int64_t id : ids) {
+      const size_t slot = index.at(id);
+      Stmt q(reader_.db, kept);
+      q.Bind(1, tier.Key(id, first_span)).Bind(2, tier.Key(id, end_span));
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) {
+        decoded.clear();
+        DecodeRollups(tier, id, q.Int(1), BlobOf(q, 2), &decoded);
+        for (const Aggregate& agg : decoded) {
+          if (agg.start_ms < a || agg.start_ms >= b) continue;
+          folded.Fold(slot, agg);
+          ++*counter;
+        }
       }
+      if (rc != SQLITE_DONE) return q.Error();
     }
-    return rc == SQLITE_DONE ? absl::OkStatus() : q.Error();
+    return absl::OkStatus();
   };
   // An hour whose minutes changed since it was rolled up comes from its
   // minutes until it is rolled up again.
