@@ -58,11 +58,17 @@ start=$(date +%s.%N)
   --days "$days" --step 3600 --sli-step 900 --threads 4
 ingest_s=$(echo "$(date +%s.%N) - $start" | bc)
 
-# Rolled up: no late minutes left to recompute, and no raw minute behind.
+# Rolled up: no late minutes left to recompute, the minute watermark within
+# the grace and the 10-minute step of now (queries compute minutes after it
+# from raw samples), and every closed window of raw samples merged.
+query() { sqlite3 "file:$work/collector.db?mode=ro" "$1" 2>/dev/null || echo -1; }
 start=$(date +%s.%N)
 while :; do
-  dirty=$(sqlite3 "file:$work/collector.db?mode=ro" 'SELECT count(*) FROM dirty_minutes' 2>/dev/null || echo 1)
-  [[ $dirty == 0 ]] && break
+  now_ms=$(($(date +%s) * 1000))
+  dirty=$(query 'SELECT count(*) FROM dirty_minutes')
+  behind=$(query "SELECT count(*) FROM rollup_state WHERE name = 'minute_watermark' AND value < $now_ms - 1320000")
+  unmerged=$(query "SELECT count(*) FROM sample_blocks WHERE shard = -1 AND win < $now_ms - 1320000")
+  [[ $dirty == 0 && $behind == 0 && $unmerged == 0 ]] && break
   sleep 5
 done
 rollup_s=$(echo "$(date +%s.%N) - $start" | bc)

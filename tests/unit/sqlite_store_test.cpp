@@ -405,6 +405,29 @@ class SqliteRollupTest : public ::testing::Test {
     }
   }
 
+  // One batch of ten series ("n" = 0..9) with one point each.
+  void WriteTen(uint64_t sequence, const std::string& name, int64_t ts, double value) {
+    v1::Batch b;
+    b.set_agent_id("a");
+    b.set_epoch(1);
+    b.set_sequence(sequence);
+    std::vector<BatchWrite> w(1);
+    w[0].batch = &b;
+    for (int i = 0; i < 10; ++i) {
+      v1::Series* s = b.add_series();
+      s->set_name(name);
+      s->set_type(v1::METRIC_TYPE_GAUGE);
+      auto* l = s->add_labels();
+      l->set_name("n");
+      l->set_value(std::to_string(i));
+      auto* p = s->add_points();
+      p->set_timestamp_ms(ts);
+      p->set_number(value);
+      w[0].series.push_back(i);
+    }
+    ASSERT_TRUE(store_->WriteBatches(w).ok());
+  }
+
   std::vector<Aggregate> Buckets(const std::string& name, int64_t from, int64_t to, int64_t step,
                                  AggregateSource* source = nullptr) {
     auto got = store_->Aggregates({name, {}}, kHour0 + from, kHour0 + to, step, source);
@@ -898,26 +921,8 @@ TEST_F(SqliteRollupTest, QueriesDuringWritesAndMaintenanceSeeACommittedState) {
   std::thread writer([&] {
     for (int n = 0; n < kBatches; ++n) {
       // Ten series a batch, one point each, 10 s apart: 50 minutes.
-      v1::Batch b;
-      b.set_agent_id("a");
-      b.set_epoch(1);
-      b.set_sequence(static_cast<uint64_t>(n) + 1);
-      std::vector<BatchWrite> w(1);
-      w[0].batch = &b;
-      for (int i = 0; i < 10; ++i) {
-        v1::Series* s = b.add_series();
-        s->set_name("requests");
-        s->set_type(v1::METRIC_TYPE_GAUGE);
-        auto* l = s->add_labels();
-        l->set_name("n");
-        l->set_value(std::to_string(i));
-        auto* p = s->add_points();
-        p->set_timestamp_ms(kHour0 + n * 10000);
-        p->set_number(1);
-        w[0].series.push_back(i);
-      }
       begun.store(n + 1);
-      ASSERT_TRUE(store_->WriteBatches(w).ok());
+      WriteTen(static_cast<uint64_t>(n) + 1, "requests", kHour0 + n * 10000, 1);
       committed.store(n + 1);
       if (n % 20 == 0) {
         ASSERT_TRUE(store_->RunMaintenance(kHour0 + n * 10000, RetentionPolicy{}).ok());
@@ -956,28 +961,11 @@ TEST_F(SqliteRollupTest, RollupsMadeWhileLateBatchesArriveCountEverySampleOnce) 
   std::atomic<bool> done{false};
   std::thread writer([&] {
     for (int n = 0; n < kBatches; ++n) {
-      v1::Batch b;
-      b.set_agent_id("a");
-      b.set_epoch(1);
-      b.set_sequence(static_cast<uint64_t>(n) + 1);
-      std::vector<BatchWrite> w(1);
-      w[0].batch = &b;
       // Every slot once, scrambled within each 5 minutes (30 slots; 7 is
       // prime to 30): up to 5 minutes late, past the 2-minute grace.
       const int64_t slot = n / 30 * 30 + n % 30 * 7 % 30;
-      for (int i = 0; i < 10; ++i) {
-        v1::Series* s = b.add_series();
-        s->set_name("work");
-        s->set_type(v1::METRIC_TYPE_GAUGE);
-        auto* l = s->add_labels();
-        l->set_name("n");
-        l->set_value(std::to_string(i));
-        auto* p = s->add_points();
-        p->set_timestamp_ms(kHour0 + slot * 10000);
-        p->set_number(static_cast<double>(slot));
-        w[0].series.push_back(i);
-      }
-      ASSERT_TRUE(store_->WriteBatches(w).ok());
+      WriteTen(static_cast<uint64_t>(n) + 1, "work", kHour0 + slot * 10000,
+               static_cast<double>(slot));
       written_to.store(std::max(written_to.load(), kHour0 + slot * 10000));
     }
     done.store(true);
