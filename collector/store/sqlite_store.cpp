@@ -348,6 +348,8 @@ struct RollupTier {
     return series_id * (int64_t{1} << kKeySpanBits) + span / span_ms;
   }
   static int64_t SeriesOf(int64_t key) { return key >> kKeySpanBits; }
+  // Also spelled out in SQL: "key >> 24" in the statements below and in
+  // LoadState, 16777216 in migration 8.
   static constexpr int kKeySpanBits = 24;
 };
 
@@ -399,8 +401,11 @@ const RollupTier kHourTierV6{
 
 // Runs a statement that returns no rows on `db`.
 absl::Status Check(sqlite3* db, const char* sql) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db)));
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    return absl::InternalError(StrCat("sqlite: ", msg));
   }
   return absl::OkStatus();
 }
@@ -499,15 +504,7 @@ absl::StatusOr<sqlite3_stmt*> SqliteStore::Prepared(Connection& c, const char* s
   return stmt;
 }
 
-absl::Status SqliteStore::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    return absl::InternalError(StrCat("sqlite: ", msg));
-  }
-  return absl::OkStatus();
-}
+absl::Status SqliteStore::Exec(const char* sql) { return Check(db_, sql); }
 
 absl::Status SqliteStore::MigrateToForTesting(const std::string& path, int version) {
   sqlite3* db = nullptr;
