@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
+#include <span>
 #include <unordered_map>
 
 #include "absl/time/civil_time.h"
@@ -84,6 +86,123 @@ bool IsCalendarMonth(TimeRange r) {
          absl::ToUnixMillis(absl::FromCivil(month + 1, utc)) == r.to_ms;
 }
 
+// Per host: its slices of [from, to) (UTC hours, the ends clipped), from
+// the hourly aggregates of its usage series, and the most cores seen.
+struct MeasuredHost {
+  double cores = 0;
+  std::vector<UsageSlice> slices;
+};
+using Measured = std::map<std::string, MeasuredHost>;
+
+absl::StatusOr<Measured> MeasureHosts(Store& store, int64_t from, int64_t to) {
+  // Hours observed and cores, from host_cpu_count (one sample per tick).
+  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> counts,
+                   CalendarAggregates(store, {"host_cpu_count", {}}, from, to, kHour));
+  std::map<std::string, std::map<int64_t, std::pair<double, double>>> observed;  // hours, cores
+  for (const SeriesAggregates& s : counts) {
+    const std::string host = LabelOf(s.series.labels, "host");
+    if (host.empty()) continue;
+    auto& host_observed = observed[host];
+    for (const Aggregate& a : s.buckets) {
+      double span_ms = a.count >= 2
+                           ? static_cast<double>(a.last_ms - a.first_ms) *
+                                 static_cast<double>(a.count) / static_cast<double>(a.count - 1)
+                           : static_cast<double>(kMinute);
+      const int64_t slice_end = std::min(AlignDown(a.start_ms, kHour) + kHour, to);
+      span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
+      auto& [hours, cores] = host_observed[a.start_ms];
+      hours = std::max(hours, span_ms / static_cast<double>(kHour));
+      cores = std::max(cores, a.max);
+    }
+  }
+  using Op = LabelMatcher::Op;
+  ASSIGN_OR_RETURN(HostBuckets busy, PerHost(store,
+                                             {"host_cpu_seconds_total",
+                                              {{"mode", Op::kNotEqual, "idle"},
+                                               {"mode", Op::kNotEqual, "iowait"},
+                                               {"cpu", Op::kEqual, ""}}},
+                                             from, to, Combine::kIncrease));
+  ASSIGN_OR_RETURN(HostBuckets memory,
+                   PerHost(store, {"host_memory_used_bytes", {}}, from, to, Combine::kMean));
+  ASSIGN_OR_RETURN(HostBuckets disk,
+                   PerHost(store, {"host_filesystem_used_bytes", {}}, from, to, Combine::kMean));
+  ASSIGN_OR_RETURN(HostBuckets rx, PerHost(store, {"host_network_receive_bytes_total", {}}, from,
+                                           to, Combine::kIncrease));
+  ASSIGN_OR_RETURN(HostBuckets tx, PerHost(store, {"host_network_transmit_bytes_total", {}}, from,
+                                           to, Combine::kIncrease));
+
+  Measured out;
+  for (const auto& [host, hours_by_bucket] : observed) {
+    MeasuredHost& m = out[host];
+    const Buckets& host_busy = Of(busy, host);
+    const Buckets& host_memory = Of(memory, host);
+    const Buckets& host_disk = Of(disk, host);
+    const Buckets& host_rx = Of(rx, host);
+    const Buckets& host_tx = Of(tx, host);
+    m.slices.reserve(hours_by_bucket.size());
+    for (const auto& [bucket, hc] : hours_by_bucket) {
+      const auto& [hours, cores] = hc;
+      m.cores = std::max(m.cores, cores);
+      UsageSlice slice;
+      slice.start_ms = bucket;
+      slice.end_ms = std::min(AlignDown(bucket, kHour) + kHour, to);
+      slice.hours = hours;
+      slice.core_hours_used = At(host_busy, bucket) / 3600;
+      slice.memory_gb_hours = At(host_memory, bucket) / kGiB * hours;
+      slice.disk_gb_months = At(host_disk, bucket) / kGiB * hours / kHoursPerBillingMonth;
+      slice.network_gb = (At(host_rx, bucket) + At(host_tx, bucket)) / kGiB;
+      m.slices.push_back(slice);
+    }
+  }
+  return out;
+}
+
+// One host's whole UTC day, its hourly slices summed into one. Priced at
+// one rate, the day slice costs what its hours cost: every quantity is a
+// sum, and so is the idle CPU when no hour used more than `cores` x its
+// hours (`linear`): then sum(max(0, C h_i - u_i)) = C sum(h_i) - sum(u_i)
+// for the host's capacity C over any period, which is at least `cores`.
+struct HostDay {
+  std::string host;
+  double cores = 0;
+  UsageSlice total;
+  bool linear = true;
+};
+using DayUsage = std::vector<HostDay>;
+
+DayUsage SumDay(const Measured& hours, int64_t day) {
+  DayUsage out;
+  out.reserve(hours.size());
+  for (const auto& [host, m] : hours) {
+    HostDay d;
+    d.host = host;
+    d.cores = m.cores;
+    d.total.start_ms = day;
+    d.total.end_ms = day + kDay;
+    for (const UsageSlice& s : m.slices) {
+      d.total.hours += s.hours;
+      d.total.core_hours_used += s.core_hours_used;
+      d.total.memory_gb_hours += s.memory_gb_hours;
+      d.total.disk_gb_months += s.disk_gb_months;
+      d.total.network_gb += s.network_gb;
+      d.linear = d.linear && m.cores * s.hours >= s.core_hours_used;
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// Whether one rate is in force all of [from, to).
+bool OneRate(const RateCard& card, int64_t from, int64_t to) {
+  return std::any_of(card.rates.begin(), card.rates.end(),
+                     [&](const Rate& r) { return r.from_ms <= from && r.to_ms >= to; });
+}
+
+void Append(MeasuredHost& into, double cores, std::span<const UsageSlice> slices) {
+  into.cores = std::max(into.cores, cores);
+  into.slices.insert(into.slices.end(), slices.begin(), slices.end());
+}
+
 }  // namespace
 
 // Spend per business unit and day over `range` (whole days from its start),
@@ -130,66 +249,51 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
   if (to <= from) return out;
   const RateCard& card = *catalog.rate_card;
 
-  // Hours observed and cores, from host_cpu_count (one sample per tick).
-  ASSIGN_OR_RETURN(std::vector<SeriesAggregates> counts,
-                   CalendarAggregates(store, {"host_cpu_count", {}}, from, to, kHour));
-  std::map<std::string, std::map<int64_t, std::pair<double, double>>> observed;  // hours, cores
-  for (const SeriesAggregates& s : counts) {
-    const std::string host = LabelOf(s.series.labels, "host");
-    if (host.empty()) continue;
-    auto& host_observed = observed[host];
-    for (const Aggregate& a : s.buckets) {
-      double span_ms = a.count >= 2
-                           ? static_cast<double>(a.last_ms - a.first_ms) *
-                                 static_cast<double>(a.count) / static_cast<double>(a.count - 1)
-                           : static_cast<double>(kMinute);
-      const int64_t slice_end = std::min(AlignDown(a.start_ms, kHour) + kHour, to);
-      span_ms = std::min(span_ms, static_cast<double>(slice_end - a.start_ms));
-      auto& [hours, cores] = host_observed[a.start_ms];
-      hours = std::max(hours, span_ms / static_cast<double>(kHour));
-      cores = std::max(cores, a.max);
-    }
-  }
   using Op = LabelMatcher::Op;
-  ASSIGN_OR_RETURN(HostBuckets busy, PerHost(store,
-                                             {"host_cpu_seconds_total",
-                                              {{"mode", Op::kNotEqual, "idle"},
-                                               {"mode", Op::kNotEqual, "iowait"},
-                                               {"cpu", Op::kEqual, ""}}},
-                                             from, to, Combine::kIncrease));
-  ASSIGN_OR_RETURN(HostBuckets memory,
-                   PerHost(store, {"host_memory_used_bytes", {}}, from, to, Combine::kMean));
-  ASSIGN_OR_RETURN(HostBuckets disk,
-                   PerHost(store, {"host_filesystem_used_bytes", {}}, from, to, Combine::kMean));
-  ASSIGN_OR_RETURN(HostBuckets rx, PerHost(store, {"host_network_receive_bytes_total", {}}, from,
-                                           to, Combine::kIncrease));
-  ASSIGN_OR_RETURN(HostBuckets tx, PerHost(store, {"host_network_transmit_bytes_total", {}}, from,
-                                           to, Combine::kIncrease));
+  // Hourly slices; a whole day under one rate as one slice per host, kept
+  // in the store's day cache while the day's data does not change.
+  Measured measured;
+  DayCache& cache = store.day_cache();
+  for (const DayPiece& piece : SplitAtDays(from, to)) {
+    std::optional<Measured> hours;
+    if (piece.whole_day && OneRate(card, piece.from_ms, piece.to_ms)) {
+      const std::optional<uint64_t> version = store.DayVersion(piece.from_ms);
+      std::shared_ptr<const DayUsage> day;
+      if (version) day = cache.Find<DayUsage>("host-usage-day", piece.from_ms, *version);
+      if (day == nullptr) {
+        ASSIGN_OR_RETURN(hours, MeasureHosts(store, piece.from_ms, piece.to_ms));
+        auto summed = std::make_shared<const DayUsage>(SumDay(*hours, piece.from_ms));
+        if (version) {
+          size_t bytes = summed->size() * sizeof(HostDay);
+          for (const HostDay& d : *summed) bytes += d.host.size();
+          cache.Put("host-usage-day", piece.from_ms, *version, summed, bytes);
+        }
+        day = std::move(summed);
+      }
+      for (const HostDay& d : *day) {
+        if (d.linear) {
+          Append(measured[d.host], d.cores, {&d.total, 1});
+          continue;
+        }
+        if (!hours) {
+          ASSIGN_OR_RETURN(hours, MeasureHosts(store, piece.from_ms, piece.to_ms));
+        }
+        auto it = hours->find(d.host);
+        if (it != hours->end()) Append(measured[d.host], it->second.cores, it->second.slices);
+      }
+      continue;
+    }
+    ASSIGN_OR_RETURN(hours, MeasureHosts(store, piece.from_ms, piece.to_ms));
+    for (const auto& [host, m] : *hours) Append(measured[host], m.cores, m.slices);
+  }
 
-  for (const auto& [host, hours_by_bucket] : observed) {
+  for (auto& [host, m] : measured) {
     HostUsage u;
     u.host = host;
     u.host_class = card.HostClass(host);
     u.services = ClaimingServices(catalog, host);
-    const Buckets& host_busy = Of(busy, host);
-    const Buckets& host_memory = Of(memory, host);
-    const Buckets& host_disk = Of(disk, host);
-    const Buckets& host_rx = Of(rx, host);
-    const Buckets& host_tx = Of(tx, host);
-    u.slices.reserve(hours_by_bucket.size());
-    for (const auto& [bucket, hc] : hours_by_bucket) {
-      const auto& [hours, cores] = hc;
-      u.cpu_cores = std::max(u.cpu_cores, cores);
-      UsageSlice slice;
-      slice.start_ms = bucket;
-      slice.end_ms = std::min(AlignDown(bucket, kHour) + kHour, to);
-      slice.hours = hours;
-      slice.core_hours_used = At(host_busy, bucket) / 3600;
-      slice.memory_gb_hours = At(host_memory, bucket) / kGiB * hours;
-      slice.disk_gb_months = At(host_disk, bucket) / kGiB * hours / kHoursPerBillingMonth;
-      slice.network_gb = (At(host_rx, bucket) + At(host_tx, bucket)) / kGiB;
-      u.slices.push_back(slice);
-    }
+    u.cpu_cores = m.cores;
+    u.slices = std::move(m.slices);
     // A measured driver per claiming service: the driver metric's increase
     // on this host for the processes of the service's components.
     const HostRule* rule = card.SplitFor(host);

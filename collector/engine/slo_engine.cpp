@@ -58,6 +58,76 @@ absl::StatusOr<std::map<int64_t, Summed>> SumBuckets(Store& store, const SeriesS
   return out;
 }
 
+// Names a selector in the day cache: every field, unambiguously.
+std::string SelectorKey(std::string_view kind, const SeriesSelector& selector) {
+  std::string key = StrCat(kind, "\n", selector.name.size(), ":", selector.name);
+  for (const LabelMatcher& m : selector.matchers) {
+    StrAppend(&key, "\n", static_cast<int>(m.op), ":", m.name.size(), ":", m.name,
+              m.value.size(), ":", m.value);
+  }
+  return key;
+}
+
+// Summed over every matched series and [from, to) (whole minutes): the
+// same as SumBuckets with one step, as the increase, sum and count of
+// adjacent windows add up. Whole UTC days come from the store's day cache
+// while their data has not changed; the rest is read in one query per run
+// of days, in buckets on UTC days.
+absl::StatusOr<Summed> WindowTotal(Store& store, const SeriesSelector& selector, int64_t from,
+                                   int64_t to) {
+  const std::vector<DayPiece> pieces = SplitAtDays(from, to);
+  const std::string key = SelectorKey("window-total", selector);
+  DayCache& cache = store.day_cache();
+  Summed total;
+  auto add = [&total](const Summed& s) {
+    total.increase += s.increase;
+    total.sum += s.sum;
+    total.count += s.count;
+  };
+  std::vector<std::optional<uint64_t>> versions(pieces.size());
+  for (size_t i = 0; i < pieces.size();) {
+    if (pieces[i].whole_day) {
+      versions[i] = store.DayVersion(pieces[i].from_ms);
+      if (versions[i]) {
+        if (auto kept = cache.Find<Summed>(key, pieces[i].from_ms, *versions[i])) {
+          add(*kept);
+          ++i;
+          continue;
+        }
+      }
+    }
+    // A run of pieces not kept, read at once (versions read first).
+    size_t end = i + 1;
+    for (; end < pieces.size(); ++end) {
+      if (!pieces[end].whole_day) continue;
+      versions[end] = store.DayVersion(pieces[end].from_ms);
+      if (versions[end] && cache.Find<Summed>(key, pieces[end].from_ms, *versions[end])) break;
+    }
+    ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
+                     CalendarAggregates(store, selector, pieces[i].from_ms,
+                                        pieces[end - 1].to_ms, kDay));
+    std::map<int64_t, Summed> by_piece;  // bucket start: a piece's from_ms
+    for (const SeriesAggregates& x : series) {
+      for (const Aggregate& a : x.buckets) {
+        Summed& t = by_piece[a.start_ms];
+        t.increase += a.increase;
+        t.sum += a.sum;
+        t.count += static_cast<double>(a.count);
+      }
+    }
+    for (; i < end; ++i) {
+      auto it = by_piece.find(pieces[i].from_ms);
+      const Summed piece = it == by_piece.end() ? Summed{} : it->second;
+      add(piece);
+      if (pieces[i].whole_day && versions[i]) {
+        cache.Put(key, pieces[i].from_ms, *versions[i], std::make_shared<const Summed>(piece),
+                  sizeof(Summed));
+      }
+    }
+  }
+  return total;
+}
+
 bool Satisfies(double value, const std::string& op, double bound) {
   if (op == "<") return value < bound;
   if (op == "<=") return value <= bound;
@@ -171,6 +241,31 @@ absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from
   int64_t to = to_ms - ((to_ms % kMinute) + kMinute) % kMinute;
   SliCounts total;
   if (to <= from) return total;
+  switch (sli.kind) {
+    case Sli::Kind::kRatio: {
+      ASSIGN_OR_RETURN(Summed valid, WindowTotal(store, Selector(sli.valid), from, to));
+      const bool use_good = !sli.good.metric.empty();
+      ASSIGN_OR_RETURN(Summed part,
+                       WindowTotal(store, Selector(use_good ? sli.good : sli.bad), from, to));
+      const double good = use_good ? part.increase : valid.increase - part.increase;
+      return SliCounts{std::clamp(good, 0.0, valid.increase), valid.increase};
+    }
+    case Sli::Kind::kLatency: {
+      SeriesSelector under = Selector(sli.histogram, "_bucket");
+      under.matchers.push_back(
+          {"le", LabelMatcher::Op::kEqual, FormatLabelNumber(sli.threshold_seconds)});
+      ASSIGN_OR_RETURN(Summed valid, WindowTotal(store, Selector(sli.histogram, "_count"), from, to));
+      ASSIGN_OR_RETURN(Summed fast, WindowTotal(store, under, from, to));
+      return SliCounts{std::clamp(fast.increase, 0.0, valid.increase), valid.increase};
+    }
+    case Sli::Kind::kProbe: {
+      SeriesSelector probe{"probe_success", {{"probe", LabelMatcher::Op::kEqual, sli.probe}}};
+      ASSIGN_OR_RETURN(Summed results, WindowTotal(store, probe, from, to));
+      return SliCounts{results.sum, results.count};
+    }
+    case Sli::Kind::kThreshold:
+      break;
+  }
   ASSIGN_OR_RETURN(auto steps, EvaluateSliSteps(store, sli, from, to, to - from));
   for (const auto& [start, c] : steps) {
     total.good += c.good;

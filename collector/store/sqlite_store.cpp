@@ -832,6 +832,7 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   pending_latest_.clear();
   pending_samples_.clear();
   pending_dirty_.clear();
+  pending_windows_.clear();
   absl::Status s;
   for (BatchWrite& w : writes) {
     s = WriteOne(w);
@@ -868,6 +869,18 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
     }
   }
   pending_dirty_.clear();
+  {
+    // After the commit: a query that read the old version computed from
+    // data without these samples, or with them; either way it recomputes.
+    // A sample also changes the counter step of its series' next sample,
+    // up to the lookback later: that may be the next day's.
+    std::lock_guard versions(versions_mu_);
+    for (int64_t window : pending_windows_) {
+      day_changes_[FloorTo(window, kDay)] = ++changes_;
+      day_changes_[FloorTo(window + kWindow + kLookbackMs, kDay)] = ++changes_;
+    }
+  }
+  pending_windows_.clear();
   // A backfill of a whole fleet would make these sets big: past a million
   // series-minutes, the minutes are recomputed for every series instead.
   if (dirty_series_count_ > kMaxDirtySeries) {
@@ -908,6 +921,9 @@ absl::Status SqliteStore::FlushSamples() {
         }
       }
       writer.AddRun(id, run_);
+    }
+    if (pending_windows_.empty() || pending_windows_.back() != window) {
+      pending_windows_.push_back(window);
     }
     const int64_t min_ts = writer.min_ts();
     const int64_t max_ts = writer.max_ts();
@@ -1950,6 +1966,11 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
     int64_t hour_cutoff = now_ms - retention.hour_ms;
     int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
+    // Before deleting: days whose rollups go are no longer tracked. (Raw
+    // samples go only once rolled up, which changes no answer.)
+    if (const int64_t cut = std::max(minute_cutoff, hour_cutoff); cut > retention_cut_.load()) {
+      retention_cut_.store(cut);
+    }
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s;
     auto erase = [&](const char* sql, int64_t cutoff, uint64_t* counter) {
@@ -2001,6 +2022,13 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     corrupt_blocks_reported_ = corrupt;
   }
   return report;
+}
+
+std::optional<uint64_t> SqliteStore::DayVersion(int64_t day_ms) {
+  if (day_ms < retention_cut_.load()) return std::nullopt;
+  std::lock_guard lock(versions_mu_);
+  auto it = day_changes_.find(FloorTo(day_ms, kDay));
+  return it == day_changes_.end() ? 0 : it->second;
 }
 
 absl::Status SqliteStore::PutIncident(const DeclaredIncident& incident) {

@@ -4,9 +4,10 @@
 // only after its transaction is fsynced (synchronous=FULL), so an
 // acknowledged batch survives power loss; kRelaxed (synchronous=NORMAL) may
 // lose the last transactions on power loss but never corrupts the file.
-// Thread-safe: writes and maintenance use one connection guarded by a
-// mutex; aggregate queries read on a second connection, so they do not wait
-// behind a roll-up step or a group commit (only for a consistent snapshot).
+// Thread-safe: writes use one connection guarded by a mutex; aggregate
+// queries read on a second connection, so they do not wait behind a roll-up
+// step or a group commit (only for a consistent snapshot); maintenance reads
+// and computes on a third, taking the mutex only to write its results.
 #pragma once
 
 #include <sqlite3.h>
@@ -58,6 +59,7 @@ class SqliteStore final : public Store {
       AggregateSource* source = nullptr) override;
   absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
                                                    const RetentionPolicy& retention) override;
+  std::optional<uint64_t> DayVersion(int64_t day_ms) override;
   absl::Status PutIncident(const DeclaredIncident& incident) override;
   absl::StatusOr<std::vector<DeclaredIncident>> DeclaredIncidents(int64_t from_ms,
                                                                   int64_t to_ms) override;
@@ -285,6 +287,14 @@ class SqliteStore final : public Store {
   std::set<int64_t> dirty_all_minutes_;
   size_t dirty_series_count_ = 0;                           // entries in dirty_series_' sets
   std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
+  std::vector<int64_t> pending_windows_;  // raw windows the open write put samples in
+  // DayVersion: per UTC day, the store-wide count of changes at its last
+  // change since the store opened (0: none). Days before the retention cut
+  // (rollups of theirs deleted, or about to be) are not tracked.
+  std::mutex versions_mu_;
+  std::unordered_map<int64_t, uint64_t> day_changes_;
+  uint64_t changes_ = 0;
+  std::atomic<int64_t> retention_cut_{INT64_MIN};
   // Times each dirty minute was marked: a recomputation that read a minute
   // clears it only if no mark came while it ran.
   std::unordered_map<int64_t, uint64_t> dirty_marks_;

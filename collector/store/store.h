@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "collector/store/day_cache.h"
 #include "common/labels.h"
 #include "common/status.h"
 #include "plumbline/v1/ingest.pb.h"
@@ -266,6 +268,21 @@ class Store {
       const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
       AggregateSource* source = nullptr) = 0;
 
+  // A number that moves whenever the data of the UTC day starting at
+  // `day_ms` changes as Aggregates answers it: samples written for the day
+  // (new or late), or retention deleting its rollups. Moving data between
+  // raw samples and rollups does not change answers and does not move it.
+  // Read it before computing from the day: the result stays right while
+  // the number stays the same. nullopt: not tracked, compute every time
+  // (PostgreSQL: other collectors write the same database).
+  virtual std::optional<uint64_t> DayVersion(int64_t day_ms) {
+    (void)day_ms;
+    return std::nullopt;
+  }
+
+  // Whole-day results the engine keeps for this store (see day_cache.h).
+  DayCache& day_cache() { return day_cache_; }
+
   // Background work, in small steps so ingest is never stalled for long:
   // rolls closed minutes (older than now - grace) into minute and hour
   // rollups, recomputes buckets that late data touched, and enforces
@@ -284,6 +301,9 @@ class Store {
   // Notes on an incident, oldest first.
   virtual absl::StatusOr<std::vector<IncidentNote>> IncidentNotes(
       const std::string& incident_id) = 0;
+
+ private:
+  DayCache day_cache_;
 };
 
 }  // namespace plumbline::collector
