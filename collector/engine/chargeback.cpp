@@ -243,7 +243,7 @@ absl::StatusOr<TimeRange> ParseMonth(std::string_view text) {
 }
 
 absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog& catalog,
-                                                     TimeRange period) {
+                                                     TimeRange period, UsageSlicing slicing) {
   const int64_t from = AlignDown(period.from_ms, kMinute), to = AlignDown(period.to_ms, kMinute);
   std::vector<HostUsage> out;
   if (to <= from) return out;
@@ -256,7 +256,8 @@ absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog
   DayCache& cache = store.day_cache();
   for (const DayPiece& piece : SplitAtDays(from, to)) {
     std::optional<Measured> hours;
-    if (piece.whole_day && OneRate(card, piece.from_ms, piece.to_ms)) {
+    if (slicing == UsageSlicing::kDays && piece.whole_day &&
+        OneRate(card, piece.from_ms, piece.to_ms)) {
       const std::optional<uint64_t> version = store.DayVersion(piece.from_ms);
       std::shared_ptr<const DayUsage> day;
       if (version) day = cache.Find<DayUsage>("host-usage-day", piece.from_ms, *version);

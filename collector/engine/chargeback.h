@@ -28,8 +28,17 @@
 
 namespace plumbline::collector {
 
+// How LoadHostUsage slices a period: whole UTC days under one rate as one
+// slice per host where that prices the same as its hours (see SumDay in
+// chargeback.cpp; kept in the store's day cache), or every UTC hour (the
+// reference the day slices are tested against).
+enum class UsageSlicing { kDays, kHours };
+
+// Each host's usage over the period, from its host metrics, with the
+// services that claim it.
 absl::StatusOr<std::vector<HostUsage>> LoadHostUsage(Store& store, const Catalog& catalog,
-                                                     TimeRange period);
+                                                     TimeRange period,
+                                                     UsageSlicing slicing = UsageSlicing::kDays);
 
 struct Chargeback {
   CostReport report;

@@ -62,8 +62,8 @@ absl::StatusOr<std::map<int64_t, Summed>> SumBuckets(Store& store, const SeriesS
 std::string SelectorKey(std::string_view kind, const SeriesSelector& selector) {
   std::string key = StrCat(kind, "\n", selector.name.size(), ":", selector.name);
   for (const LabelMatcher& m : selector.matchers) {
-    StrAppend(&key, "\n", static_cast<int>(m.op), ":", m.name.size(), ":", m.name,
-              m.value.size(), ":", m.value);
+    StrAppend(&key, "\n", static_cast<int>(m.op), ":", m.name.size(), ":", m.name, m.value.size(),
+              ":", m.value);
   }
   return key;
 }
@@ -85,27 +85,23 @@ absl::StatusOr<Summed> WindowTotal(Store& store, const SeriesSelector& selector,
     total.count += s.count;
   };
   std::vector<std::optional<uint64_t>> versions(pieces.size());
+  std::vector<std::shared_ptr<const Summed>> kept(pieces.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (!pieces[i].whole_day) continue;
+    versions[i] = store.DayVersion(pieces[i].from_ms);
+    if (versions[i]) kept[i] = cache.Find<Summed>(key, pieces[i].from_ms, *versions[i]);
+  }
   for (size_t i = 0; i < pieces.size();) {
-    if (pieces[i].whole_day) {
-      versions[i] = store.DayVersion(pieces[i].from_ms);
-      if (versions[i]) {
-        if (auto kept = cache.Find<Summed>(key, pieces[i].from_ms, *versions[i])) {
-          add(*kept);
-          ++i;
-          continue;
-        }
-      }
+    if (kept[i]) {
+      add(*kept[i++]);
+      continue;
     }
-    // A run of pieces not kept, read at once (versions read first).
+    // A run of pieces not kept, read at once (their versions read before).
     size_t end = i + 1;
-    for (; end < pieces.size(); ++end) {
-      if (!pieces[end].whole_day) continue;
-      versions[end] = store.DayVersion(pieces[end].from_ms);
-      if (versions[end] && cache.Find<Summed>(key, pieces[end].from_ms, *versions[end])) break;
-    }
-    ASSIGN_OR_RETURN(std::vector<SeriesAggregates> series,
-                     CalendarAggregates(store, selector, pieces[i].from_ms,
-                                        pieces[end - 1].to_ms, kDay));
+    while (end < pieces.size() && !kept[end]) ++end;
+    ASSIGN_OR_RETURN(
+        std::vector<SeriesAggregates> series,
+        CalendarAggregates(store, selector, pieces[i].from_ms, pieces[end - 1].to_ms, kDay));
     std::map<int64_t, Summed> by_piece;  // bucket start: a piece's from_ms
     for (const SeriesAggregates& x : series) {
       for (const Aggregate& a : x.buckets) {
@@ -119,7 +115,7 @@ absl::StatusOr<Summed> WindowTotal(Store& store, const SeriesSelector& selector,
       auto it = by_piece.find(pieces[i].from_ms);
       const Summed piece = it == by_piece.end() ? Summed{} : it->second;
       add(piece);
-      if (pieces[i].whole_day && versions[i]) {
+      if (versions[i]) {
         cache.Put(key, pieces[i].from_ms, *versions[i], std::make_shared<const Summed>(piece),
                   sizeof(Summed));
       }
@@ -254,7 +250,8 @@ absl::StatusOr<SliCounts> EvaluateSli(Store& store, const Sli& sli, int64_t from
       SeriesSelector under = Selector(sli.histogram, "_bucket");
       under.matchers.push_back(
           {"le", LabelMatcher::Op::kEqual, FormatLabelNumber(sli.threshold_seconds)});
-      ASSIGN_OR_RETURN(Summed valid, WindowTotal(store, Selector(sli.histogram, "_count"), from, to));
+      ASSIGN_OR_RETURN(Summed valid,
+                       WindowTotal(store, Selector(sli.histogram, "_count"), from, to));
       ASSIGN_OR_RETURN(Summed fast, WindowTotal(store, under, from, to));
       return SliCounts{std::clamp(fast.increase, 0.0, valid.increase), valid.increase};
     }

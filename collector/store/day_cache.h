@@ -56,8 +56,8 @@ class DayCache {
   // replacing an older one. Past the memory bound, the least recently used
   // entries go.
   template <typename T>
-  void Put(const std::string& key, int64_t day_ms, uint64_t version,
-           std::shared_ptr<const T> value, size_t bytes) {
+  void Put(const std::string& key, int64_t day_ms, uint64_t version, std::shared_ptr<const T> value,
+           size_t bytes) {
     PutAny(key, day_ms, version, std::move(value), bytes);
   }
 

@@ -870,15 +870,9 @@ absl::Status SqliteStore::WriteBatches(std::vector<BatchWrite>& writes) {
   }
   pending_dirty_.clear();
   {
-    // After the commit: a query that read the old version computed from
-    // data without these samples, or with them; either way it recomputes.
     // A sample also changes the counter step of its series' next sample,
     // up to the lookback later: that may be the next day's.
-    std::lock_guard versions(versions_mu_);
-    for (int64_t window : pending_windows_) {
-      day_changes_[FloorTo(window, kDay)] = ++changes_;
-      day_changes_[FloorTo(window + kWindow + kLookbackMs, kDay)] = ++changes_;
-    }
+    for (int64_t window : pending_windows_) DaysChanged(window, window + kWindow + kLookbackMs);
   }
   pending_windows_.clear();
   // A backfill of a whole fleet would make these sets big: past a million
@@ -1703,6 +1697,9 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
       (void)Exec("ROLLBACK");
       return s;
     }
+    // Minutes recomputed for late data (`want` names its series) change
+    // answers; rolling up on time does not.
+    if (want) DaysChanged(from, to);
     if (to == to_ms && committed) committed();
     from = to;
   }
@@ -1922,6 +1919,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
       (void)Exec("ROLLBACK");
       return s;
     }
+    for (int64_t hour : hs) DaysChanged(hour, hour + kHour);
     dirty_hours_.clear();
   } else if (!dirty_hours_.empty()) {
     report.more = true;
@@ -2022,6 +2020,13 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     corrupt_blocks_reported_ = corrupt;
   }
   return report;
+}
+
+void SqliteStore::DaysChanged(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(versions_mu_);
+  for (int64_t day = FloorTo(from_ms, kDay); day < to_ms; day += kDay) {
+    day_changes_[day] = ++changes_;
+  }
 }
 
 std::optional<uint64_t> SqliteStore::DayVersion(int64_t day_ms) {

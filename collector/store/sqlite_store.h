@@ -289,8 +289,13 @@ class SqliteStore final : public Store {
   std::vector<std::pair<int64_t, int64_t>> pending_dirty_;  // (minute, series) of the open write
   std::vector<int64_t> pending_windows_;  // raw windows the open write put samples in
   // DayVersion: per UTC day, the store-wide count of changes at its last
-  // change since the store opened (0: none). Days before the retention cut
-  // (rollups of theirs deleted, or about to be) are not tracked.
+  // change since the store opened (0: none). Moved after the commit of
+  // samples written for the day and of minutes recomputed for late data
+  // (which queries see only then): a query that read the old version
+  // computed from the data before the change, or after it; either way it
+  // computes again. Days before the retention cut (rollups of theirs
+  // deleted, or about to be) are not tracked.
+  void DaysChanged(int64_t from_ms, int64_t to_ms);
   std::mutex versions_mu_;
   std::unordered_map<int64_t, uint64_t> day_changes_;
   uint64_t changes_ = 0;

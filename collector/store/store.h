@@ -269,9 +269,8 @@ class Store {
       AggregateSource* source = nullptr) = 0;
 
   // A number that moves whenever the data of the UTC day starting at
-  // `day_ms` changes as Aggregates answers it: samples written for the day
-  // (new or late), or retention deleting its rollups. Moving data between
-  // raw samples and rollups does not change answers and does not move it.
+  // `day_ms` changes as Aggregates answers it: samples written for the day,
+  // late ones recomputed into its rollups, retention deleting its rollups.
   // Read it before computing from the day: the result stays right while
   // the number stays the same. nullopt: not tracked, compute every time
   // (PostgreSQL: other collectors write the same database).
