@@ -113,6 +113,7 @@ absl::StatusOr<std::string> Collector::Start() {
     ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> sqlite,
                      SqliteStore::Open(config_.storage.path, durability));
     sqlite->SetMinuteRollupStep(config_.storage.minute_rollup_step.count());
+    sqlite->SetQueryRollups(config_.storage.query_rollups);
     store_ = std::move(sqlite);
   }
   const Clock* clock = &SystemClock::Instance();
@@ -248,6 +249,11 @@ void Collector::MaintenanceLoop() {
             report->corrupt_blocks);
       }
     }
+    const DayCacheStats cache = store_->day_cache().Stats();
+    counters_.Set("plumbline_query_day_cache_hits_total", {}, static_cast<double>(cache.hits));
+    counters_.Set("plumbline_query_day_cache_misses_total", {}, static_cast<double>(cache.misses));
+    counters_.Set("plumbline_query_day_cache_entries", {}, static_cast<double>(cache.entries));
+    counters_.Set("plumbline_query_day_cache_bytes", {}, static_cast<double>(cache.bytes));
     // A backlog (a backfilled or restored history) is worked off in steps
     // with short pauses for ingest and queries, not one step per interval.
     const bool more = report.ok() && report->more;

@@ -70,6 +70,8 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
     storage.Error("minute_rollup_step", "must be whole minutes that divide an hour (1m .. 60m)");
   }
 
+  storage.Bool("query_rollups", &c.storage.query_rollups);
+
   ConfigMap ingest = root.Map("ingest");
   ingest.ByteSize("max_message_size", &c.ingest.max_message_bytes);
   if (c.ingest.max_message_bytes < 4096 || c.ingest.max_message_bytes > (1ull << 30)) {

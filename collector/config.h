@@ -35,6 +35,10 @@ struct CollectorConfig {
     // SQLite: minutes are rolled up in whole steps of this length (a divisor
     // of an hour); queries read the part not rolled up yet from raw samples.
     std::chrono::milliseconds minute_rollup_step{10 * 60000};
+    // SQLite: false answers every question from raw samples, as if nothing
+    // were rolled up (benchmarks: the same report from raw points; raw
+    // retention must cover the questions asked).
+    bool query_rollups = true;
   } storage;
 
   struct Ingest {

@@ -1557,6 +1557,7 @@ absl::StatusOr<std::vector<SeriesAggregates>> SqliteStore::Aggregates(
     minute_watermark = minute_watermark_;
     hour_watermark = hour_watermark_;
     dirty_hours = dirty_hours_;
+    if (!query_rollups_.load()) minute_watermark = hour_watermark = INT64_MIN;
     if (!series.empty() && to_ms > from_ms) {
       Stmt begin(reader_.db, "BEGIN");
       RETURN_IF_ERROR(begin.Run());
@@ -1964,11 +1965,11 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark_);
     int64_t hour_cutoff = now_ms - retention.hour_ms;
     int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
-    // Before deleting: days whose rollups go are no longer tracked. (Raw
-    // samples go only once rolled up, which changes no answer.)
-    if (const int64_t cut = std::max(minute_cutoff, hour_cutoff); cut > retention_cut_.load()) {
-      retention_cut_.store(cut);
-    }
+    // Before deleting: days whose hour rollups go are no longer tracked.
+    // Whole days are answered from hour rollups, which cover every minute
+    // rollup retention deletes and every raw sample (raw samples go only
+    // once rolled up).
+    if (hour_cutoff > retention_cut_.load()) retention_cut_.store(hour_cutoff);
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     absl::Status s;
     auto erase = [&](const char* sql, int64_t cutoff, uint64_t* counter) {
@@ -2030,7 +2031,7 @@ void SqliteStore::DaysChanged(int64_t from_ms, int64_t to_ms) {
 }
 
 std::optional<uint64_t> SqliteStore::DayVersion(int64_t day_ms) {
-  if (day_ms < retention_cut_.load()) return std::nullopt;
+  if (day_ms < retention_cut_.load() || !query_rollups_.load()) return std::nullopt;
   std::lock_guard lock(versions_mu_);
   auto it = day_changes_.find(FloorTo(day_ms, kDay));
   return it == day_changes_.end() ? 0 : it->second;

@@ -82,6 +82,9 @@ class SqliteStore final : public Store {
   // previous-sample lookback instead of ten). Queries read the part not
   // rolled up yet from raw samples, so answers are the same either way.
   void SetMinuteRollupStep(int64_t step_ms);
+  // false: Aggregates reads only raw samples (and DayVersion tracks
+  // nothing), for comparing answers and costs with the rollups'. Default true.
+  void SetQueryRollups(bool on) { query_rollups_.store(on); }
 
   // How long one RunMaintenance call works through a backlog (at least one
   // step of each kind); tests shorten it to leave work for the next call.
@@ -293,7 +296,7 @@ class SqliteStore final : public Store {
   // samples written for the day and of minutes recomputed for late data
   // (which queries see only then): a query that read the old version
   // computed from the data before the change, or after it; either way it
-  // computes again. Days before the retention cut (rollups of theirs
+  // computes again. Days before the retention cut (hour rollups of theirs
   // deleted, or about to be) are not tracked.
   void DaysChanged(int64_t from_ms, int64_t to_ms);
   std::mutex versions_mu_;
@@ -312,6 +315,7 @@ class SqliteStore final : public Store {
   std::chrono::milliseconds budget_{1000};
   std::function<void()> rollup_hook_;
   int64_t minute_rollup_step_ = 60000;
+  std::atomic<bool> query_rollups_{true};
   // Series ids above this were created since the store opened.
   int64_t max_series_at_open_ = 0;
 };

@@ -268,9 +268,10 @@ class Store {
       const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
       AggregateSource* source = nullptr) = 0;
 
-  // A number that moves whenever the data of the UTC day starting at
-  // `day_ms` changes as Aggregates answers it: samples written for the day,
-  // late ones recomputed into its rollups, retention deleting its rollups.
+  // A number that moves whenever the UTC day starting at `day_ms` changes
+  // as Aggregates answers questions about the whole day: samples written
+  // for the day, late ones recomputed into its rollups, retention deleting
+  // its hour rollups.
   // Read it before computing from the day: the result stays right while
   // the number stays the same. nullopt: not tracked, compute every time
   // (PostgreSQL: other collectors write the same database).

@@ -70,6 +70,10 @@ TEST(CollectorConfig, MinuteRollupStepIsWholeMinutesDividingAnHour) {
   auto ok = ParseCollectorConfig("storage:\n  minute_rollup_step: 15m\n", "c.yaml");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->storage.minute_rollup_step.count(), 15 * 60000);
+  EXPECT_TRUE(dflt->storage.query_rollups);
+  auto raw = ParseCollectorConfig("storage:\n  query_rollups: false\n", "c.yaml");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_FALSE(raw->storage.query_rollups);
   for (const char* bad : {"7m", "90s", "2h"}) {
     auto c = ParseCollectorConfig(std::string("storage:\n  minute_rollup_step: ") + bad + "\n",
                                   "c.yaml");

@@ -103,7 +103,15 @@ TEST_F(DayVersionTest, MovesWhenTheDaysSamplesChangeNotWhenTheyAreRolledUpOnTime
   EXPECT_EQ(store_->DayVersion(kD0), before);
   EXPECT_EQ(store_->DayVersion(d1), v1);
 
-  // Days whose rollups retention deletes are no longer tracked.
+  // Minute rollups deleted where hour rollups cover them change no whole
+  // day; days whose hour rollups retention deletes are no longer tracked.
+  RetentionPolicy short_minutes{7 * kDayMs, kDayMs, 400 * kDayMs};
+  for (int i = 0; i < 50; ++i) {
+    auto r = store_->RunMaintenance(d2 + 6 * kHourMs, short_minutes);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (!r->more) break;
+  }
+  EXPECT_EQ(store_->DayVersion(kD0), before);
   RetentionPolicy short_lived{kDayMs, kDayMs, kDayMs};
   for (int i = 0; i < 50; ++i) {
     auto r = store_->RunMaintenance(d2 + 12 * kHourMs, short_lived);

@@ -554,6 +554,43 @@ TEST_F(SqliteRollupTest, LongWindowsComeFromHourRollupsNotRawPoints) {
   EXPECT_DOUBLE_EQ(mixed[0].Mean(), 89.5);
 }
 
+TEST_F(SqliteRollupTest, WithoutRollupsTheSameAnswersComeFromRawPoints) {
+  // A counter +1 every 10 s for 3 hours, reset at 01:30.
+  std::vector<std::pair<int64_t, double>> points;
+  double v = 0;
+  for (int64_t t = 0; t < 3 * 60 * kMin; t += 10000) {
+    v = t == 90 * kMin ? 1 : v + 1;
+    points.emplace_back(t, v);
+  }
+  Write("requests_total", v1::METRIC_TYPE_COUNTER, points);
+  auto m = store_->RunMaintenance(kHour0 + 4 * 60 * kMin, {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  AggregateSource src;
+  const auto rolled = Buckets("requests_total", 30 * kMin, 170 * kMin, 60 * kMin, &src);
+  EXPECT_EQ(src.raw_samples, 0u);
+  EXPECT_EQ(src.minute_buckets, 140u);
+  EXPECT_TRUE(store_->DayVersion(kHour0).has_value());
+
+  store_->SetQueryRollups(false);
+  const auto raw = Buckets("requests_total", 30 * kMin, 170 * kMin, 60 * kMin, &src);
+  EXPECT_EQ(src.raw_samples, 840u);  // 140 minutes of 6 samples
+  EXPECT_EQ(src.hour_buckets, 0u);
+  EXPECT_EQ(src.minute_buckets, 0u);
+  EXPECT_FALSE(store_->DayVersion(kHour0).has_value());  // nothing kept from raw answers
+  ASSERT_EQ(raw.size(), rolled.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    EXPECT_EQ(raw[i].start_ms, rolled[i].start_ms) << i;
+    EXPECT_EQ(raw[i].count, rolled[i].count) << i;
+    EXPECT_EQ(raw[i].increase, rolled[i].increase) << i;
+    EXPECT_EQ(raw[i].sum, rolled[i].sum) << i;
+    EXPECT_EQ(raw[i].min, rolled[i].min) << i;
+    EXPECT_EQ(raw[i].max, rolled[i].max) << i;
+    EXPECT_EQ(raw[i].last, rolled[i].last) << i;
+  }
+  // 01:30-02:30 holds the reset: 1 (the new value) + 359 steps of +1.
+  EXPECT_EQ(raw[1].increase, 360);
+}
+
 TEST_F(SqliteRollupTest, LateDataIsFoldedIntoRollupsAlreadyMade) {
   Write("errors_total", v1::METRIC_TYPE_COUNTER, {{0, 1}, {2 * kMin, 4}});
   ASSERT_TRUE(store_->RunMaintenance(kHour0 + 70 * kMin, {}).ok());
