@@ -652,6 +652,104 @@ int Budget(const Global& g, const std::string& month) {
   return kOk;
 }
 
+// --- report ------------------------------------------------------------------
+
+// One kind's SLOs in a table cell: "99.950% / 99.900%", MISSED when below
+// target, "no data" without any; several SLOs of the kind side by side.
+std::string Objectives(const v1::ServiceReportRow& x, const std::string& kind) {
+  std::string out;
+  for (const auto& o : x.objectives()) {
+    if (o.kind() != kind) continue;
+    if (!out.empty()) out += ", ";
+    if (!o.has_data()) {
+      out += "no data / " + Fixed(o.target() * 100, 3) + "%";
+      continue;
+    }
+    out += Fixed(o.attainment() * 100, 3) + "% / " + Fixed(o.target() * 100, 3) + "%" +
+           (o.met() ? "" : " MISSED");
+  }
+  return out.empty() ? "-" : out;
+}
+
+int Report(const Global& g, const std::string& month, const std::string& from_text,
+           const std::string& to_text, const std::string& unit) {
+  const int64_t now = NowMs();
+  v1::GetServiceReportRequest request;
+  request.set_business_unit(unit);
+  if (!month.empty()) {
+    if (!from_text.empty() || !to_text.empty())
+      return Usage("give --month or --from/--to, not both");
+    request.set_month(month);
+  } else {
+    int64_t from = 0, to = 0;  // from 0: the collector takes the 30 days before to
+    if (!from_text.empty() && !ParseWhen(from_text, now, &from))
+      return Usage("--from: expected RFC 3339 time or a duration like 30d");
+    if (!to_text.empty() && !ParseWhen(to_text, now, &to))
+      return Usage("--to: expected RFC 3339 time or a duration");
+    request.set_from_ms(from);
+    request.set_to_ms(to);
+  }
+  v1::GetServiceReportResponse r;
+  grpc::Status status = Call(g, &v1::Query::Stub::GetServiceReport, request, &r);
+  if (!status.ok()) return Fail(status, g);
+  if (g.json) {
+    nlohmann::json out = {{"from", Rfc3339(r.from_ms())},
+                          {"to", Rfc3339(r.to_ms())},
+                          {"from_ms", r.from_ms()},
+                          {"to_ms", r.to_ms()},
+                          {"currency", r.currency()},
+                          {"has_cost", r.has_cost()},
+                          {"note", r.note()},
+                          {"services", nlohmann::json::array()}};
+    for (const auto& x : r.services()) {
+      nlohmann::json j = {
+          {"service", x.service()},
+          {"name", x.name()},
+          {"business_unit", x.business_unit()},
+          {"requests", x.requests()},
+          {"objectives", nlohmann::json::array()},
+          {"cents", x.has_cost() ? nlohmann::json(x.cents()) : nlohmann::json()},
+          {"cost", x.has_cost() ? nlohmann::json(x.cost()) : nlohmann::json()},
+          {"cost_per_1000_requests",
+           x.has_cost_per_1000() ? nlohmann::json(x.cost_per_1000_requests()) : nlohmann::json()},
+          {"revenue", x.has_revenue() ? nlohmann::json(x.revenue()) : nlohmann::json()}};
+      for (const auto& o : x.objectives()) {
+        j["objectives"].push_back({{"slo", o.slo()},
+                                   {"sli", o.sli()},
+                                   {"kind", o.kind()},
+                                   {"has_data", o.has_data()},
+                                   {"good", o.good()},
+                                   {"valid", o.valid()},
+                                   {"attainment", o.attainment()},
+                                   {"target", o.target()},
+                                   {"met", o.met()}});
+      }
+      out["services"].push_back(std::move(j));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kOk;
+  }
+  const std::string cost_head = r.currency().empty() ? "COST" : "COST (" + r.currency() + ")";
+  Table table({"SERVICE", "UNIT", "REQUESTS", "AVAILABILITY / TARGET", "LATENCY / TARGET",
+               cost_head, "PER 1000 REQ"});
+  for (const auto& x : r.services()) {
+    table.AddRow({x.service(), x.business_unit().empty() ? "(external)" : x.business_unit(),
+                  Fixed(x.requests(), 0), Objectives(x, "availability"), Objectives(x, "latency"),
+                  x.has_cost() ? x.cost() : "-",
+                  x.has_cost_per_1000() ? Fixed(x.cost_per_1000_requests(), 4) : "-"});
+  }
+  if (g.csv) {
+    table.PrintCsv(std::cout);
+    return kOk;
+  }
+  std::cout << "service report " << Rfc3339(r.from_ms()) << " .. " << Rfc3339(r.to_ms())
+            << (unit.empty() ? "" : ", business unit " + unit) << "\n";
+  if (!r.note().empty()) std::cout << "note: " << r.note() << "\n";
+  std::cout << "\n";
+  table.PrintText(std::cout);
+  return kOk;
+}
+
 // --- maturity ----------------------------------------------------------------
 
 int Maturity(const Global& g, const std::string& window) {
@@ -781,6 +879,23 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   chargeback->add_option("--to", *cb_to, "window end (default now)");
   chargeback->add_option("--unit", *cb_unit, "print the showback statement of this business unit");
   chargeback->callback([=, &g] { *rc = Chargeback(g, *cb_month, *cb_from, *cb_to, *cb_unit); });
+
+  auto report_month = std::make_shared<std::string>();
+  auto report_from = std::make_shared<std::string>();
+  auto report_to = std::make_shared<std::string>();
+  auto report_unit = std::make_shared<std::string>();
+  auto* report = app.add_subcommand(
+      "report",
+      "every service over a window: requests, availability and latency against its SLOs, "
+      "cost and cost per 1,000 requests (cost needs the catalog's rate card)");
+  report->add_option("--from", *report_from,
+                     "window start: RFC 3339 time or a duration ago (default 30 days "
+                     "before --to; at most 92 days)");
+  report->add_option("--to", *report_to, "window end (default now)");
+  report->add_option("--month", *report_month, "a calendar month YYYY-MM instead of --from/--to");
+  report->add_option("--unit", *report_unit, "only the services of this business unit");
+  report->callback(
+      [=, &g] { *rc = Report(g, *report_month, *report_from, *report_to, *report_unit); });
 
   auto* health = app.add_subcommand(
       "health",

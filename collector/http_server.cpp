@@ -560,6 +560,19 @@ void HttpServer::Routes() {
     }
     res.set_content(r.focus_csv(), "text/csv; charset=utf-8");
   });
+  s.Get("/api/v1/report", [stub](const httplib::Request& req, httplib::Response& res) {
+    v1::GetServiceReportRequest q;
+    q.set_month(req.get_param_value("month"));
+    q.set_business_unit(req.get_param_value("unit"));
+    const int64_t now = NowMs();
+    int64_t from = 0, to = 0;
+    if (!TimeParam(req, res, "from", now, &from) || !TimeParam(req, res, "to", now, &to)) return;
+    q.set_from_ms(from);
+    q.set_to_ms(to);
+    Answer<v1::GetServiceReportRequest, v1::GetServiceReportResponse>(
+        req, res, q,
+        [stub](auto* c, const auto& x, auto* r) { return stub->GetServiceReport(c, x, r); });
+  });
   s.Get("/api/v1/maturity", [stub](const httplib::Request& req, httplib::Response& res) {
     v1::GetMaturityRequest q;
     if (req.has_param("window")) {

@@ -53,6 +53,9 @@ class QueryService final : public v1::Query::CallbackService {
   grpc::ServerUnaryReactor* GetChargeback(grpc::CallbackServerContext* context,
                                           const v1::GetChargebackRequest* request,
                                           v1::GetChargebackResponse* response) override;
+  grpc::ServerUnaryReactor* GetServiceReport(grpc::CallbackServerContext* context,
+                                             const v1::GetServiceReportRequest* request,
+                                             v1::GetServiceReportResponse* response) override;
 
   grpc::ServerUnaryReactor* GetMaturity(grpc::CallbackServerContext* context,
                                         const v1::GetMaturityRequest* request,

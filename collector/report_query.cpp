@@ -1,0 +1,88 @@
+// The Query service's per-service report: availability, latency and cost of
+// every service over one window (collector/engine/report.h).
+#include "collector/engine/chargeback.h"
+#include "collector/engine/cost.h"
+#include "collector/engine/report.h"
+#include "collector/query_service.h"
+#include "collector/status_convert.h"
+
+namespace plumbline::collector {
+
+namespace {
+
+constexpr int64_t kDefaultReportWindowMs = 30LL * 24 * 3600 * 1000;
+constexpr int64_t kMaxReportWindowMs = 92LL * 24 * 3600 * 1000;  // a quarter, as chargeback
+
+}  // namespace
+
+grpc::ServerUnaryReactor* QueryService::GetServiceReport(grpc::CallbackServerContext* context,
+                                                         const v1::GetServiceReportRequest* request,
+                                                         v1::GetServiceReportResponse* response) {
+  counters_->Add("plumbline_query_requests_total", {{"method", "GetServiceReport"}});
+  if (grpc::Status denied = Authorize(*context, Role::kViewer, "GetServiceReport"); !denied.ok()) {
+    return FinishUnary(context, denied);
+  }
+  auto invalid = [&](std::string message) {
+    counters_->Add("plumbline_query_errors_total", {{"reason", "invalid"}});
+    return FinishUnary(context,
+                       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+  };
+  // The window as GetChargeback reads it, but from defaults to 30 days before to.
+  const int64_t now = clock_->NowMs();
+  TimeRange period;
+  if (!request->month().empty()) {
+    if (request->from_ms() != 0 || request->to_ms() != 0) {
+      return invalid("give a month or a window (from, to), not both");
+    }
+    absl::StatusOr<TimeRange> month = ParseMonth(request->month());
+    if (!month.ok()) return invalid(std::string(ToStd(month.status().message())));
+    period = *month;
+  } else {
+    period.to_ms = request->to_ms() == 0 ? now : request->to_ms();
+    period.from_ms =
+        request->from_ms() == 0 ? period.to_ms - kDefaultReportWindowMs : request->from_ms();
+    if (period.to_ms <= period.from_ms) return invalid("to must be after from");
+    if (period.to_ms - period.from_ms > kMaxReportWindowMs)
+      return invalid("the window must be at most 92 days");
+  }
+  std::shared_ptr<const Catalog> catalog = catalog_->Get();
+  absl::StatusOr<ServiceReport> report =
+      EvaluateServiceReport(*store_, *catalog, period, now, request->business_unit());
+  if (!report.ok()) return FinishUnary(context, ToGrpcStatus(report.status()));
+  response->set_from_ms(report->window.from_ms);
+  response->set_to_ms(report->window.to_ms);
+  response->set_currency(report->currency);
+  response->set_has_cost(report->has_cost);
+  response->set_note(report->note);
+  for (const ServiceReportRow& row : report->services) {
+    v1::ServiceReportRow* x = response->add_services();
+    x->set_service(row.service);
+    x->set_name(row.name);
+    x->set_business_unit(row.business_unit);
+    x->set_requests(row.requests);
+    for (const ObjectiveAttainment& o : row.objectives) {
+      v1::ReportObjective* y = x->add_objectives();
+      y->set_slo(o.slo);
+      y->set_sli(o.sli);
+      y->set_kind(std::string(ObjectiveKindName(o.kind)));
+      y->set_attainment(o.attainment);
+      y->set_target(o.target);
+      y->set_met(o.met);
+      y->set_good(o.counts.good);
+      y->set_valid(o.counts.valid);
+      y->set_has_data(o.counts.has_data());
+    }
+    x->set_has_cost(row.cents.has_value());
+    if (row.cents) {
+      x->set_cents(*row.cents);
+      x->set_cost(FormatMoney(*row.cents, report->minor_digits));
+    }
+    x->set_has_cost_per_1000(row.cost_per_1000_requests.has_value());
+    x->set_cost_per_1000_requests(row.cost_per_1000_requests.value_or(0));
+    x->set_has_revenue(row.revenue.has_value());
+    x->set_revenue(row.revenue.value_or(0));
+  }
+  return FinishUnary(context, grpc::Status::OK);
+}
+
+}  // namespace plumbline::collector
