@@ -891,7 +891,9 @@ void AddValueCommands(CLI::App& app, const Global& g, int* rc) {
   report->add_option("--from", *report_from,
                      "window start: RFC 3339 time or a duration ago (default 30 days "
                      "before --to; at most 92 days)");
-  report->add_option("--to", *report_to, "window end (default now)");
+  report->add_option("--to", *report_to,
+                     "window end (default now; with neither --from nor --to, the last 30 "
+                     "whole days: UTC midnight 30 days ago to today's)");
   report->add_option("--month", *report_month, "a calendar month YYYY-MM instead of --from/--to");
   report->add_option("--unit", *report_unit, "only the services of this business unit");
   report->callback(

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "collector/engine/report.h"
 #include "collector/store/postgres_store.h"
 #include "collector/store/sqlite_store.h"
 #include "common/net.h"
@@ -216,6 +217,8 @@ void Collector::MaintenanceLoop() {
   retention.raw_ms = config_.storage.raw_retention.count();
   retention.minute_ms = config_.storage.minute_retention.count();
   retention.hour_ms = config_.storage.hour_retention.count();
+  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+  std::optional<std::chrono::steady_clock::time_point> last_warm;  // none yet
   std::unique_lock lock(maintenance_mu_);
   while (!stopping_) {
     lock.unlock();
@@ -248,6 +251,21 @@ void Collector::MaintenanceLoop() {
             "kept, the rest is skipped",
             report->corrupt_blocks);
       }
+    }
+    // The default service report (the last 30 whole days), computed in the
+    // background so that the days it needs are kept before anyone asks,
+    // and computed again as data changes them (late data, a new day).
+    const auto steady = std::chrono::steady_clock::now();
+    const int64_t now_ms = SystemClock::Instance().NowMs();
+    if (config_.storage.report_warm_interval.count() > 0 && report.ok() && !report->more &&
+        (!last_warm || steady - *last_warm >= config_.storage.report_warm_interval) &&
+        store_->DayVersion(FloorTo(now_ms, kDayMs) - kDayMs).has_value()) {
+      last_warm = steady;
+      const int64_t to = FloorTo(now_ms, kDayMs);
+      absl::StatusOr<ServiceReport> warm =
+          EvaluateServiceReport(*store_, *catalog_.Get(), {to - 30 * kDayMs, to}, now_ms, "");
+      if (!warm.ok())
+        spdlog::debug("service report in the background: {}", warm.status().message());
     }
     const DayCacheStats cache = store_->day_cache().Stats();
     counters_.Set("plumbline_query_day_cache_hits_total", {}, static_cast<double>(cache.hits));

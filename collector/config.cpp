@@ -71,6 +71,8 @@ absl::StatusOr<CollectorConfig> Read(YamlDocument doc) {
   }
 
   storage.Bool("query_rollups", &c.storage.query_rollups);
+  storage.Duration("report_warm_interval", &c.storage.report_warm_interval,
+                   std::chrono::milliseconds(0));
 
   ConfigMap ingest = root.Map("ingest");
   ingest.ByteSize("max_message_size", &c.ingest.max_message_bytes);

@@ -39,6 +39,10 @@ struct CollectorConfig {
     // were rolled up (benchmarks: the same report from raw points; raw
     // retention must cover the questions asked).
     bool query_rollups = true;
+    // How often the collector computes the default service report (the
+    // last 30 whole days) in the background, keeping those days in the
+    // store's day cache (SQLite); 0: never.
+    std::chrono::milliseconds report_warm_interval{60000};
   } storage;
 
   struct Ingest {

@@ -10,7 +10,8 @@ namespace plumbline::collector {
 
 namespace {
 
-constexpr int64_t kDefaultReportWindowMs = 30LL * 24 * 3600 * 1000;
+constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+constexpr int64_t kDefaultReportWindowMs = 30 * kDayMs;
 constexpr int64_t kMaxReportWindowMs = 92LL * 24 * 3600 * 1000;  // a quarter, as chargeback
 
 }  // namespace
@@ -27,7 +28,9 @@ grpc::ServerUnaryReactor* QueryService::GetServiceReport(grpc::CallbackServerCon
     return FinishUnary(context,
                        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
-  // The window as GetChargeback reads it, but from defaults to 30 days before to.
+  // The window as GetChargeback reads it, but from defaults to 30 days before
+  // to; with neither, the last 30 whole UTC days (to today's midnight):
+  // days that no longer change, which the store's day cache answers.
   const int64_t now = clock_->NowMs();
   TimeRange period;
   if (!request->month().empty()) {
@@ -38,7 +41,10 @@ grpc::ServerUnaryReactor* QueryService::GetServiceReport(grpc::CallbackServerCon
     if (!month.ok()) return invalid(std::string(ToStd(month.status().message())));
     period = *month;
   } else {
-    period.to_ms = request->to_ms() == 0 ? now : request->to_ms();
+    const bool whole_days = request->from_ms() == 0 && request->to_ms() == 0;
+    period.to_ms = whole_days              ? FloorTo(now, kDayMs)
+                   : request->to_ms() == 0 ? now
+                                           : request->to_ms();
     period.from_ms =
         request->from_ms() == 0 ? period.to_ms - kDefaultReportWindowMs : request->from_ms();
     if (period.to_ms <= period.from_ms) return invalid("to must be after from");

@@ -260,10 +260,11 @@ TEST(Report, WithoutARateCardItStillReportsTheSlosAndSaysWhyCostIsMissing) {
   auto report = PlumbJson(address, "report");
   EXPECT_EQ(report["has_cost"], false);
   EXPECT_NE(report["note"].get<std::string>().find("no costs: section"), std::string::npos);
-  // The default window: the last 30 days.
-  // (plumb's now and the collector's may fall in different minutes).
-  EXPECT_NEAR(report["to_ms"].get<int64_t>() - report["from_ms"].get<int64_t>(),
-              30 * 1440 * kMinute, kMinute);
+  // The default window: the last 30 whole UTC days.
+  EXPECT_EQ(report["to_ms"].get<int64_t>() % (1440 * kMinute), 0);
+  EXPECT_EQ(report["to_ms"].get<int64_t>() - report["from_ms"].get<int64_t>(), 30 * 1440 * kMinute);
+  EXPECT_LE(report["to_ms"].get<int64_t>(), NowMs());
+  EXPECT_GT(report["to_ms"].get<int64_t>(), NowMs() - 1440 * kMinute);
   ASSERT_EQ(report["services"].size(), 3u);
   EXPECT_TRUE(report["services"][0]["cents"].is_null());
   EXPECT_EQ(report["services"][0]["objectives"][0]["has_data"], false);

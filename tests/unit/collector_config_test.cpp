@@ -74,6 +74,10 @@ TEST(CollectorConfig, MinuteRollupStepIsWholeMinutesDividingAnHour) {
   auto raw = ParseCollectorConfig("storage:\n  query_rollups: false\n", "c.yaml");
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_FALSE(raw->storage.query_rollups);
+  EXPECT_EQ(dflt->storage.report_warm_interval.count(), 60000);
+  auto off = ParseCollectorConfig("storage:\n  report_warm_interval: 0s\n", "c.yaml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->storage.report_warm_interval.count(), 0);
   for (const char* bad : {"7m", "90s", "2h"}) {
     auto c = ParseCollectorConfig(std::string("storage:\n  minute_rollup_step: ") + bad + "\n",
                                   "c.yaml");
