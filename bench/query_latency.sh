@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Query latency of plumb's impact and chargeback commands over a 30-day
-# window of a 1,000-host fleet, on the embedded SQLite store.
+# Query latency of plumb's report, impact and chargeback commands over a
+# 30-day window of a 1,000-host fleet, on the embedded SQLite store.
 #
 # plumbline-fleet-sim builds the fleet (10 business units, 100 services,
 # 1,000 hosts, one shared; two incidents; a price change) and sends 30 days of
@@ -8,6 +8,13 @@
 # counters every 15 minutes. Once the collector has rolled it all up, each
 # command runs several times and the script prints min / median / max wall
 # time, the store size and the ingest and rollup times.
+#
+# The 30-day service report (plumb report: the last 30 whole days) is timed
+# three ways: the first time after the collector starts (its background
+# warm-up off: every day read from the rollups), then as it runs (the days
+# kept in the day cache), and computed from raw points (the collector
+# restarted with storage.query_rollups: false; raw samples are kept for the
+# whole history here). RAW_RUNS (default 1) sets how often the last runs.
 #
 #   bench/query_latency.sh [HOSTS] [DAYS] [RUNS]      # default 1000 30 5
 #
@@ -45,12 +52,34 @@ cleanup() {
 trap cleanup EXIT
 
 "$sim_bin" catalog --hosts "$hosts" --services "$services" --units "$units" >"$work/catalog.yaml"
-"$collector_bin" --listen 127.0.0.1:0 --http-listen "" --db "$work/collector.db" \
-  --catalog "$work/catalog.yaml" --ready-file "$work/ready" >"$work/collector.log" 2>&1 &
-collector_pid=$!
-for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.1; done
-address=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$work/ready")
-plumb() { "$plumb_bin" --collector "$address" --timeout 900 "$@"; }
+# Raw samples kept for the whole history, so that the report can also be
+# computed from them; the background warm-up off, to time a cold report.
+keep="$((days + 10))d"
+write_config() { # QUERY_ROLLUPS
+  cat >"$work/collector.yaml" <<YAML
+storage:
+  retention: {raw: $keep, minute: $keep, hour: 400d}
+  query_rollups: $1
+  report_warm_interval: 0s
+YAML
+}
+# start_collector: (re)starts it on the store; sets address.
+start_collector() {
+  rm -f "$work/ready"
+  "$collector_bin" --config "$work/collector.yaml" --listen 127.0.0.1:0 --http-listen "" \
+    --db "$work/collector.db" --catalog "$work/catalog.yaml" --ready-file "$work/ready" \
+    >>"$work/collector.log" 2>&1 &
+  collector_pid=$!
+  for _ in $(seq 600); do [[ -s $work/ready ]] && break; sleep 0.1; done
+  address=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' "$work/ready")
+}
+stop_collector() {
+  kill -TERM "$collector_pid" && wait "$collector_pid" || true
+  collector_pid=
+}
+write_config true
+start_collector
+plumb() { "$plumb_bin" --collector "$address" --timeout 3600 "$@"; }
 
 echo "== $hosts hosts, $services services, $units business units, $days days of history"
 start=$(date +%s.%N)
@@ -84,7 +113,7 @@ time_runs() {
   local label=$1
   shift
   local times=()
-  for _ in $(seq "$runs"); do
+  for _ in $(seq "${n:-$runs}"); do
     local t0 t1
     t0=$(date +%s.%N)
     plumb "$@" >/dev/null
@@ -92,12 +121,29 @@ time_runs() {
     times+=("$(echo "$t1 - $t0" | bc)")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk -v label="$label" '
-    { t[NR] = $1 } END { printf "%-46s min %6.2f s  median %6.2f s  max %6.2f s\n",
-                         label, t[1], t[int((NR + 1) / 2)], t[NR] }'
+    { t[NR] = $1 } END { printf "%-46s min %7.3f s  median %7.3f s  max %7.3f s\n",
+                         label, t[1], t[int((NR + 1) / 2)], t[NR] }' | tee -a "$work/times"
 }
+median_of() { grep -F "$1" "$work/times" | tail -1 | awk '{ print $5 }'; }
+
+# The 30-day service report: cold (first after a restart), kept, from raw.
+stop_collector
+start_collector
+n=1 time_runs "plumb report (first after start: rollups)" report
+time_runs "plumb report (days kept)" report
+time_runs "plumb report --from -${days}d (days kept, 2 partial)" report --from "-${days}d"
 time_runs "plumb impact --from -${days}d (every service)" impact --from "-${days}d"
 time_runs "plumb impact --from -${days}d --unit demo-retail" impact --from "-${days}d" --unit demo-retail
 [[ -n $incident ]] && time_runs "plumb impact $incident" impact "$incident"
 time_runs "plumb chargeback --from -${days}d" chargeback --from "-${days}d"
 time_runs "plumb chargeback --month $month" chargeback --month "$month"
 time_runs "plumb incidents --since ${days}d" incidents --since "${days}d"
+
+stop_collector
+write_config false
+start_collector
+n=${RAW_RUNS:-1} time_runs "plumb report (from raw points)" report
+raw=$(median_of "from raw points")
+cold=$(median_of "first after start")
+kept=$(median_of "(days kept)")
+echo "report from raw points / from rollups: $(echo "scale=1; $raw / $cold" | bc)x first after start, $(echo "scale=1; $raw / $kept" | bc)x with days kept"
