@@ -87,14 +87,14 @@ start=$(date +%s.%N)
   --days "$days" --step 3600 --sli-step 900 --threads 4
 ingest_s=$(echo "$(date +%s.%N) - $start" | bc)
 
-# Rolled up: no late minutes left to recompute, the minute watermark within
+# Rolled up: no late minutes or hours left to recompute, the minute watermark within
 # the grace and the 10-minute step of now (queries compute minutes after it
 # from raw samples), and every closed window of raw samples merged.
 query() { sqlite3 "file:$work/collector.db?mode=ro" "$1" 2>/dev/null || echo -1; }
 start=$(date +%s.%N)
 while :; do
   now_ms=$(($(date +%s) * 1000))
-  dirty=$(query 'SELECT count(*) FROM dirty_minutes')
+  dirty=$(query 'SELECT (SELECT count(*) FROM dirty_minutes) + (SELECT count(*) FROM dirty_hours)')
   behind=$(query "SELECT count(*) FROM rollup_state WHERE name = 'minute_watermark' AND value < $now_ms - 1320000")
   unmerged=$(query "SELECT count(*) FROM sample_blocks WHERE shard = -1 AND win < $now_ms - 1320000")
   [[ $dirty == 0 && $behind == 0 && $unmerged == 0 ]] && break
@@ -124,7 +124,7 @@ time_runs() {
     { t[NR] = $1 } END { printf "%-46s min %7.3f s  median %7.3f s  max %7.3f s\n",
                          label, t[1], t[int((NR + 1) / 2)], t[NR] }' | tee -a "$work/times"
 }
-median_of() { grep -F "$1" "$work/times" | tail -1 | awk '{ print $5 }'; }
+median_of() { grep -F "$1" "$work/times" | tail -1 | sed -E 's/.* median +([0-9.]+) s .*/\1/'; }
 
 # The 30-day service report: cold (first after a restart), kept, from raw.
 stop_collector

@@ -36,6 +36,28 @@ void SetChange(const std::map<std::string, Change>& changes, const std::string& 
 
 }  // namespace
 
+absl::StatusOr<TimeRange> RequestedWindow(const std::string& month, int64_t from_ms, int64_t to_ms,
+                                          int64_t now_ms, int default_days) {
+  constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+  if (!month.empty()) {
+    if (from_ms != 0 || to_ms != 0) {
+      return absl::InvalidArgumentError("give a month or a window (from, to), not both");
+    }
+    return ParseMonth(month);
+  }
+  if (from_ms == 0 && default_days == 0) {
+    return absl::InvalidArgumentError("give a month (YYYY-MM) or from");
+  }
+  TimeRange period;
+  period.to_ms = to_ms != 0 ? to_ms : from_ms != 0 ? now_ms : FloorTo(now_ms, kDayMs);
+  period.from_ms = from_ms != 0 ? from_ms : period.to_ms - default_days * kDayMs;
+  if (period.to_ms <= period.from_ms) return absl::InvalidArgumentError("to must be after from");
+  if (period.to_ms - period.from_ms > kMaxCostWindowMs) {
+    return absl::InvalidArgumentError("the window must be at most 92 days");
+  }
+  return period;
+}
+
 grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContext* context,
                                                       const v1::GetChargebackRequest* request,
                                                       v1::GetChargebackResponse* response) {
@@ -49,23 +71,11 @@ grpc::ServerUnaryReactor* QueryService::GetChargeback(grpc::CallbackServerContex
                        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
   const int64_t now = clock_->NowMs();
-  TimeRange period;
-  if (!request->month().empty()) {
-    if (request->from_ms() != 0 || request->to_ms() != 0) {
-      return invalid("give a month or a window (from, to), not both");
-    }
-    absl::StatusOr<TimeRange> month = ParseMonth(request->month());
-    if (!month.ok()) return invalid(std::string(ToStd(month.status().message())));
-    period = *month;
-  } else {
-    if (request->from_ms() == 0) return invalid("give a month (YYYY-MM) or from");
-    period = {request->from_ms(), request->to_ms() == 0 ? now : request->to_ms()};
-    if (period.to_ms <= period.from_ms) return invalid("to must be after from");
-    if (period.to_ms - period.from_ms > kMaxCostWindowMs)
-      return invalid("the window must be at most 92 days");
-  }
+  absl::StatusOr<TimeRange> period =
+      RequestedWindow(request->month(), request->from_ms(), request->to_ms(), now, 0);
+  if (!period.ok()) return invalid(std::string(ToStd(period.status().message())));
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
-  absl::StatusOr<Chargeback> cb = EvaluateChargeback(*store_, *catalog, period, now);
+  absl::StatusOr<Chargeback> cb = EvaluateChargeback(*store_, *catalog, *period, now);
   if (!cb.ok()) return FinishUnary(context, ToGrpcStatus(cb.status()));
   const CostReport& r = cb->report;
   response->set_from_ms(r.period.from_ms);

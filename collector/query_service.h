@@ -12,6 +12,14 @@
 
 namespace plumbline::collector {
 
+// The window a cost question asks for: a calendar month (YYYY-MM), or
+// [from, to) with to 0 for now, at most 92 days. Without from, the
+// `default_days` before to; with neither from nor to, the `default_days`
+// whole UTC days before today's midnight. default_days 0: from is required.
+// Errors are InvalidArgument, their messages for the caller.
+absl::StatusOr<TimeRange> RequestedWindow(const std::string& month, int64_t from_ms, int64_t to_ms,
+                                          int64_t now_ms, int default_days);
+
 class QueryService final : public v1::Query::CallbackService {
  public:
   QueryService(Store* store, Counters* counters, AgentRegistry* agents, const Clock* clock,

@@ -8,14 +8,6 @@
 
 namespace plumbline::collector {
 
-namespace {
-
-constexpr int64_t kDayMs = 24LL * 3600 * 1000;
-constexpr int64_t kDefaultReportWindowMs = 30 * kDayMs;
-constexpr int64_t kMaxReportWindowMs = 92LL * 24 * 3600 * 1000;  // a quarter, as chargeback
-
-}  // namespace
-
 grpc::ServerUnaryReactor* QueryService::GetServiceReport(grpc::CallbackServerContext* context,
                                                          const v1::GetServiceReportRequest* request,
                                                          v1::GetServiceReportResponse* response) {
@@ -28,32 +20,15 @@ grpc::ServerUnaryReactor* QueryService::GetServiceReport(grpc::CallbackServerCon
     return FinishUnary(context,
                        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
-  // The window as GetChargeback reads it, but from defaults to 30 days before
-  // to; with neither, the last 30 whole UTC days (to today's midnight):
-  // days that no longer change, which the store's day cache answers.
+  // Without from and to, the last 30 whole UTC days: days that no longer
+  // change, which the store's day cache answers.
   const int64_t now = clock_->NowMs();
-  TimeRange period;
-  if (!request->month().empty()) {
-    if (request->from_ms() != 0 || request->to_ms() != 0) {
-      return invalid("give a month or a window (from, to), not both");
-    }
-    absl::StatusOr<TimeRange> month = ParseMonth(request->month());
-    if (!month.ok()) return invalid(std::string(ToStd(month.status().message())));
-    period = *month;
-  } else {
-    const bool whole_days = request->from_ms() == 0 && request->to_ms() == 0;
-    period.to_ms = whole_days              ? FloorTo(now, kDayMs)
-                   : request->to_ms() == 0 ? now
-                                           : request->to_ms();
-    period.from_ms =
-        request->from_ms() == 0 ? period.to_ms - kDefaultReportWindowMs : request->from_ms();
-    if (period.to_ms <= period.from_ms) return invalid("to must be after from");
-    if (period.to_ms - period.from_ms > kMaxReportWindowMs)
-      return invalid("the window must be at most 92 days");
-  }
+  absl::StatusOr<TimeRange> period =
+      RequestedWindow(request->month(), request->from_ms(), request->to_ms(), now, 30);
+  if (!period.ok()) return invalid(std::string(ToStd(period.status().message())));
   std::shared_ptr<const Catalog> catalog = catalog_->Get();
   absl::StatusOr<ServiceReport> report =
-      EvaluateServiceReport(*store_, *catalog, period, now, request->business_unit());
+      EvaluateServiceReport(*store_, *catalog, *period, now, request->business_unit());
   if (!report.ok()) return FinishUnary(context, ToGrpcStatus(report.status()));
   response->set_from_ms(report->window.from_ms);
   response->set_to_ms(report->window.to_ms);

@@ -1707,27 +1707,32 @@ absl::Status SqliteStore::RollUpMinutes(int64_t from_ms, int64_t to_ms, bool kee
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::HourAggregates(Connection& c, int64_t hour,
+                                         std::vector<SeriesBucket>* out) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * kept_minutes, Prepared(c, kMinuteTier.at_span));
+  Stmt q(c.db, kept_minutes);
+  q.Bind(1, hour);
+  std::vector<Aggregate> minutes;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    minutes.clear();
+    DecodeRollups(kMinuteTier, q.Int(0), hour, BlobOf(q, 1), &minutes);
+    if (minutes.empty()) continue;
+    Aggregate merged;
+    for (const Aggregate& m : minutes) merged.Merge(m);
+    merged.start_ms = hour;
+    out->emplace_back(q.Int(0), merged);
+  }
+  if (rc != SQLITE_DONE) return q.Error();
+  return absl::OkStatus();
+}
+
 absl::Status SqliteStore::RollUpHours(int64_t from_ms, int64_t to_ms) {
-  ASSIGN_OR_RETURN(sqlite3_stmt * kept_minutes, Prepared(kMinuteTier.at_span));
   // An hour is its minutes merged in time order; written a day at a time
   // (one blob per series and day).
   std::vector<SeriesBucket> hours;
-  std::vector<Aggregate> minutes;
   for (int64_t hour = FloorTo(from_ms, kHour); hour < to_ms; hour += kHour) {
-    Stmt q(db_, kept_minutes);
-    q.Bind(1, hour);
-    int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) {
-      minutes.clear();
-      DecodeRollups(kMinuteTier, q.Int(0), hour, BlobOf(q, 1), &minutes);
-      if (minutes.empty()) continue;
-      Aggregate merged;
-      for (const Aggregate& m : minutes) merged.Merge(m);
-      merged.start_ms = hour;
-      hours.emplace_back(q.Int(0), merged);
-    }
-    if (rc != SQLITE_DONE) return q.Error();
-    q.Reset();
+    RETURN_IF_ERROR(HourAggregates(writer_, hour, &hours));
     if (hour + kHour >= to_ms || (hour + kHour) % kDay == 0 || hours.size() >= (1u << 20)) {
       RETURN_IF_ERROR(WriteRollups(kHourTier, hours, /*keep_existing=*/false));
     }
@@ -1903,25 +1908,45 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
   const auto steady_now = std::chrono::steady_clock::now();
   if (!dirty_hours_.empty() &&
       (minutes_done || steady_now - last_hours_rollup_ >= std::chrono::seconds(30))) {
-    std::lock_guard lock(mu_);
     last_hours_rollup_ = steady_now;
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    absl::Status s;
-    std::vector<int64_t> hs(dirty_hours_.begin(), dirty_hours_.end());
-    for (size_t a = 0; s.ok() && a < hs.size();) {
-      size_t b = a + 1;
-      while (b < hs.size() && hs[b] == hs[b - 1] + kHour) ++b;
-      s = RollUpHours(hs[a], hs[b - 1] + kHour);
+    // A UTC day (one blob per series) at a time: its hours read from their
+    // minutes and merged into the day's blobs on maintainer_, without the
+    // store lock (this thread alone writes rollups and marks hours dirty;
+    // queries read a dirty hour's minutes meanwhile); then written, and the
+    // hours marked clean, in one transaction under it. A backfill's
+    // hundreds of hours no longer hold the lock for tens of seconds.
+    const std::vector<int64_t> hs(dirty_hours_.begin(), dirty_hours_.end());
+    std::vector<SeriesBucket> hours;
+    std::vector<EncodedRollup> blobs;
+    for (size_t a = 0; a < hs.size();) {
+      const int64_t day = FloorTo(hs[a], kDay);
+      size_t b = a;
+      hours.clear();
+      for (; b < hs.size() && FloorTo(hs[b], kDay) == day; ++b) {
+        RETURN_IF_ERROR(HourAggregates(maintainer_, hs[b], &hours));
+      }
+      blobs.clear();
+      RETURN_IF_ERROR(MergeRollups(maintainer_, kHourTier, hours, /*keep_existing=*/false, &blobs));
+      YieldToWriters();
+      {
+        std::lock_guard lock(mu_);
+        RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+        absl::Status s = PutRollups(kHourTier, blobs);
+        if (s.ok()) {
+          Stmt clean(db_, "DELETE FROM dirty_hours WHERE bucket >= ? AND bucket < ?");
+          s = clean.status();
+          if (s.ok()) s = clean.Bind(1, day).Bind(2, day + kDay).Run();
+        }
+        if (s.ok()) s = Exec("COMMIT");
+        if (!s.ok()) {
+          (void)Exec("ROLLBACK");
+          return s;
+        }
+        for (size_t i = a; i < b; ++i) dirty_hours_.erase(hs[i]);
+      }
+      DaysChanged(day, day + kDay);
       a = b;
     }
-    if (s.ok()) s = Exec("DELETE FROM dirty_hours");
-    if (s.ok()) s = Exec("COMMIT");
-    if (!s.ok()) {
-      (void)Exec("ROLLBACK");
-      return s;
-    }
-    for (int64_t hour : hs) DaysChanged(hour, hour + kHour);
-    dirty_hours_.clear();
   } else if (!dirty_hours_.empty()) {
     report.more = true;
   }

@@ -147,6 +147,8 @@ class SqliteStore final : public Store {
   // span: a series' minutes of one hour (rollup_1m_blocks), its hours of one
   // UTC day (rollup_1h_blocks).
   using SeriesBucket = std::pair<int64_t, Aggregate>;  // (series id, bucket)
+  // Appends each series' aggregate of `hour`, its minute rollups merged.
+  absl::Status HourAggregates(Connection& c, int64_t hour, std::vector<SeriesBucket>* out);
   // Merges `fresh` (any order) into the tier's blobs: a bucket already
   // stored is replaced, or kept if keep_existing. Empties `fresh`.
   absl::Status WriteRollups(const RollupTier& tier, std::vector<SeriesBucket>& fresh,
