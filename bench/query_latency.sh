@@ -102,6 +102,8 @@ while :; do
 done
 rollup_s=$(echo "$(date +%s.%N) - $start" | bc)
 db_mb=$(du -sm "$work" | cut -f1)
+wal_mb=$(du -sm "$work/collector.db-wal" 2>/dev/null | cut -f1)
+echo "write-ahead log at that point: ${wal_mb:-0} MB"
 printf 'ingest %.0f s, rollups caught up %.0f s later, store %s MB\n' "$ingest_s" "$rollup_s" "$db_mb"
 
 incident=$(plumb --json incidents --since "${days}d" |

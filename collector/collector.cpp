@@ -243,6 +243,8 @@ void Collector::MaintenanceLoop() {
                     static_cast<double>(report->rollups_deleted));
       counters_.Add("plumbline_store_raw_windows_compacted_total", {},
                     static_cast<double>(report->windows_compacted));
+      counters_.Set("plumbline_store_wal_frames_pending", {},
+                    static_cast<double>(report->wal_frames_left));
       counters_.Add("plumbline_store_corrupt_blocks_total", {},
                     static_cast<double>(report->corrupt_blocks));
       if (report->corrupt_blocks > 0) {

@@ -454,6 +454,11 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   RETURN_IF_ERROR(store->Exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL"
                                                               : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
+  // No checkpoint inside a commit: the writer would copy the WAL into the
+  // file while holding the store lock, and after a reader held the WAL back
+  // (a backfill read by a long query) that was a gigabyte, ingest and
+  // queries waiting tens of seconds. Maintenance checkpoints beside them.
+  RETURN_IF_ERROR(store->Exec("PRAGMA wal_autocheckpoint=0"));
   // Roll-ups read back recent blocks and index pages: 64 MiB of page cache
   // instead of SQLite's 2 MiB default.
   RETURN_IF_ERROR(store->Exec("PRAGMA cache_size=-65536"));
@@ -2045,6 +2050,16 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     report.corrupt_blocks = corrupt - corrupt_blocks_reported_;
     corrupt_blocks_reported_ = corrupt;
   }
+  // The WAL copied into the file as far as no reader still needs it, on
+  // maintainer_ without the store lock: commits go on meanwhile (a passive
+  // checkpoint blocks neither readers nor the writer).
+  int wal_frames = 0, copied = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(maintainer_.db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           &wal_frames, &copied);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    return absl::InternalError(StrCat("checkpoint: ", sqlite3_errmsg(maintainer_.db)));
+  }
+  report.wal_frames_left = static_cast<uint64_t>(std::max(0, wal_frames - copied));
   return report;
 }
 

@@ -138,6 +138,9 @@ struct MaintenanceReport {
   // Raw sample blocks and rollup blobs found damaged since the last report
   // (read up to the damage, the rest skipped).
   uint64_t corrupt_blocks = 0;
+  // Pages of the write-ahead log not yet copied into the database file
+  // (SQLite; readers still need them).
+  uint64_t wal_frames_left = 0;
   // Work is left (a backlog of minutes to roll up): call again soon.
   bool more = false;
 };

@@ -591,6 +591,24 @@ TEST_F(SqliteRollupTest, WithoutRollupsTheSameAnswersComeFromRawPoints) {
   EXPECT_EQ(raw[1].increase, 360);
 }
 
+TEST_F(SqliteRollupTest, MaintenanceCopiesTheLogIntoTheFileNotTheWriter) {
+  const auto db_bytes = [this] { return std::filesystem::file_size(path_); };
+  const uintmax_t empty = db_bytes();
+  // Commits leave their pages in the write-ahead log...
+  for (int b = 0; b < 200; ++b) {
+    std::vector<std::pair<int64_t, double>> points;
+    for (int i = 0; i < 360; ++i) points.emplace_back(i * 10000, b * 1000.0 + i * 0.01);
+    Write("g" + std::to_string(b), v1::METRIC_TYPE_GAUGE, points);
+  }
+  EXPECT_EQ(db_bytes(), empty);
+  EXPECT_GT(std::filesystem::file_size(path_ + "-wal"), 1u << 20);
+  // ... until maintenance copies them (without the store lock).
+  auto m = store_->RunMaintenance(kHour0 + 4 * 60 * kMin, {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->wal_frames_left, 0u);
+  EXPECT_GT(db_bytes(), empty + 100000);
+}
+
 TEST_F(SqliteRollupTest, LateDataIsFoldedIntoRollupsAlreadyMade) {
   Write("errors_total", v1::METRIC_TYPE_COUNTER, {{0, 1}, {2 * kMin, 4}});
   ASSERT_TRUE(store_->RunMaintenance(kHour0 + 70 * kMin, {}).ok());
