@@ -7,6 +7,7 @@
 #include <string>
 
 #include "collector/catalog/catalog.h"
+#include "collector/catalog/rate_card.h"
 
 namespace plumbline::collector {
 
@@ -32,7 +33,11 @@ class CatalogHolder {
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<const Catalog> catalog_ = std::make_shared<const Catalog>();
+  std::shared_ptr<const Catalog> catalog_ = [] {
+    Catalog none;
+    none.rate_card = std::make_shared<const RateCard>();  // never null, as a loaded one
+    return std::make_shared<const Catalog>(std::move(none));
+  }();
 };
 
 }  // namespace plumbline::collector

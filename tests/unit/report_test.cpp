@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/time.h"
+#include "collector/catalog/catalog_holder.h"
+#include "collector/engine/chargeback.h"
 #include "tests/unit/sqlite_store_fixture.h"
 
 namespace plumbline::collector {
@@ -198,6 +200,17 @@ TEST_F(ServiceReportStore, WithoutARateCardTheReportHasNoCostAndSaysWhy) {
   EXPECT_FALSE(shop.cents.has_value());
   EXPECT_FALSE(shop.cost_per_1000_requests.has_value());
   EXPECT_FALSE(shop.revenue.has_value());
+}
+
+// A collector started without a catalog (as the background report runs it).
+TEST_F(ServiceReportStore, WithoutACatalogTheReportIsEmptyAndTheChargebackSaysWhy) {
+  CatalogHolder none;
+  auto r = EvaluateServiceReport(*store_, *none.Get(), {kFrom, kNow}, kNow, "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->services.empty());
+  EXPECT_FALSE(r->has_cost);
+  auto cb = EvaluateChargeback(*store_, *none.Get(), {kFrom, kNow}, kNow);
+  EXPECT_EQ(cb.status().code(), absl::StatusCode::kFailedPrecondition) << cb.status();
 }
 
 TEST_F(ServiceReportStore, AWindowNotStartedYetIsAnError) {
