@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -219,6 +220,7 @@ void Collector::MaintenanceLoop() {
   retention.hour_ms = config_.storage.hour_retention.count();
   constexpr int64_t kDayMs = 24LL * 3600 * 1000;
   std::optional<std::chrono::steady_clock::time_point> last_warm;  // none yet
+  std::optional<std::chrono::steady_clock::time_point> last_trim;  // none yet
   std::unique_lock lock(maintenance_mu_);
   while (!stopping_) {
     lock.unlock();
@@ -268,6 +270,19 @@ void Collector::MaintenanceLoop() {
           EvaluateServiceReport(*store_, *catalog_.Get(), {to - 30 * kDayMs, to}, now_ms, "");
       if (!warm.ok())
         spdlog::debug("service report in the background: {}", warm.status().message());
+    }
+    // Memory that roll-up steps, window merges and group commits freed goes
+    // back to the system: glibc keeps freed memory in each thread's arena
+    // (10,000 agents: RSS stepped from 685 to 969 MiB at a maintenance
+    // burst and stayed; malloc_trim gave back 304 MiB of it).
+    if (!last_trim || steady - *last_trim >= std::chrono::minutes(1)) {
+      last_trim = steady;
+      const auto trim_start = std::chrono::steady_clock::now();
+      malloc_trim(0);
+      counters_.Add("plumbline_collector_memory_trims_total");
+      counters_.Add(
+          "plumbline_collector_memory_trim_seconds_total", {},
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - trim_start).count());
     }
     const DayCacheStats cache = store_->day_cache().Stats();
     counters_.Set("plumbline_query_day_cache_hits_total", {}, static_cast<double>(cache.hits));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "agent/exposition_parser.h"
@@ -392,6 +393,23 @@ TEST_F(HttpApi, MetricsIsValidExpositionWithTheBusinessKpis) {
     // such as base units): neither may happen.
     EXPECT_EQ(WEXITSTATUS(rc), 0) << ReadFile(dir_.File("promtool.txt"));
   }
+}
+
+// The collector's own upkeep shows in /metrics once maintenance has run:
+// memory handed back to the system, the log checkpointed, the day cache.
+TEST_F(HttpApi, MaintenanceReportsItsUpkeep) {
+  std::map<std::string, double> values;
+  for (int i = 0; i < 100 && values.count("plumbline_collector_memory_trims_total") == 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    auto res = client_->Get("/metrics");
+    ASSERT_TRUE(res);
+    values.clear();
+    for (const auto& s : agent::ParseExposition(res->body).series) values[s.name] = s.number;
+  }
+  EXPECT_GE(values["plumbline_collector_memory_trims_total"], 1);
+  EXPECT_GE(values["plumbline_collector_memory_trim_seconds_total"], 0);
+  EXPECT_EQ(values.count("plumbline_store_wal_frames_pending"), 1u);
+  EXPECT_EQ(values.count("plumbline_query_day_cache_entries"), 1u);
 }
 
 }  // namespace
