@@ -1923,7 +1923,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     // store lock (this thread alone writes rollups and marks hours dirty;
     // queries read a dirty hour's minutes meanwhile); then written, and the
     // hours marked clean, in one transaction under it. A backfill's
-    // hundreds of hours no longer hold the lock for tens of seconds.
+    // hundreds of hours are no longer decoded and merged under the lock.
     const std::vector<int64_t> hs(dirty_hours_.begin(), dirty_hours_.end());
     std::vector<SeriesBucket> hours;
     std::vector<EncodedRollup> blobs;
