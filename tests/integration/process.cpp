@@ -1,6 +1,7 @@
 #include "tests/integration/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -143,6 +144,15 @@ std::string RunShell(const std::string& command, int* exit_code) {
   int status = ::pclose(pipe);
   *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return out;
+}
+
+nlohmann::json PlumbJson(const std::string& address, const std::string& args) {
+  int rc = -1;
+  std::string out = Plumb("--collector " + address + " " + args + " --json", &rc);
+  EXPECT_EQ(rc, 0) << args << ": " << out;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << args << ": " << out;
+  return j;
 }
 
 std::string Plumb(const std::string& args, int* exit_code) {

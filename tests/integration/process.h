@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,9 @@ bool WaitFor(F ready, std::chrono::milliseconds timeout) {
 std::string RunShell(const std::string& command, int* exit_code);
 // Runs the plumb binary with `args` (shell syntax) the same way.
 std::string Plumb(const std::string& args, int* exit_code);
+// `plumb --collector ADDRESS ARGS --json`, parsed; a non-zero exit or
+// output that is not JSON fails the test (a discarded value is returned).
+nlohmann::json PlumbJson(const std::string& address, const std::string& args);
 // Wall-clock milliseconds since the epoch.
 int64_t NowMs();
 

@@ -115,15 +115,6 @@ void SendSamples(const std::string& address, int64_t from) {
   ASSERT_TRUE(stream->Finish().ok());
 }
 
-nlohmann::json PlumbJson(const std::string& address, const std::string& args) {
-  int rc = -1;
-  std::string out = Plumb("--collector " + address + " " + args + " --json", &rc);
-  EXPECT_EQ(rc, 0) << args << ": " << out;
-  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << args << ": " << out;
-  return j;
-}
-
 std::map<std::string, nlohmann::json> ByService(const nlohmann::json& list) {
   std::map<std::string, nlohmann::json> out;
   for (const auto& x : list) out[x["service"]] = x;

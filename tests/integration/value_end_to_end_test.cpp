@@ -56,15 +56,6 @@ services:
     slos: [{id: availability, sli: up, target: 99}]
 )";
 
-nlohmann::json PlumbJson(const std::string& address, const std::string& args) {
-  int rc = -1;
-  std::string out = Plumb("--collector " + address + " " + args + " --json", &rc);
-  EXPECT_EQ(rc, 0) << args << ": " << out;
-  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << args << ": " << out;
-  return j;
-}
-
 TEST(ValueEndToEnd, AnOutageOpensAndClosesAnIncidentWhoseImpactMatchesTheRawSamples) {
   TempDir dir("value_e2e");
   FlakyServer http;
