@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 
+#include "collector/catalog/rate_card.h"
 #include "common/labels.h"
 #include "common/yaml_config.h"
 
@@ -1629,11 +1630,25 @@ class Exporter {
                                         " maintenance window(s) and correction(s) not ",
                                         "exported (OpenSLO has no planned downtime)"));
     }
+    if (catalog_.rate_card != nullptr && catalog_.rate_card->defined) {
+      result_.warnings.push_back(
+          "costs (rate card, host classes, budgets, suppliers) not exported (OpenSLO has no "
+          "costs)");
+    } else if (!catalog_.currency.empty()) {
+      result_.warnings.push_back(
+          StrCat("currency \"", catalog_.currency,
+                 "\" not exported (OpenSLO has no revenue figures' currency)"));
+    }
     for (const Service& s : catalog_.services) {
       if (!s.components.empty()) {
         result_.warnings.push_back(
             StrCat("service \"", s.id, "\": ", s.components.size(),
                    " component(s) not exported (OpenSLO has no measurement selectors)"));
+      }
+      if (!s.business_hours.empty()) {
+        result_.warnings.push_back(StrCat("service \"", s.id, "\": ", s.business_hours.size(),
+                                          " business-hours period(s) not exported (OpenSLO has ",
+                                          "no business hours)"));
       }
       service_names_[s.id] = Unique(OpenSloName(s.id));
     }

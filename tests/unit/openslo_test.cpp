@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "collector/catalog/rate_card.h"
+
 namespace plumbline::collector {
 namespace {
 
@@ -155,6 +157,57 @@ services:
   ASSERT_EQ(imported.catalog.business_units.size(), 1u);
   EXPECT_EQ(imported.catalog.business_units[0].name, "retail");
   EXPECT_TRUE(imported.catalog.business_units[0].owner.empty());
+}
+
+// Business hours, the revenue currency and the costs section have no
+// OpenSLO field and no annotation: export says so for each.
+TEST(OpenSloRoundTrip, ExportWarnsOfBusinessHoursCurrencyAndCosts) {
+  const char* service = R"(
+business_units:
+  - {id: retail}
+services:
+  - id: checkout
+    business_unit: retail
+    revenue_per_hour: 100
+    business_hours: ["Mon-Fri 08:00-20:00", "Sat 09:00-17:00"]
+    slis:
+      - {id: up, kind: probe, probe: checkout-http}
+    slos:
+      - {id: up, sli: up, target: 99, window: 30d}
+)";
+  OpenSloExport revenue = ExportOpenSlo(MustParse(std::string("currency: EUR\n") + service));
+  ASSERT_EQ(revenue.warnings.size(), 2u);
+  EXPECT_THAT(revenue.warnings[0], HasSubstr("currency \"EUR\" not exported"));
+  EXPECT_THAT(revenue.warnings[1],
+              HasSubstr("service \"checkout\": 2 business-hours period(s) not exported"));
+  OpenSloImport imported = MustImport({{"export.yaml", revenue.yaml}});
+  EXPECT_TRUE(imported.catalog.services[0].business_hours.empty());
+  EXPECT_TRUE(imported.catalog.currency.empty());
+
+  OpenSloExport costs = ExportOpenSlo(MustParse(std::string(R"(
+costs:
+  currency: EUR
+  rates:
+    - {from: 2026-11-01T00:00:00Z, cpu_core_hour: 0.031}
+)") + service));
+  ASSERT_EQ(costs.warnings.size(), 2u);
+  EXPECT_THAT(costs.warnings[0], HasSubstr("costs (rate card, host classes, budgets, suppliers)"));
+  imported = MustImport({{"export.yaml", costs.yaml}});
+  EXPECT_FALSE(imported.catalog.rate_card->defined);
+
+  // Without them, none of these warnings.
+  EXPECT_TRUE(ExportOpenSlo(MustParse(R"(
+business_units:
+  - {id: retail}
+services:
+  - id: checkout
+    business_unit: retail
+    slis:
+      - {id: up, kind: probe, probe: checkout-http}
+    slos:
+      - {id: up, sli: up, target: 99, window: 30d}
+)"))
+                  .warnings.empty());
 }
 
 TEST(OpenSloExport, WritesStandardDocumentsWithPlumblineAnnotations) {
