@@ -11,8 +11,9 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "plumbline-agent: measures this server (CPU, memory) and ships the readings to a "
-      "Plumbline collector over gRPC."};
+      "plumbline-agent: measures this server (host usage, processes, service probes, StatsD, "
+      "Prometheus scrapes, access logs, itself) and ships the readings to a Plumbline "
+      "collector over gRPC."};
   app.set_version_flag("--version", std::string("plumbline-agent ") + plumbline::kVersion);
   std::string config_file;
   std::string log_level;

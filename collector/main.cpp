@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{
       "plumbline-collector: receives measurements from Plumbline agents over gRPC, stores "
-      "them (embedded SQLite) and answers queries."};
+      "them (embedded SQLite, or PostgreSQL shared by several collectors), maps them onto "
+      "the business catalog and answers queries."};
   app.set_version_flag("--version", std::string("plumbline-collector ") + plumbline::kVersion);
   std::string config_file, log_level, listen, db, ready_file, catalog;
   app.add_option("-c,--config", config_file, "YAML config file (see /etc/plumbline/collector.yaml)")
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
                  "HTTP host:port for the JSON API, /metrics, /healthz, /readyz; \"\" for none "
                  "(overrides http.listen)")
       ->each([&](const std::string&) { http_set = true; });
-  app.add_option("--db", db, "SQLite database file (overrides storage.path)");
+  app.add_option("--db", db,
+                 "SQLite database file (overrides storage.path; the sqlite backend only)");
   app.add_option("--catalog", catalog, "business catalog YAML (overrides config's catalog)");
   app.add_option("--ready-file", ready_file,
                  "write the bound address as JSON to this file once serving");

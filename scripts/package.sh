@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly source_dir=$PWD
 # Its own build directory: the distribution flags below must not leak into the
-# developers' release build (which keeps -Werror).
+# developers' release build.
 readonly build_dir=$source_dir/build/package
 readonly out_dir=$build_dir/packages
 
@@ -63,7 +63,8 @@ ensure_tools
 
 # Distribution builds use the distribution's hardening flags (stack protector,
 # _FORTIFY_SOURCE, full RELRO, bind-now), and no -Werror: a warning that a newer
-# compiler adds must not stop a package build. Developer presets keep -Werror.
+# compiler adds must not stop a package build. The debug, asan-ubsan and fuzz
+# presets keep -Werror.
 hardening=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)
 eval "$hardening"
 
