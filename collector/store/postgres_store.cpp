@@ -1226,7 +1226,13 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       RETURN_IF_ERROR(
           Exec("DELETE FROM batches WHERE received_ms < $1", pg::Params().Int(dedupe_cutoff))
               .status());
-      if (raw_cutoff != previous_raw_cutoff) RETURN_IF_ERROR(SetState("raw_cutoff", raw_cutoff));
+      // What a late minute's recompute may rely on: every raw sample from
+      // here on is still there (late minutes hold deletion back; raw_cutoff
+      // is only where retention would like to delete).
+      const int64_t deleted_before = std::max(previous_raw_cutoff, delete_before);
+      if (deleted_before != previous_raw_cutoff) {
+        RETURN_IF_ERROR(SetState("raw_cutoff", deleted_before));
+      }
       return absl::OkStatus();
     };
     absl::Status s = body();

@@ -1984,7 +1984,7 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     last_retention_ms_ = now_ms;
     // Raw samples within the lookback before the watermark stay: the next
     // rollup needs each series' previous sample for its counter increase.
-    int64_t raw_cutoff =
+    const int64_t raw_cutoff =
         std::max(std::min(now_ms - retention.raw_ms, minute_watermark_ - kLookbackMs), raw_cutoff_);
     // Late raw samples stay until their minutes are rolled up.
     int64_t delete_before = raw_cutoff;
@@ -2039,13 +2039,18 @@ absl::StatusOr<MaintenanceReport> SqliteStore::RunMaintenance(int64_t now_ms,
     // identity in it stays as long as the range holds a recent one, so
     // identities are only ever kept longer than the cutoff, never shorter.
     erase("DELETE FROM batch_ranges WHERE received_ms < ?", dedupe_cutoff, nullptr);
-    if (s.ok() && raw_cutoff != raw_cutoff_) s = SetState("raw_cutoff", raw_cutoff);
+    // What a late minute's recompute may rely on: raw samples from here on
+    // are all still there. Not raw_cutoff, which only says where retention
+    // would like to delete: late minutes hold deletion back, and a minute
+    // held back is recomputed from all its samples, not kept as it was.
+    const int64_t deleted_before = std::max(raw_cutoff_, window_cutoff);
+    if (s.ok() && deleted_before != raw_cutoff_) s = SetState("raw_cutoff", deleted_before);
     if (s.ok()) s = Exec("COMMIT");
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
       return s;
     }
-    raw_cutoff_ = raw_cutoff;
+    raw_cutoff_ = deleted_before;
   }
   {
     std::lock_guard lock(mu_);
