@@ -262,15 +262,34 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX incident_notes_by_incident ON incident_notes (incident_id, at_ms);
     )sql",
+    // 3: day versions for the engine's day cache (PostgresStore::DayVersion):
+    // per UTC day that changed after it ended, a number from one sequence
+    // (never repeated, so every committed state of a day has its own), and
+    // the hour rollups' retention cutoff (days before it are not tracked).
+    R"sql(
+    CREATE SEQUENCE day_change_seq;
+    CREATE TABLE day_changes (day BIGINT PRIMARY KEY, version BIGINT NOT NULL);
+    INSERT INTO rollup_state (name, value) VALUES ('hour_cutoff', -9223372036854775808);
+    )sql",
 };
 
 constexpr int64_t kMinute = 60 * 1000;
 constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
 // A counter's step from its previous sample counts only if that sample is at
 // most this much older (the same rule as the SQLite backend).
 constexpr int64_t kLookbackMs = 15 * kMinute;
 // Rows per INSERT statement when writing samples.
 constexpr size_t kInsertChunk = 20000;
+// Day versions. A reader tracks a day once it ended this long ago by its
+// clock; a writer moves a day's version once the day ended this long ago by
+// its clock. The difference is what collectors' clocks may disagree by.
+constexpr int64_t kReaderSettleMs = 30 * kMinute;
+constexpr int64_t kWriterSettleMs = 15 * kMinute;
+// How old DayVersion's copy of the versions may get, and how many days back
+// it holds (the default hour rollup retention).
+constexpr auto kVersionsMaxAge = std::chrono::seconds(1);
+constexpr int64_t kVersionsSpanMs = 400 * kDay;
 
 // Per-minute aggregates of raw samples in [$1, $2), each sample's increase
 // stepping from its previous sample when that is at most $3 ms older.
@@ -363,11 +382,12 @@ struct SeriesKey {
 int PostgresStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& dsn,
-                                                                   Durability durability) {
-  std::unique_ptr<PostgresStore> store(new PostgresStore(dsn, durability));
+                                                                   Durability durability,
+                                                                   const Clock& clock) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(dsn, durability, clock));
   std::lock_guard lock(store->mu_);
   RETURN_IF_ERROR(store->Connect());
-  absl::Status migrated = store->Migrate();
+  absl::Status migrated = store->Migrate(SchemaVersion());
   if (!migrated.ok()) {
     store->Rollback();
     return absl::Status(migrated.code(), StrCat("storage.dsn: ", ToStd(migrated.message())));
@@ -449,7 +469,16 @@ absl::Status PostgresStore::Commit() {
   return absl::OkStatus();
 }
 
-absl::Status PostgresStore::Migrate() {
+absl::Status PostgresStore::MigrateToForTesting(const std::string& dsn, int version) {
+  PostgresStore store(dsn, Durability::kFull, SystemClock::Instance());
+  std::lock_guard lock(store.mu_);
+  RETURN_IF_ERROR(store.Connect());
+  absl::Status s = store.Migrate(version);
+  if (!s.ok()) store.Rollback();
+  return s;
+}
+
+absl::Status PostgresStore::Migrate(int to_version) {
   // Collectors starting together queue on the lock; the first migrates, the
   // others then find the schema current.
   RETURN_IF_ERROR(ExecScript(StrCat("BEGIN; SELECT pg_advisory_xact_lock(", kLockClass, ", ",
@@ -467,7 +496,7 @@ absl::Status PostgresStore::Migrate() {
                                                 " is newer than this collector's (",
                                                 SchemaVersion(), "); upgrade the collector"));
   }
-  for (int64_t v = current; v < SchemaVersion(); ++v) {
+  for (int64_t v = current; v < to_version; ++v) {
     absl::Status s = ExecScript(kMigrations[v]);
     if (s.ok())
       s = Exec("UPDATE schema_version SET version = $1", pg::Params().Int(v + 1)).status();
@@ -644,9 +673,21 @@ absl::Status PostgresStore::WriteBatchesOnce(std::vector<BatchWrite>& writes) {
   };
   std::vector<Row> rows;
   std::set<int64_t> dirty;
+  // Days whose answers the samples change: a sample's own, and the next
+  // one's when the next sample's counter step may start from it.
+  std::set<int64_t> days;
+  int64_t last_day = INT64_MIN, last_next_day = INT64_MIN;
   for (size_t i : stored) {
     for (const PendingSample& p : samples[i]) {
       rows.push_back({ids[p.series_key], p.ts_ms, p.value});
+      const int64_t day = FloorTo(p.ts_ms, kDay);
+      const int64_t next_day = FloorTo(p.ts_ms + kLookbackMs, kDay);
+      if (day != last_day || next_day != last_next_day) {
+        days.insert(day);
+        days.insert(next_day);
+        last_day = day;
+        last_next_day = next_day;
+      }
       // Late data: its minute, and every minute whose first increase may
       // step from it, must be recomputed.
       if (p.ts_ms < minute_watermark) {
@@ -744,7 +785,12 @@ absl::Status PostgresStore::WriteBatchesOnce(std::vector<BatchWrite>& writes) {
                  .IntArray(counts))
             .status());
   }
+  // Days a reader may already keep (late data) get new versions, last: the
+  // rows stay locked only until the commit just after.
+  const std::vector<int64_t> bumped = DaysToBump(days);
+  if (!bumped.empty()) RETURN_IF_ERROR(BumpDays(bumped));
   RETURN_IF_ERROR(Commit());
+  if (!bumped.empty()) versions_moved_.fetch_add(1);
 
   for (size_t i : stored) {
     writes[i].stored = true;
@@ -1135,6 +1181,7 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
     RETURN_IF_ERROR(EnsureConnected());
     ASSIGN_OR_RETURN(bool ours, BeginMaintenance(/*fence=*/true));
     if (!ours) return report;
+    bool bumped = false;
     auto body = [&]() -> absl::StatusOr<uint64_t> {
       ASSIGN_OR_RETURN(const int64_t minute_watermark, GetState("minute_watermark"));
       ASSIGN_OR_RETURN(const int64_t hour_watermark, GetState("hour_watermark"));
@@ -1176,6 +1223,16 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       for (int r = 0; r < pending.rows(); ++r) hours.insert(pending.Int(r, 0));
       for (int64_t h : hours) RETURN_IF_ERROR(RollUpHours(h, h + kHour));
       RETURN_IF_ERROR(Exec("DELETE FROM dirty_hours").status());
+      // Queries read the rollups recomputed here only from the commit on: a
+      // day computed since the late write, from the rollups before, must get
+      // a new version, and in this transaction (not after it, where a crash
+      // in between would keep the stale result).
+      std::set<int64_t> days;
+      for (int64_t m : minutes) days.insert(FloorTo(m, kDay));
+      for (int64_t h : hours) days.insert(FloorTo(h, kDay));
+      const std::vector<int64_t> bump = DaysToBump(days);
+      if (!bump.empty()) RETURN_IF_ERROR(BumpDays(bump));
+      bumped = !bump.empty();
       return recomputed;
     };
     absl::StatusOr<uint64_t> recomputed = body();
@@ -1184,6 +1241,7 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       Rollback();
       return s;
     }
+    if (bumped) versions_moved_.fetch_add(1);
     report.late_minutes_recomputed += *recomputed;
   }
 
@@ -1195,6 +1253,10 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
     RETURN_IF_ERROR(EnsureConnected());
     ASSIGN_OR_RETURN(bool ours, BeginMaintenance(/*fence=*/false));
     if (!ours) return report;
+    // Before deleting: days whose hour rollups go are no longer tracked
+    // (whole days are answered from hour rollups).
+    const int64_t hour_cutoff = now_ms - retention.hour_ms;
+    if (hour_cutoff > retention_cut_.load()) retention_cut_.store(hour_cutoff);
     MaintenanceReport deleted;
     auto body = [&]() -> absl::Status {
       ASSIGN_OR_RETURN(const int64_t minute_watermark, GetState("minute_watermark"));
@@ -1205,7 +1267,7 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       const int64_t raw_cutoff = std::max(
           std::min(now_ms - retention.raw_ms, minute_watermark - kLookbackMs), previous_raw_cutoff);
       const int64_t minute_cutoff = std::min(now_ms - retention.minute_ms, hour_watermark);
-      const int64_t hour_cutoff = now_ms - retention.hour_ms;
+      ASSIGN_OR_RETURN(const int64_t previous_hour_cutoff, GetState("hour_cutoff"));
       const int64_t dedupe_cutoff = now_ms - std::max<int64_t>(retention.raw_ms, 8LL * 24 * kHour);
       // Late raw samples stay until their minutes are rolled up.
       ASSIGN_OR_RETURN(pg::Result oldest_dirty, Exec("SELECT min(bucket) FROM dirty_minutes"));
@@ -1223,6 +1285,10 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
       ASSIGN_OR_RETURN(pg::Result hours, Exec("DELETE FROM rollup_1h WHERE bucket < $1",
                                               pg::Params().Int(hour_cutoff)));
       deleted.rollups_deleted = minutes.Affected() + hours.Affected();
+      // Every collector's DayVersion tracks no day before the cutoff.
+      if (hour_cutoff > previous_hour_cutoff) RETURN_IF_ERROR(SetState("hour_cutoff", hour_cutoff));
+      RETURN_IF_ERROR(
+          Exec("DELETE FROM day_changes WHERE day < $1", pg::Params().Int(hour_cutoff)).status());
       RETURN_IF_ERROR(
           Exec("DELETE FROM batches WHERE received_ms < $1", pg::Params().Int(dedupe_cutoff))
               .status());
@@ -1246,6 +1312,74 @@ absl::StatusOr<MaintenanceReport> PostgresStore::RunMaintenance(int64_t now_ms,
     report.rollups_deleted += deleted.rollups_deleted;
   }
   return report;
+}
+
+std::vector<int64_t> PostgresStore::DaysToBump(const std::set<int64_t>& days) const {
+  const int64_t now_ms = clock_.NowMs();
+  std::vector<int64_t> out;
+  for (int64_t day : days) {
+    if (day + kDay + kWriterSettleMs <= now_ms) out.push_back(day);
+  }
+  return out;
+}
+
+absl::Status PostgresStore::BumpDays(const std::vector<int64_t>& days) {
+  return Exec(
+             "INSERT INTO day_changes (day, version) "
+             "SELECT d, nextval('day_change_seq') FROM unnest($1::bigint[]) AS d "
+             "ON CONFLICT (day) DO UPDATE SET version = EXCLUDED.version",
+             pg::Params().IntArray(days))
+      .status();
+}
+
+std::optional<uint64_t> PostgresStore::DayVersion(int64_t day_ms) {
+  const int64_t day = FloorTo(day_ms, kDay);
+  if (day + kDay + kReaderSettleMs > clock_.NowMs()) return std::nullopt;
+  if (day < retention_cut_.load()) return std::nullopt;
+  std::lock_guard lock(versions_mu_);
+  const bool old = versions_read_ == std::chrono::steady_clock::time_point{} ||
+                   std::chrono::steady_clock::now() - versions_read_ >= kVersionsMaxAge;
+  if (old || (versions_ok_ && versions_seen_ != versions_moved_.load())) RefreshVersions();
+  if (!versions_ok_ || day < versions_from_) return std::nullopt;
+  auto it = versions_.find(day);
+  return it == versions_.end() ? 0 : it->second;
+}
+
+void PostgresStore::RefreshVersions() {
+  // Read before the query: a move after it refreshes again.
+  const uint64_t moved = versions_moved_.load();
+  versions_read_ = std::chrono::steady_clock::now();
+  const int64_t from = clock_.NowMs() - kVersionsSpanMs;
+  absl::StatusOr<pg::Result> q = absl::UnknownError("not read");
+  {
+    std::lock_guard lock(mu_);
+    absl::Status s = EnsureConnected();
+    if (s.ok()) {
+      // One statement, one snapshot: the cutoff and the rows agree.
+      q = Exec(
+          "SELECT c.value, d.day, d.version FROM rollup_state c "
+          "LEFT JOIN day_changes d ON d.day >= GREATEST($1::bigint, c.value) "
+          "WHERE c.name = 'hour_cutoff'",
+          pg::Params().Int(from));
+    } else {
+      q = s;
+    }
+  }
+  if (q.ok() && q->rows() == 0)
+    q = absl::DataLossError("postgres: rollup state hour_cutoff missing");
+  if (!q.ok()) {
+    // Untracked until the next try, a second later: every day is computed.
+    versions_ok_ = false;
+    spdlog::debug("postgres: day versions not read: {}", q.status().message());
+    return;
+  }
+  versions_.clear();
+  versions_from_ = std::max(from, q->Int(0, 0));
+  for (int r = 0; r < q->rows(); ++r) {
+    if (!q->IsNull(r, 1)) versions_[q->Int(r, 1)] = static_cast<uint64_t>(q->Int(r, 2));
+  }
+  versions_seen_ = moved;
+  versions_ok_ = true;
 }
 
 absl::Status PostgresStore::PutIncident(const DeclaredIncident& incident) {

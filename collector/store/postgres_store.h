@@ -15,7 +15,8 @@
 //   lock (ingest shared, maintenance exclusive), so a sample is either seen by
 //   the rollup or marked as late data, never neither.
 // - Nothing is cached that another collector could change, except series ids
-//   (a series, once created, never changes id).
+//   (a series, once created, never changes id) and a copy of the day
+//   versions (see DayVersion), at most a second old.
 //
 // Durability: Durability::kFull runs the session with synchronous_commit=on,
 // so WriteBatches returns only after the commit is durable on the server
@@ -28,14 +29,19 @@
 // call; the call that saw it fails with UNAVAILABLE.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "collector/store/store.h"
+#include "common/clock.h"
 
 typedef struct pg_conn PGconn;
 
@@ -51,8 +57,13 @@ class PostgresStore final : public Store {
   // Connects with a libpq connection string ("host=db1 dbname=plumbline
   // user=collector", or a postgresql:// URI) and applies pending migrations.
   // The tables live in the first schema of the session's search_path.
-  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& dsn,
-                                                             Durability durability);
+  // `clock` (which must outlive the store) decides which days are over for
+  // DayVersion.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(
+      const std::string& dsn, Durability durability, const Clock& clock = SystemClock::Instance());
+  // Testing only: migrates a new or older database to `version` at most,
+  // to test the next migration from it.
+  static absl::Status MigrateToForTesting(const std::string& dsn, int version);
   ~PostgresStore() override;
 
   absl::Status WriteBatches(std::vector<BatchWrite>& writes) override;
@@ -68,6 +79,16 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<SeriesAggregates>> Aggregates(
       const SeriesSelector& selector, int64_t from_ms, int64_t to_ms, int64_t step_ms,
       AggregateSource* source = nullptr) override;
+  // Versions live in the database (`day_changes`), shared by every
+  // collector; this reads a copy of them, refreshed when a second old or
+  // after this store's own writes moved one. Only days that ended at least
+  // 30 minutes ago (by `clock`) are tracked, and writers move only days that
+  // ended at least 15 minutes ago by theirs: on-time ingest writes no
+  // version, and collectors' clocks must agree within 15 minutes (less the
+  // length of a write transaction) or a late write may go unnoticed. nullopt
+  // also for days before the hour rollups' retention cutoff, and while the
+  // database cannot be read (retried after a second).
+  std::optional<uint64_t> DayVersion(int64_t day_ms) override;
   // Returns an empty report at once when another collector is running
   // maintenance on the same database.
   absl::StatusOr<MaintenanceReport> RunMaintenance(int64_t now_ms,
@@ -82,13 +103,14 @@ class PostgresStore final : public Store {
   static int SchemaVersion();
 
  private:
-  PostgresStore(std::string dsn, Durability durability)
-      : dsn_(std::move(dsn)), durability_(durability) {}
+  PostgresStore(std::string dsn, Durability durability, const Clock& clock)
+      : dsn_(std::move(dsn)), durability_(durability), clock_(clock) {}
 
   // Connects (or reconnects) and sets up the session.
   absl::Status Connect();
   absl::Status EnsureConnected();
-  absl::Status Migrate();
+  // Applies the migrations up to `to_version` (at most SchemaVersion()).
+  absl::Status Migrate(int to_version);
   // Runs one parameterised statement (binary parameters, text results).
   absl::StatusOr<pg::Result> Exec(const char* sql, const pg::Params& params);
   absl::StatusOr<pg::Result> Exec(const char* sql);
@@ -108,15 +130,40 @@ class PostgresStore final : public Store {
   // another collector holds the maintenance lock. `fence` also waits for
   // in-flight writes and holds new ones back until it commits.
   absl::StatusOr<bool> BeginMaintenance(bool fence);
+  // The UTC days among `days` (any order, repeats allowed) that ended at
+  // least kWriterSettleMs ago, sorted: those whose change a reader may
+  // already be caching.
+  std::vector<int64_t> DaysToBump(const std::set<int64_t>& days) const;
+  // Gives `days` (sorted) new versions in the open transaction.
+  absl::Status BumpDays(const std::vector<int64_t>& days);
+  // Reloads versions_ from the database (takes mu_).
+  void RefreshVersions();
 
   const std::string dsn_;
   const Durability durability_;
+  const Clock& clock_;
   std::mutex mu_;
   PGconn* conn_ = nullptr;  // guarded by mu_
   // (agent_id \0 name \0 labels) -> series id; filled lazily, only with ids
   // of committed series.
   std::unordered_map<std::string, int64_t> series_ids_;
   int64_t last_retention_ms_ = 0;
+
+  // DayVersion's copy of `day_changes`: rows of days from versions_from_ on
+  // (days before it are not tracked). Lock order: versions_mu_, then mu_.
+  std::mutex versions_mu_;
+  std::unordered_map<int64_t, uint64_t> versions_;  // guarded by versions_mu_
+  int64_t versions_from_ = 0;                       // guarded by versions_mu_
+  bool versions_ok_ = false;                        // guarded by versions_mu_
+  // When the copy's query was sent (or failed).
+  std::chrono::steady_clock::time_point versions_read_;  // guarded by versions_mu_
+  // Moved after this store commits new versions; the copy is current only
+  // if it was read after the last move.
+  std::atomic<uint64_t> versions_moved_{0};
+  uint64_t versions_seen_ = 0;  // guarded by versions_mu_
+  // Hour rollups before it are deleted, or about to be, by this store's
+  // retention: set before deleting (the database's cutoff is in the copy).
+  std::atomic<int64_t> retention_cut_{INT64_MIN};
 };
 
 }  // namespace plumbline::collector

@@ -276,8 +276,11 @@ class Store {
   // for the day, late ones recomputed into its rollups, retention deleting
   // its hour rollups.
   // Read it before computing from the day: the result stays right while
-  // the number stays the same. nullopt: not tracked, compute every time
-  // (PostgreSQL: other collectors write the same database).
+  // the number stays the same. nullopt: not tracked, compute every time.
+  // PostgreSQL: other collectors write the same database, so a change
+  // through another collector may take up to a second to move the number
+  // here (this store's own changes move it at once); only days that ended
+  // at least 30 minutes ago are tracked (see PostgresStore::DayVersion).
   virtual std::optional<uint64_t> DayVersion(int64_t day_ms) {
     (void)day_ms;
     return std::nullopt;
