@@ -21,6 +21,15 @@
 # deleted by retention within the defaults (raw samples are kept 7 days), so
 # every sample is on disk three times: raw, in its minute and in its hour.
 #
+# With the default retention (raw 7 days, minutes 35, hours 400) every sample
+# of the first week is on disk three times; after that raw samples go and
+# each day costs its minutes and hours alone. DISK_BENCH_RAW_RETENTION and
+# DISK_BENCH_MINUTE_RETENTION (durations, e.g. 288m and 25h) set the
+# collector's retention, so a run can show that steady state in scale: HOURS
+# of history standing for the 35 days of minutes, raw kept for the same
+# fifth of it as 7 days are of 35. The script then also waits until retention
+# has deleted the raw samples past their cutoff.
+#
 # Environment: PLUMBLINE_BUILD (build/release), DISK_BENCH_KEEP=DIR keeps the
 # store in DIR.
 set -euo pipefail
@@ -48,11 +57,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cat >"$work/collector.yaml" <<EOF
-storage:
-  backend: sqlite
-  path: $work/collector.db
-EOF
+raw_retention=${DISK_BENCH_RAW_RETENTION:-}
+minute_retention=${DISK_BENCH_MINUTE_RETENTION:-}
+{
+  echo "storage:"
+  echo "  backend: sqlite"
+  echo "  path: $work/collector.db"
+  if [[ -n $raw_retention || -n $minute_retention ]]; then
+    echo "  retention:"
+    [[ -n $raw_retention ]] && echo "    raw: $raw_retention"
+    [[ -n $minute_retention ]] && echo "    minute: $minute_retention"
+  fi
+} >"$work/collector.yaml"
+# The raw retention in ms (0: the default, 7 days, longer than any run).
+raw_ms=0
+if [[ -n $raw_retention ]]; then
+  raw_ms=$(python3 -c '
+import re, sys
+m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", sys.argv[1])
+if not m: sys.exit("DISK_BENCH_RAW_RETENTION: a number and ms, s, m, h or d")
+print(int(m[1]) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}[m[2]])' \
+    "$raw_retention")
+fi
 bench_start_collector "$work/collector.yaml" "127.0.0.1:0" "$work"
 address=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["grpc"])' \
   "$work/collector.ready")
@@ -75,7 +101,13 @@ while :; do
   unmerged=$(query "SELECT count(*) FROM sample_blocks WHERE shard = -1 AND win < $now_ms - 1320000")
   dirty=$(query "SELECT count(*) FROM dirty_minutes")
   behind=$(query "SELECT count(*) FROM rollup_state WHERE name = 'minute_watermark' AND value < $now_ms - 1320000")
-  [[ $unmerged == 0 && $dirty == 0 && $behind == 0 ]] && break
+  # Raw samples past the retention (with two windows' slack for the
+  # lookback and whole windows) are gone.
+  expired=0
+  if ((raw_ms > 0)); then
+    expired=$(query "SELECT count(*) FROM sample_blocks WHERE win < $now_ms - $raw_ms - 1200000")
+  fi
+  [[ $unmerged == 0 && $dirty == 0 && $behind == 0 && $expired == 0 ]] && break
   kill -0 "$collector_pid" 2>/dev/null || { echo "collector died"; tail "$work/collector.log"; exit 1; }
   sleep 5
 done
@@ -92,6 +124,8 @@ db = sqlite3.connect(path)
 rows = db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
 size = os.path.getsize(path)
 print(f"samples acknowledged {samples:,}")
+kept = db.execute("SELECT coalesce(sum(samples), 0) FROM sample_blocks").fetchone()[0]
+print(f"raw samples still on disk {kept:,} ({kept / samples:.1%})")
 print(f"{'whole file':<32}{size / 1e6:10.1f} MB {size / samples:8.3f} B/sample")
 for name, b in rows:
     if b / samples >= 0.001:
