@@ -172,6 +172,12 @@ void ReadSelector(ConfigMap m, MetricSelector* out) {
     } else {
       lm.value = value;
     }
+    // Ingest refuses label values with control characters, bad UTF-8 or over the length limit,
+    // so a matcher on one matches no series; a NUL in one also cut the OpenSLO export short.
+    if (absl::Status v = ValidateLabelValue(lm.value); !v.ok()) {
+      m.Error("match", StrCat("label \"", name, "\": ", ToStd(v.message()), " (no series has it)"));
+      continue;
+    }
     out->match.push_back(std::move(lm));
   }
 }

@@ -458,6 +458,11 @@ absl::StatusOr<MetricSelector> ToSelector(const Query& q) {
       }
       lm.value = exact;
     }
+    // As the catalog reader: a value no series can carry (ingest refuses it) matches nothing.
+    if (absl::Status v = ValidateLabelValue(lm.value); !v.ok()) {
+      return absl::InvalidArgumentError(
+          StrCat("label \"", m.name, "\": ", ToStd(v.message()), " (no series has it)"));
+    }
     out.match.push_back(std::move(lm));
   }
   SortMatchers(&out.match);
@@ -1665,7 +1670,8 @@ class Exporter {
         if (used.count(sli.id) == 0) EmitStandaloneSli(s, sli);
       }
     }
-    result_.yaml = out_.c_str();
+    // By size, not up to the first NUL: a truncated export would silently lose documents.
+    result_.yaml = std::string(out_.c_str(), out_.size());
     if (!result_.yaml.empty() && result_.yaml.back() != '\n') result_.yaml += '\n';
     return std::move(result_);
   }
@@ -1970,7 +1976,7 @@ std::string CatalogToYaml(const Catalog& catalog) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
-  std::string text = out.c_str();
+  std::string text(out.c_str(), out.size());
   return text + "\n";
 }
 

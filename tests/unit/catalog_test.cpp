@@ -144,6 +144,28 @@ TEST(Catalog, RatioSliNeedsExactlyOneOfGoodAndBad) {
             std::string::npos);
 }
 
+TEST(Catalog, MatchValuesNoSeriesCanCarryAreRejected) {
+  // Found by fuzz_openslo: a NUL in a match value was accepted, and the OpenSLO export of the
+  // catalog stopped at it, dropping the rest of the document.
+  auto sli = [](const std::string& value) {
+    return "business_units: [{id: bu}]\nservices:\n  - id: a\n    business_unit: bu\n    slis:\n"
+           "      - {id: s, kind: ratio, valid: {metric: m, match: {host: \"" +
+           value + "\"}}, bad: {metric: b}}\n";
+  };
+  EXPECT_EQ(ErrorOf(sli(std::string("w\0*", 3))),
+            "catalog.yaml:6: services[0].slis[0].valid.match: label \"host\": control character "
+            "in label value \"w\\x00*\" (no series has it)");
+  EXPECT_NE(ErrorOf(sli("!\x01")).find("control character in label value \"\\x01\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(sli("\xff")).find("label value is not UTF-8"), std::string::npos);
+  EXPECT_NE(ErrorOf(sli(std::string(1025, 'x'))).find("label value longer than 1024 bytes"),
+            std::string::npos);
+  // What a series can carry is fine: a tab, UTF-8, the longest value.
+  EXPECT_EQ(ErrorOf(sli("web\t1")), "");
+  EXPECT_EQ(ErrorOf(sli("caf\xc3\xa9-*")), "");
+  EXPECT_EQ(ErrorOf(sli(std::string(1024, 'x'))), "");
+}
+
 TEST(Catalog, BrokenYamlIsAnErrorNotACrash) {
   EXPECT_NE(ErrorOf("services: [ {id: a\n").find("YAML syntax error"), std::string::npos);
 }

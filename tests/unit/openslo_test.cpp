@@ -455,6 +455,20 @@ TEST(OpenSloImport, RejectsQueriesThatAreNotSeriesSelectors) {
               HasSubstr("label \"code\" is matched twice"));
 }
 
+TEST(OpenSloImport, RejectsLabelValuesNoSeriesCanCarry) {
+  // Found by fuzz_openslo: such a value imported, and its export stopped at a NUL, dropping the
+  // rest of the document, so the export did not import again.
+  EXPECT_THAT(ImportError(Slo(std::string("http_requests_total{code=\"2\0\"}", 30))),
+              HasSubstr("spec.indicator.spec.ratioMetric.good.metricSource.spec.query: label "
+                        "\"code\": control character in label value \"2\\x00\" (no series has "
+                        "it)"));
+  EXPECT_THAT(ImportError(Slo("http_requests_total{code=\"2\\n\"}")),
+              HasSubstr("control character in label value \"2\\x0a\""));
+  EXPECT_THAT(ImportError(Slo("http_requests_total{code=~\"\x01.*\"}")),
+              HasSubstr("control character in label value \"\\x01*\""));
+  MustImport({{"slo.yaml", Slo("http_requests_total{code=\"2\t0\"}")}});
+}
+
 TEST(OpenSloImport, RejectsWindowsThePlumblineEngineCannotHonour) {
   EXPECT_THAT(ImportError(Slo("http_requests_total", "0.99", "1M")),
               HasSubstr("spec.timeWindow[0].duration: a rolling window of 1M has no fixed length"));
