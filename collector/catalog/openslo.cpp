@@ -594,6 +594,48 @@ void EmitSlo(YAML::Emitter& out, const Slo& slo) {
 // ---------------------------------------------------------------------------
 // Import.
 
+// The documents of a YAML stream, each with the line it starts on (0-based):
+// split at the lines that start one ("---" alone or followed by a space or
+// tab), each read by YAML::Load. Not YAML::LoadAll: on some malformed
+// streams yaml-cpp 0.7's LoadAll keeps allocating (past 4 GB on a 91-byte
+// file; OpenSloImport.AStreamThatMakesYamlCppLoadAllRunAwayIsAnError),
+// where Load of the same text returns. Text before the first marker is a
+// document only if it has content other than comments and directives.
+struct YamlDocument {
+  std::string text;
+  int first_line = 0;
+};
+
+std::vector<YamlDocument> SplitYamlDocuments(std::string_view text) {
+  std::vector<YamlDocument> out;
+  YamlDocument current;
+  bool content = false;  // the part before the first marker has content
+  bool marked = false;   // a marker was seen
+  int line_no = 0;
+  for (size_t at = 0; at < text.size(); ++line_no) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(at, end - at);
+    at = end + 1;
+    const bool marker = line.substr(0, 3) == "---" &&
+                        (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    if (marker) {
+      if (marked || content) out.push_back(std::move(current));
+      current = YamlDocument{};
+      current.first_line = line_no;
+      marked = true;
+    } else if (!marked) {
+      const size_t first = line.find_first_not_of(" \t\r");
+      if (first != std::string_view::npos && line[first] != '#' && line[first] != '%')
+        content = true;
+    }
+    current.text.append(line);
+    current.text.push_back('\n');
+  }
+  if (marked || content) out.push_back(std::move(current));
+  return out;
+}
+
 // Where a message comes from: "slo.yaml: document 2 (SLO checkout-availability)".
 struct Doc {
   std::string file;
@@ -645,12 +687,14 @@ class Importer {
 
   void Read(const OpenSloFile& file) {
     std::vector<YAML::Node> docs;
-    try {
-      docs = YAML::LoadAll(file.text);
-    } catch (const YAML::Exception& e) {
-      errors_.push_back(
-          StrCat(file.name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
-      return;
+    for (const YamlDocument& doc : SplitYamlDocuments(file.text)) {
+      try {
+        docs.push_back(YAML::Load(doc.text));
+      } catch (const YAML::Exception& e) {
+        errors_.push_back(StrCat(file.name, ":", doc.first_line + e.mark.line + 1, ":",
+                                 e.mark.column + 1, ": ", e.msg));
+        return;
+      }
     }
     for (size_t i = 0; i < docs.size(); ++i) {
       Doc d;

@@ -455,6 +455,24 @@ TEST(OpenSloImport, RejectsQueriesThatAreNotSeriesSelectors) {
               HasSubstr("label \"code\" is matched twice"));
 }
 
+// Found by fuzz_openslo: yaml-cpp 0.7's LoadAll kept allocating on this
+// 91-byte stream (past 4 GB). Documents are now read one by one.
+TEST(OpenSloImport, AStreamThatMakesYamlCppLoadAllRunAwayIsAnError) {
+  const std::string text =
+      ",\n-a-ipVersion: openslo/v1\nkind: Service\nmetadata:\n  name: c\"retabusinesil\"\n"
+      "    plumbline.d";
+  absl::StatusOr<OpenSloImport> imported = ImportOpenSlo({{"x.yaml", text}});
+  EXPECT_TRUE(!imported.ok() || imported->catalog.services.empty());
+}
+
+// A YAML error names the line in the file, whichever document it is in;
+// the documents before and after a "---" are read apart.
+TEST(OpenSloImport, DocumentsAreReadApartAndErrorsNameTheirLineInTheFile) {
+  EXPECT_THAT(ImportError("# a comment\n%YAML 1.2\n---\nkind: Service\n---\nspec: [1,\n"),
+              HasSubstr("slo.yaml:7:1: "));
+  EXPECT_THAT(ImportError("kind: Service\n--- \n\nspec: {a\n"), HasSubstr("slo.yaml:5:1: "));
+}
+
 TEST(OpenSloImport, RejectsLabelValuesNoSeriesCanCarry) {
   // Found by fuzz_openslo: such a value imported, and its export stopped at a NUL, dropping the
   // rest of the document, so the export did not import again.
