@@ -22,6 +22,7 @@
 #include "collector/catalog/catalog.h"
 #include "collector/engine/slo_engine.h"
 #include "common/clock.h"
+#include "tests/requests_sli.h"
 #include "tests/store_conformance/postgres_server.h"
 
 namespace plumbline::collector {
@@ -437,13 +438,6 @@ class PostgresDayVersionTest : public PostgresStoreTest {
     double n = 0;
     for (int64_t ts : samples_) n += ts >= from && ts < to ? 100 : 0;
     return n;
-  }
-  static Sli RequestsSli() {
-    Sli sli;
-    sli.kind = Sli::Kind::kRatio;
-    sli.valid.metric = "requests_total";
-    sli.bad.metric = "errors_total";
-    return sli;
   }
   static double Good(PostgresStore& store, int64_t from, int64_t to) {
     auto c = EvaluateSli(store, RequestsSli(), from, to);

@@ -14,6 +14,7 @@
 #include "collector/engine/chargeback.h"
 #include "collector/engine/cost.h"
 #include "collector/engine/slo_engine.h"
+#include "tests/requests_sli.h"
 #include "tests/unit/sqlite_store_fixture.h"
 
 namespace plumbline::collector {
@@ -144,13 +145,6 @@ class DayCacheEngineTest : public SqliteStoreTest {
     double n = 0;
     for (int64_t ts : samples_) n += ts >= from && ts < to ? 100 : 0;
     return n;
-  }
-  static Sli RequestsSli() {
-    Sli sli;
-    sli.kind = Sli::Kind::kRatio;
-    sli.valid.metric = "requests_total";
-    sli.bad.metric = "errors_total";
-    return sli;
   }
   std::vector<int64_t> samples_;
 };

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "tests/requests_sli.h"
 #include "tests/unit/sqlite_store_fixture.h"
 
 namespace plumbline::collector {
@@ -29,14 +30,6 @@ class SloEngineTest : public SqliteStoreTest {
     s.slis.push_back(sli);
     s.slos.push_back(slo);
     return s;
-  }
-
-  static Sli RequestsSli() {
-    Sli sli;
-    sli.kind = Sli::Kind::kRatio;
-    sli.valid.metric = "requests_total";
-    sli.bad.metric = "errors_total";
-    return sli;
   }
 
   // A counter sample every 10 minutes at now - 1m - 10m*k, k = 0..4319 (30
