@@ -24,11 +24,13 @@
 # With the default retention (raw 7 days, minutes 35, hours 400) every sample
 # of the first week is on disk three times; after that raw samples go and
 # each day costs its minutes and hours alone. DISK_BENCH_RAW_RETENTION and
-# DISK_BENCH_MINUTE_RETENTION (durations, e.g. 288m and 25h) set the
-# collector's retention, so a run can show that steady state in scale: HOURS
-# of history standing for the 35 days of minutes, raw kept for the same
-# fifth of it as 7 days are of 35. The script then also waits until retention
-# has deleted the raw samples past their cutoff.
+# DISK_BENCH_MINUTE_RETENTION (durations, e.g. 288m and 25h) show that
+# steady state in scale: HOURS of history standing for the 35 days of
+# minutes, raw kept for the same fifth of it as 7 days are of 35. The history
+# is sent and settled with the default retention first (as data arrives on
+# time, each minute is complete before its raw samples expire); then the
+# collector restarts with the given retention, and the script waits until
+# retention has deleted the raw samples past their cutoff.
 #
 # Environment: PLUMBLINE_BUILD (build/release), DISK_BENCH_KEEP=DIR keeps the
 # store in DIR.
@@ -59,16 +61,19 @@ trap 'exit 130' INT TERM
 
 raw_retention=${DISK_BENCH_RAW_RETENTION:-}
 minute_retention=${DISK_BENCH_MINUTE_RETENTION:-}
-{
-  echo "storage:"
-  echo "  backend: sqlite"
-  echo "  path: $work/collector.db"
-  if [[ -n $raw_retention || -n $minute_retention ]]; then
+cat >"$work/collector.yaml" <<EOF
+storage:
+  backend: sqlite
+  path: $work/collector.db
+EOF
+if [[ -n $raw_retention || -n $minute_retention ]]; then
+  {
+    cat "$work/collector.yaml"
     echo "  retention:"
     [[ -n $raw_retention ]] && echo "    raw: $raw_retention"
     [[ -n $minute_retention ]] && echo "    minute: $minute_retention"
-  fi
-} >"$work/collector.yaml"
+  } >"$work/retention.yaml"
+fi
 # The raw retention in ms (0: the default, 7 days, longer than any run).
 raw_ms=0
 if [[ -n $raw_retention ]]; then
@@ -93,27 +98,37 @@ start=$(date +%s)
 echo "sent in $(($(date +%s) - start)) s"
 
 # Done when no closed window is unmerged, no late minute is left, and the
-# minute watermark is within the grace and step of now.
+# minute watermark is within the grace and step of now; with $1 = expired,
+# also no raw sample is left past the retention.
 query() { sqlite3 "file:$work/collector.db?mode=ro" "$1" 2>/dev/null || echo -1; }
-start=$(date +%s)
-while :; do
-  now_ms=$(($(date +%s) * 1000))
-  unmerged=$(query "SELECT count(*) FROM sample_blocks WHERE shard = -1 AND win < $now_ms - 1320000")
-  dirty=$(query "SELECT count(*) FROM dirty_minutes")
-  behind=$(query "SELECT count(*) FROM rollup_state WHERE name = 'minute_watermark' AND value < $now_ms - 1320000")
-  # Raw samples past the retention (with two windows' slack for the
-  # lookback and whole windows) are gone.
-  expired=0
-  if ((raw_ms > 0)); then
-    expired=$(query "SELECT count(*) FROM sample_blocks WHERE win < $now_ms - $raw_ms - 1200000")
-  fi
-  [[ $unmerged == 0 && $dirty == 0 && $behind == 0 && $expired == 0 ]] && break
-  kill -0 "$collector_pid" 2>/dev/null || { echo "collector died"; tail "$work/collector.log"; exit 1; }
-  sleep 5
-done
-echo "maintenance caught up $(($(date +%s) - start)) s later"
-kill -TERM "$collector_pid"
-wait "$collector_pid" 2>/dev/null || true
+settle() {
+  start=$(date +%s)
+  while :; do
+    now_ms=$(($(date +%s) * 1000))
+    unmerged=$(query "SELECT count(*) FROM sample_blocks WHERE shard = -1 AND win < $now_ms - 1320000")
+    dirty=$(query "SELECT count(*) FROM dirty_minutes")
+    behind=$(query "SELECT count(*) FROM rollup_state WHERE name = 'minute_watermark' AND value < $now_ms - 1320000")
+    # Raw samples past the retention (with two windows' slack for the
+    # lookback and whole windows) are gone.
+    expired=0
+    if [[ ${1:-} == expired ]] && ((raw_ms > 0)); then
+      expired=$(query "SELECT count(*) FROM sample_blocks WHERE win < $now_ms - $raw_ms - 1200000")
+    fi
+    [[ $unmerged == 0 && $dirty == 0 && $behind == 0 && $expired == 0 ]] && break
+    kill -0 "$collector_pid" 2>/dev/null || { echo "collector died"; tail "$work/collector.log"; exit 1; }
+    sleep 5
+  done
+  echo "maintenance caught up $(($(date +%s) - start)) s later"
+  kill -TERM "$collector_pid"
+  wait "$collector_pid" 2>/dev/null || true
+}
+settle
+if [[ -e $work/retention.yaml ]]; then
+  echo "restarting with retention${raw_retention:+ raw $raw_retention}${minute_retention:+ minute $minute_retention}"
+  rm -f "$work/collector.ready"
+  bench_start_collector "$work/retention.yaml" "127.0.0.1:0" "$work"
+  settle expired
+fi
 
 samples=$(query "SELECT sum(samples) FROM agents")
 sqlite3 "$work/collector.db" 'PRAGMA wal_checkpoint(TRUNCATE); VACUUM;' >/dev/null
