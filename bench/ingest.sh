@@ -146,11 +146,14 @@ clock_ticks=$(getconf CLK_TCK)
 cpu_seconds() {
   awk -v hz="$clock_ticks" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
-# Samples VmRSS of $1 every 0.5 s; the highest, in KiB, goes to file $2.
+# Samples VmRSS of $1 every 0.5 s; the highest, in KiB, goes to file $2, and
+# every sample ("seconds since the start, KiB") to $2.series.
 sample_rss() {
-  local pid=$1 out=$2 peak=0 rss
+  local pid=$1 out=$2 peak=0 rss start=$EPOCHREALTIME
   while kill -0 "$pid" 2>/dev/null; do
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    awk -v a="$EPOCHREALTIME" -v b="$start" -v r="${rss:-0}" 'BEGIN { printf "%.1f %d\n", a - b, r }' \
+      >>"$out.series"
     if ((${rss:-0} > peak)); then
       peak=$rss
       echo "$peak" >"$out"
@@ -406,6 +409,32 @@ line("errors (failed attempts)", "errors", ",")
 line("  dropped samples", "samples_dropped", ",")
 line("  never acknowledged samples", "samples_unacked", ",")
 line("server peak RSS (MiB)", "peak_rss_mib", ",.0f")
+# Memory under the sustained load: RSS at each quarter of the run, and the
+# least-squares slope over its second half.
+def rss_series(name):
+    try:
+        return [tuple(map(float, l.split())) for l in open(f"{work}/{name}.rss.series") if l.strip()]
+    except OSError:
+        return []
+for s, r in rows.items():
+    run = float(duration)
+    pts = [(t, kib / 1024) for t, kib in rss_series(s) if t <= run]
+    at = lambda f: min(pts, key=lambda p: abs(p[0] - f * run))[1] if pts else 0
+    for q in (1, 2, 3, 4):
+        r[f"rss_q{q}_mib"] = at(q / 4)
+    half = [p for p in pts if p[0] >= run / 2]
+    slope = 0.0
+    if len(half) >= 2:
+        mt = sum(p[0] for p in half) / len(half)
+        mr = sum(p[1] for p in half) / len(half)
+        den = sum((p[0] - mt) ** 2 for p in half)
+        slope = sum((p[0] - mt) * (p[1] - mr) for p in half) / den * 60 if den else 0.0
+    r["rss_slope_mib_per_min"] = slope
+line("  RSS a quarter into the run (MiB)", "rss_q1_mib", ",.0f")
+line("  RSS halfway (MiB)", "rss_q2_mib", ",.0f")
+line("  RSS three quarters in (MiB)", "rss_q3_mib", ",.0f")
+line("  RSS at the end of the load (MiB)", "rss_q4_mib", ",.0f")
+line("  RSS slope, second half (MiB/min)", "rss_slope_mib_per_min", ",.1f")
 for r in rows.values():
     r["cpu_us_per_sample"] = r["cpu_s"] * 1e6 / r["samples_acked"] if r["samples_acked"] else 0
 line("server CPU seconds", "cpu_s", ".1f")
