@@ -38,6 +38,13 @@ bool Service::InBusinessHours(int64_t ms) const {
   return false;
 }
 
+absl::Status CheckMatchValue(std::string_view label, std::string_view value) {
+  absl::Status v = ValidateLabelValue(value);
+  if (v.ok()) return v;
+  return absl::InvalidArgumentError(
+      StrCat("label \"", label, "\": ", ToStd(v.message()), " (no series has it)"));
+}
+
 absl::StatusOr<BusinessHours> ParseBusinessHours(std::string_view text) {
   static constexpr const char* kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
   auto bad = [&](std::string_view why) {
@@ -172,10 +179,8 @@ void ReadSelector(ConfigMap m, MetricSelector* out) {
     } else {
       lm.value = value;
     }
-    // Ingest refuses label values with control characters, bad UTF-8 or over the length limit,
-    // so a matcher on one matches no series; a NUL in one also cut the OpenSLO export short.
-    if (absl::Status v = ValidateLabelValue(lm.value); !v.ok()) {
-      m.Error("match", StrCat("label \"", name, "\": ", ToStd(v.message()), " (no series has it)"));
+    if (absl::Status v = CheckMatchValue(name, lm.value); !v.ok()) {
+      m.Error("match", ToStd(v.message()));
       continue;
     }
     out->match.push_back(std::move(lm));

@@ -177,6 +177,12 @@ struct Catalog {
 // "Mon,Wed,Fri 10:00-12:00".
 absl::StatusOr<BusinessHours> ParseBusinessHours(std::string_view text);
 
+// A selector's match value that a series can carry: ingest refuses label
+// values with control characters, bad UTF-8 or over the length limit, so a
+// matcher on one matches nothing (and a NUL in one cut the OpenSLO export
+// short). The error names the label. Used by the catalog and OpenSLO readers.
+absl::Status CheckMatchValue(std::string_view label, std::string_view value);
+
 // Catalog ids (services, business units, SLOs, ...): letters, digits, - _ .
 // at most 64.
 bool IsValidCatalogId(std::string_view id);

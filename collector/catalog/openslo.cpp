@@ -458,11 +458,7 @@ absl::StatusOr<MetricSelector> ToSelector(const Query& q) {
       }
       lm.value = exact;
     }
-    // As the catalog reader: a value no series can carry (ingest refuses it) matches nothing.
-    if (absl::Status v = ValidateLabelValue(lm.value); !v.ok()) {
-      return absl::InvalidArgumentError(
-          StrCat("label \"", m.name, "\": ", ToStd(v.message()), " (no series has it)"));
-    }
+    RETURN_IF_ERROR(CheckMatchValue(m.name, lm.value));
     out.match.push_back(std::move(lm));
   }
   SortMatchers(&out.match);
